@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/agegender/agegender/backend"
+	"github.com/agegender/agegender/data"
+	"github.com/agegender/agegender/eval"
+	"github.com/agegender/agegender/model"
+	"github.com/agegender/agegender/models"
+	"github.com/agegender/agegender/predict"
+	"github.com/gomlx/compute"
+)
+
+// loadPredictor opens a model file, or the built-in model for task.
+func loadPredictor(b compute.Backend, path, task string) (*model.Predictor, error) {
+	var m *model.Model
+	var err error
+	if path == "" {
+		m, err = models.Builtin(task)
+	} else {
+		m, err = model.Load(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if m.Info.Task != task {
+		return nil, fmt.Errorf("%s is a %s model, not a %s model", path, m.Info.Task, task)
+	}
+	return model.NewPredictor(b, m, backend.Impl(b))
+}
+
+func cmdEval(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("eval", flag.ExitOnError)
+	var d dataFlags
+	d.register(fs)
+	modelPath := fs.String("model", "", "model file (default: the built-in model for --task)")
+	split := fs.String("split", "test", "split to evaluate: test or val")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	confusion := fs.String("confusion", "", "save the confusion matrix PNG here (default: <task>_confusion.png next to the model, or in the current directory)")
+	be := fs.String("backend", "", "compute backend: go, onnx or xla")
+	fs.Parse(args)
+	task, splits, err := d.load()
+	if err != nil {
+		return err
+	}
+	b, err := backend.Open(*be)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, backend.Describe(b))
+	p, err := loadPredictor(b, *modelPath, task.String())
+	if err != nil {
+		return err
+	}
+	samples := splits.Test
+	if *split == "val" {
+		samples = splits.Val
+	}
+	if len(samples) == 0 {
+		return fmt.Errorf("eval: the %s split is empty", *split)
+	}
+	c, labels, err := cache(*split, d.dir, samples, task, predict.PrepConfig(p.Info))
+	if err != nil {
+		return err
+	}
+	ordered := task == data.TaskAge
+	type result struct {
+		Model   string       `json:"model"`
+		Split   string       `json:"split"`
+		Dataset string       `json:"dataset"`
+		Center  eval.Report  `json:"center"`
+		TenCrop eval.Report  `json:"ten_crop"`
+		Groups  []eval.Group `json:"groups,omitempty"`
+	}
+	res := result{Model: *modelPath, Split: *split, Dataset: splits.Name}
+	if res.Model == "" {
+		res.Model = "built-in " + task.String()
+	}
+	var keys []string
+	for i := 0; i < c.Len(); i++ {
+		s := samples[c.Index(i)]
+		keys = append(keys, groupKey(s))
+	}
+	for _, mode := range []predict.Mode{predict.Center, predict.TenCrop} {
+		preds, err := predict.Set(p, c, labels, mode)
+		if err != nil {
+			return err
+		}
+		rep, err := eval.Evaluate(task.String()+" ("+mode.String()+")", task.ClassNames(), ordered, preds)
+		if err != nil {
+			return err
+		}
+		if mode == predict.Center {
+			res.Center = rep
+			res.Groups = eval.Breakdown(preds, keys, ordered)
+		} else {
+			res.TenCrop = rep
+		}
+	}
+	png := *confusion
+	if png == "" {
+		dir := "."
+		if *modelPath != "" {
+			dir = filepath.Dir(*modelPath)
+		}
+		png = filepath.Join(dir, task.String()+"_confusion.png")
+	}
+	if err := eval.SaveConfusionPNG(res.TenCrop, png); err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(res)
+	}
+	fmt.Printf("model %s on %s, %s split\n\n", res.Model, splits.Name, *split)
+	for _, r := range []eval.Report{res.Center, res.TenCrop} {
+		if ordered {
+			fmt.Printf("%-14s n=%d  exact %.2f%%  1-off %.2f%%\n", r.Task, r.N, 100*r.Accuracy, 100*r.OneOff)
+		} else {
+			fmt.Printf("%-14s n=%d  accuracy %.2f%%\n", r.Task, r.N, 100*r.Accuracy)
+		}
+	}
+	fmt.Printf("\n%s\nconfusion matrix saved to %s\n", res.TenCrop, png)
+	return nil
+}
+
+// groupKey is the fairness-report key of a sample: gender/race/age group,
+// with the parts the dataset lacks left out.
+func groupKey(s data.Sample) string {
+	races := []string{"white", "black", "asian", "indian", "other"}
+	k := s.Gender.String()
+	if s.Race >= 0 && s.Race < len(races) {
+		k += "/" + races[s.Race]
+	}
+	return k + "/" + s.AgeGroup.String()
+}

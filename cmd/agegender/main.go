@@ -1,0 +1,58 @@
+// Command agegender trains, evaluates and runs networks that tell a face's
+// gender and age group (Levi & Hassner 2015 and successors).
+//
+//	agegender train   --dataset utkface --data DIR --task gender --out runs/gender
+//	agegender eval    --dataset utkface --data DIR --task gender [--model FILE] [--json]
+//	agegender predict --crop face.jpg ...
+//
+// Run "agegender <command> -h" for the flags of each command.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `agegender — age and gender from faces
+
+usage:
+  agegender train    train a network (resumes from --out's checkpoint)
+  agegender eval     evaluate a model: accuracy, 1-off, confusion matrix
+  agegender predict  predict gender and age group of face crops
+  agegender version  print the version
+
+Run "agegender <command> -h" for a command's flags.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	args := os.Args[2:]
+	switch os.Args[1] {
+	case "train":
+		err = cmdTrain(ctx, args)
+	case "eval":
+		err = cmdEval(ctx, args)
+	case "predict":
+		err = cmdPredict(ctx, args)
+	case "version":
+		fmt.Println("agegender 0.1.0")
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "agegender: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "agegender:", err)
+		os.Exit(1)
+	}
+}

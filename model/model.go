@@ -1,0 +1,193 @@
+// Package model defines the networks agegender trains: the paper's net
+// ("origin", Levi & Hassner 2015) and its variants, as GoMLX model functions.
+//
+// A network is chosen by name in a [Config], which also fixes the input size,
+// the number of classes and the seed of the initial weights. [Logits] builds
+// the graph: it takes a batch of images [N, S, S, 3] (float32, RGB, 0..255
+// scale minus the dataset mean — see package prep) and returns unnormalised
+// class scores [N, Classes].
+//
+// Weights are created on first use with values drawn on the host from a
+// generator seeded by the config seed and the variable's name, so a net's
+// initial weights do not depend on the backend or on the order in which
+// layers are built, and two runs with the same seed start identical.
+//
+// The primitives (convolution, pooling, LRN) come from package ops, which
+// holds every backend-specific workaround; this package stays
+// backend-agnostic.
+package model
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strings"
+
+	"github.com/agegender/agegender/model/ops"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's idiomatic dot-import.
+	"github.com/gomlx/gomlx/core/tensors"
+	mlx "github.com/gomlx/gomlx/ml/model"
+)
+
+// Config selects and sizes a network.
+type Config struct {
+	// Net is the network's name; see [Names].
+	Net string `json:"net"`
+	// Classes is the number of outputs: 2 for gender, 8 for age groups.
+	Classes int `json:"classes"`
+	// Input is the side of the square input crop: 227 in the paper.
+	Input int `json:"input"`
+	// Seed seeds the initial weights and dropout.
+	Seed int64 `json:"seed"`
+	// Impl chooses how convolutions and pools are expressed (see ops.Impl).
+	// It is a property of the run, not of the trained weights.
+	Impl ops.Impl `json:"-"`
+}
+
+// Validate reports a config no network can be built from.
+func (c Config) Validate() error {
+	n, ok := registry[c.Net]
+	if !ok {
+		return fmt.Errorf("model: unknown network %q; known networks: %s", c.Net, strings.Join(Names(), ", "))
+	}
+	if c.Classes < 2 {
+		return fmt.Errorf("model: %d classes; a classifier needs at least 2", c.Classes)
+	}
+	if c.Input < n.minInput || c.Input > 1024 {
+		return fmt.Errorf("model: input %d×%d is outside %s's range %d..1024", c.Input, c.Input, c.Net, n.minInput)
+	}
+	return nil
+}
+
+// Net describes one network.
+type Net struct {
+	Name string
+	// Doc is a one-line description.
+	Doc string
+	// minInput is the smallest input side the layer stack accepts.
+	minInput int
+	build    func(b *builder, x *Node) *Node
+}
+
+var registry = map[string]Net{}
+
+func register(n Net) { registry[n.Name] = n }
+
+// Names lists the known networks, sorted.
+func Names() []string {
+	out := make([]string, 0, len(registry))
+	for k := range registry {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Describe returns the network's one-line description.
+func Describe(name string) string { return registry[name].Doc }
+
+// Logits builds the network on a batch of images [N, S, S, 3] and returns
+// class scores [N, Classes]. Variables are created in scope. Dropout is
+// active when the scope's store is in training mode.
+func Logits(scope *mlx.Scope, cfg Config, images *Node) *Node {
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	d := images.Shape().Dimensions
+	if len(d) != 4 || d[1] != cfg.Input || d[2] != cfg.Input || d[3] != 3 {
+		panic(fmt.Sprintf("model: images must be [N, %d, %d, 3], got %s", cfg.Input, cfg.Input, images.Shape()))
+	}
+	b := &builder{scope: scope, cfg: cfg, g: images.Graph(), training: scope.IsTraining(images.Graph())}
+	return registry[cfg.Net].build(b, ops.ToHWNC(images))
+}
+
+// builder carries what layer helpers need while a graph is built.
+type builder struct {
+	scope    *mlx.Scope
+	cfg      Config
+	g        *Graph
+	training bool
+}
+
+// initSpec describes how a variable's initial values are drawn.
+type initSpec struct {
+	kind string // "normal", "const"
+	std  float64
+	val  float64
+}
+
+func normal(std float64) initSpec    { return initSpec{kind: "normal", std: std} }
+func constant(v float64) initSpec    { return initSpec{kind: "const", val: v} }
+func heNormal(fanIn int) initSpec    { return normal(math.Sqrt(2 / float64(fanIn))) }
+func lecunNormal(fanIn int) initSpec { return normal(math.Sqrt(1 / float64(fanIn))) }
+
+// param returns the variable scope/name, creating it with host-drawn
+// initial values if it does not exist yet.
+func (b *builder) param(scope *mlx.Scope, name string, dims []int, in initSpec) *Node {
+	full := mlx.JoinPath(scope.Scope(), name)
+	if v := b.scope.Store().GetVariable(full); v != nil {
+		return v.NodeValue(b.g)
+	}
+	v := scope.VariableWithValue(name, InitialValue(b.cfg.Seed, full, dims, in.kind, in.std, in.val))
+	return v.NodeValue(b.g)
+}
+
+// InitialValue draws a variable's initial tensor. The generator is seeded
+// by (seed, path), so values depend only on those and on the shape.
+func InitialValue(seed int64, path string, dims []int, kind string, std, val float64) *tensors.Tensor {
+	n := 1
+	for _, d := range dims {
+		n *= d
+	}
+	data := make([]float32, n)
+	switch kind {
+	case "const":
+		for i := range data {
+			data[i] = float32(val)
+		}
+	default:
+		h := fnv.New64a()
+		h.Write([]byte(path))
+		rng := rand.New(rand.NewPCG(uint64(seed), h.Sum64()))
+		for i := range data {
+			data[i] = float32(rng.NormFloat64() * std)
+		}
+	}
+	return tensors.FromFlatDataAndDimensions(data, dims...)
+}
+
+// conv adds a convolution with bias: x [H, W, N, Cin] → [OH, OW, N, out].
+func (b *builder) conv(name string, x *Node, out, k, stride, pad int, wInit, bInit initSpec) *Node {
+	s := b.scope.In("%s", name)
+	cin := x.Shape().Dimensions[3]
+	w := b.param(s, "weights", []int{k, k, cin, out}, wInit)
+	bias := b.param(s, "biases", []int{out}, bInit)
+	return Add(ops.Conv2D(b.cfg.Impl, x, w, stride, pad), Reshape(bias, 1, 1, 1, out))
+}
+
+// dense adds a fully connected layer: x [N, In] → [N, out].
+func (b *builder) dense(name string, x *Node, out int, wInit, bInit initSpec) *Node {
+	s := b.scope.In("%s", name)
+	in := x.Shape().Dimensions[1]
+	w := b.param(s, "weights", []int{in, out}, wInit)
+	bias := b.param(s, "biases", []int{out}, bInit)
+	return Add(DotGeneral(x, []int{1}, nil, w, []int{0}, nil), Reshape(bias, 1, out))
+}
+
+// dropout zeroes a fraction rate of x while training (scaled to keep the mean).
+func (b *builder) dropout(x *Node, rate float64) *Node {
+	if !b.training || rate <= 0 {
+		return x
+	}
+	keep := Scalar(b.g, x.DType(), 1-rate)
+	rnd := b.scope.RandomUniform(b.g, shapes.Make(x.DType(), x.Shape().Dimensions...))
+	mask := ConvertDType(LessThan(rnd, keep), x.DType())
+	return Div(Mul(x, mask), keep)
+}
+
+// shape is a small helper for error messages and tests.
+func shapeOf(dt dtypes.DType, dims ...int) shapes.Shape { return shapes.Make(dt, dims...) }

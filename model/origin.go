@@ -1,0 +1,68 @@
+package model
+
+import (
+	"github.com/agegender/agegender/model/ops"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's idiomatic dot-import.
+	"github.com/gomlx/gomlx/ml/layers/activation"
+)
+
+// The paper's network, exactly as its Caffe definition
+// (../shared/data/adience/caffe/*/train_val*.prototxt):
+//
+//	conv1 96×7×7 stride 4, ReLU, max-pool 3/2, LRN(5, 1e-4, 0.75)
+//	conv2 256×5×5 pad 2,  ReLU, max-pool 3/2, LRN(5, 1e-4, 0.75)
+//	conv3 384×3×3 pad 1,  ReLU, max-pool 3/2
+//	fc6 512, ReLU, dropout 0.5; fc7 512, ReLU, dropout 0.5; fc8 N
+//
+// Initialisation as in the prototxt: Gaussian std 0.01 for the convolutions
+// and fc8, 0.005 for fc6 and fc7; biases 0 except conv2, fc6 and fc7 (1).
+// Pooling uses Caffe's ceil mode, so a 227 input gives 56→28→14→7 and fc6
+// sees 7·7·384 = 18,816 features.
+//
+// The variants change only the activation (SELU, leaky ReLU); with SELU the
+// initialisation switches to LeCun normal and the biases to 0, as SELU's
+// self-normalisation requires.
+func init() {
+	register(Net{Name: "origin", Doc: "Levi & Hassner 2015: 3 conv + LRN, 2×fc512, ReLU", minInput: 48,
+		build: func(b *builder, x *Node) *Node { return origin(b, x, "relu") }})
+	register(Net{Name: "origin-selu", Doc: "origin with SELU activations (LeCun-normal init)", minInput: 48,
+		build: func(b *builder, x *Node) *Node { return origin(b, x, "selu") }})
+	register(Net{Name: "origin-leaky", Doc: "origin with leaky ReLU (slope 0.1)", minInput: 48,
+		build: func(b *builder, x *Node) *Node { return origin(b, x, "leaky") }})
+}
+
+func act(kind string, x *Node) *Node {
+	switch kind {
+	case "selu":
+		return activation.Selu(x)
+	case "leaky":
+		return activation.LeakyReluWith(x, 0.1)
+	default:
+		return activation.Relu(x)
+	}
+}
+
+func origin(b *builder, x *Node, a string) *Node {
+	impl := b.cfg.Impl
+	convW := func(std float64, fanIn int) initSpec {
+		if a == "selu" {
+			return lecunNormal(fanIn)
+		}
+		return normal(std)
+	}
+	one := constant(1)
+	if a == "selu" {
+		one = constant(0)
+	}
+	x = b.conv("conv1", x, 96, 7, 4, 0, convW(0.01, 7*7*3), constant(0))
+	x = ops.LRN(ops.MaxPool2D(impl, act(a, x), 3, 2), 5, 1e-4, 0.75)
+	x = b.conv("conv2", x, 256, 5, 1, 2, convW(0.01, 5*5*96), one)
+	x = ops.LRN(ops.MaxPool2D(impl, act(a, x), 3, 2), 5, 1e-4, 0.75)
+	x = b.conv("conv3", x, 384, 3, 1, 1, convW(0.01, 3*3*256), constant(0))
+	x = ops.MaxPool2D(impl, act(a, x), 3, 2)
+	x = ops.Flatten(x)
+	in := x.Shape().Dimensions[1]
+	x = b.dropout(act(a, b.dense("fc6", x, 512, convW(0.005, in), one)), 0.5)
+	x = b.dropout(act(a, b.dense("fc7", x, 512, convW(0.005, 512), one)), 0.5)
+	return b.dense("fc8", x, b.cfg.Classes, convW(0.01, 512), constant(0))
+}

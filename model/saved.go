@@ -1,0 +1,206 @@
+package model
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+
+	"github.com/agegender/agegender/model/modelfile"
+	"github.com/agegender/agegender/model/ops"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's idiomatic dot-import.
+	"github.com/gomlx/gomlx/core/tensors"
+	mlx "github.com/gomlx/gomlx/ml/model"
+)
+
+// Scope is the store scope that holds a network's weights. Everything
+// outside it (optimiser state, counters) belongs to training.
+const Scope = "net"
+
+// Info describes a trained model: what it computes and how its inputs
+// must be prepared. It is stored as the model file's metadata.
+type Info struct {
+	Config Config `json:"config"`
+	// Task is "gender" or "age"; ClassNames spells the outputs.
+	Task       string   `json:"task"`
+	ClassNames []string `json:"class_names"`
+	// Resize is the side images are resized to before cropping Config.Input.
+	Resize int `json:"resize"`
+	// Mean is the per-channel (RGB, 0..255) mean subtracted from inputs.
+	Mean [3]float32 `json:"mean"`
+	// Temperature rescales logits before softmax (calibration); 0 means 1.
+	Temperature float64 `json:"temperature,omitempty"`
+	// Training describes how the weights were obtained (free-form, for people).
+	Training json.RawMessage `json:"training,omitempty"`
+}
+
+// Model is a trained network: its description and weights.
+type Model struct {
+	Info    Info
+	Weights []modelfile.Tensor // float32, names relative to Scope
+}
+
+// Load reads a model file written by Save (or a training checkpoint, whose
+// network weights it extracts).
+func Load(path string) (*Model, error) {
+	meta, ts, err := modelfile.Read(path)
+	if err != nil {
+		return nil, err
+	}
+	return FromFile(path, meta, ts)
+}
+
+// FromFile builds a Model from a decoded model file.
+func FromFile(path string, meta modelfile.Meta, ts []modelfile.Tensor) (*Model, error) {
+	var info Info
+	if err := json.Unmarshal(meta.Payload, &info); err != nil {
+		return nil, fmt.Errorf("model: %s: metadata: %v", path, err)
+	}
+	if err := info.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("model: %s: %w", path, err)
+	}
+	if len(info.ClassNames) != info.Config.Classes {
+		return nil, fmt.Errorf("model: %s: %d class names for %d classes", path, len(info.ClassNames), info.Config.Classes)
+	}
+	if info.Resize < info.Config.Input {
+		return nil, fmt.Errorf("model: %s: resize %d smaller than the input crop %d", path, info.Resize, info.Config.Input)
+	}
+	m := &Model{Info: info}
+	prefix := "/" + Scope + "/"
+	for _, t := range ts {
+		if !strings.HasPrefix(t.Name, prefix) || t.F32 == nil {
+			continue
+		}
+		for _, v := range t.F32 {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return nil, fmt.Errorf("model: %s: weight %s holds NaN or Inf; the training diverged", path, t.Name)
+			}
+		}
+		m.Weights = append(m.Weights, t)
+	}
+	if len(m.Weights) == 0 {
+		return nil, fmt.Errorf("model: %s holds no network weights", path)
+	}
+	return m, nil
+}
+
+// Save writes the model; half stores the weights as float16.
+func (m *Model) Save(path string, half bool) error {
+	payload, err := json.Marshal(m.Info)
+	if err != nil {
+		return err
+	}
+	ts := make([]modelfile.Tensor, len(m.Weights))
+	for i, t := range m.Weights {
+		t.Store = modelfile.Float32
+		if half {
+			t.Store = modelfile.Float16
+		}
+		ts[i] = t
+	}
+	return modelfile.Write(path, modelfile.Meta{Kind: "model", Payload: payload}, ts)
+}
+
+// NumParams counts the weights.
+func (m *Model) NumParams() int {
+	n := 0
+	for _, t := range m.Weights {
+		n += t.Elements()
+	}
+	return n
+}
+
+// LoadInto creates the model's variables in store (which must not hold
+// them yet).
+func (m *Model) LoadInto(store *mlx.Store) error {
+	for _, t := range m.Weights {
+		if _, err := store.CreateVariable(t.Name, tensors.FromFlatDataAndDimensions(t.F32, t.Dims...)); err != nil {
+			return fmt.Errorf("model: loading %s: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
+// Predictor runs a model on batches of prepared images. It is safe for
+// concurrent use; calls are serialised on the backend.
+type Predictor struct {
+	Info  Info
+	mu    sync.Mutex
+	exec  *mlx.Exec
+	store *mlx.Store
+}
+
+// NewPredictor compiles m for inference on backend.
+func NewPredictor(backend compute.Backend, m *Model, impl ops.Impl) (*Predictor, error) {
+	store := mlx.NewStore()
+	if err := m.LoadInto(store); err != nil {
+		return nil, err
+	}
+	cfg := m.Info.Config
+	cfg.Impl = impl
+	temp := m.Info.Temperature
+	if temp <= 0 {
+		temp = 1
+	}
+	fn := func(s *mlx.Scope, x *Node) *Node {
+		logits := Logits(s.In(Scope), cfg, x)
+		if temp != 1 {
+			logits = DivScalar(logits, temp)
+		}
+		return Softmax(logits, -1)
+	}
+	exec, err := mlx.NewExec(backend, store, fn)
+	if err != nil {
+		return nil, err
+	}
+	return &Predictor{Info: m.Info, exec: exec, store: store}, nil
+}
+
+// batchSizes are the batch shapes compiled; a request is padded to the
+// next one, so at most this many graphs are ever compiled.
+var batchSizes = []int{1, 2, 4, 10, 16, 32, 64}
+
+// Probs returns class probabilities for n images packed in pix
+// (n × Input × Input × 3 floats, NHWC).
+func (p *Predictor) Probs(pix []float32, n int) ([][]float32, error) {
+	in := p.Info.Config.Input
+	per := in * in * 3
+	if len(pix) != n*per {
+		return nil, fmt.Errorf("model: %d floats for %d images of %d×%d×3", len(pix), n, in, in)
+	}
+	out := make([][]float32, 0, n)
+	for start := 0; start < n; {
+		b := batchSizes[len(batchSizes)-1]
+		for _, s := range batchSizes {
+			if s >= n-start {
+				b = s
+				break
+			}
+		}
+		k := min(b, n-start)
+		buf := make([]float32, b*per)
+		copy(buf, pix[start*per:(start+k)*per])
+		t := tensors.FromFlatDataAndDimensions(buf, b, in, in, 3)
+		p.mu.Lock()
+		res, err := p.exec.Exec(t)
+		p.mu.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("model: inference: %w", err)
+		}
+		flat := tensors.MustCopyFlatData[float32](res[0])
+		res[0].FinalizeAll()
+		c := p.Info.Config.Classes
+		for i := 0; i < k; i++ {
+			out = append(out, flat[i*c:(i+1)*c])
+		}
+		start += k
+	}
+	return out, nil
+}
+
+var _ = shapes.Make
+var _ = dtypes.Float32

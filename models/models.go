@@ -1,0 +1,42 @@
+// Package models holds the default gender and age models, embedded in the
+// binary so that agegender works offline with no set-up.
+//
+// The files live in builtin/ (see its README for what they were trained on
+// and their licence). Loading goes through model.FromFile, so an embedded
+// file is verified exactly like one read from disk.
+package models
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+
+	"github.com/agegender/agegender/model"
+	"github.com/agegender/agegender/model/modelfile"
+)
+
+//go:embed builtin
+var builtin embed.FS
+
+// Names of the built-in models.
+const (
+	Gender = "gender"
+	Age    = "age"
+)
+
+// Builtin returns the embedded model for task ("gender" or "age").
+func Builtin(task string) (*model.Model, error) {
+	name := "builtin/" + task + ".agm"
+	b, err := builtin.ReadFile(name)
+	if err != nil {
+		if _, ok := err.(*fs.PathError); ok {
+			return nil, fmt.Errorf("models: no built-in %s model in this binary; train one (agegender train) and pass --model", task)
+		}
+		return nil, err
+	}
+	meta, ts, err := modelfile.Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("models: built-in %s: %w", task, err)
+	}
+	return model.FromFile("built-in "+task+" model", meta, ts)
+}
