@@ -46,6 +46,9 @@ type Config struct {
 	// Impl chooses how convolutions and pools are expressed (see ops.Impl).
 	// It is a property of the run, not of the trained weights.
 	Impl ops.Impl `json:"-"`
+	// DType of the weights: float32 (zero value) or float64 (used by the
+	// gradient check).
+	DType dtypes.DType `json:"-"`
 }
 
 // Validate reports a config no network can be built from.
@@ -132,7 +135,11 @@ func (b *builder) param(scope *mlx.Scope, name string, dims []int, in initSpec) 
 	if v := b.scope.Store().GetVariable(full); v != nil {
 		return v.NodeValue(b.g)
 	}
-	v := scope.VariableWithValue(name, InitialValue(b.cfg.Seed, full, dims, in.kind, in.std, in.val))
+	init := InitialValue(b.cfg.Seed, full, dims, in.kind, in.std, in.val)
+	if b.cfg.DType == dtypes.Float64 {
+		init = tensors.FromFlatDataAndDimensions(toF64(tensors.MustCopyFlatData[float32](init)), dims...)
+	}
+	v := scope.VariableWithValue(name, init)
 	return v.NodeValue(b.g)
 }
 
@@ -189,5 +196,10 @@ func (b *builder) dropout(x *Node, rate float64) *Node {
 	return Div(Mul(x, mask), keep)
 }
 
-// shape is a small helper for error messages and tests.
-func shapeOf(dt dtypes.DType, dims ...int) shapes.Shape { return shapes.Make(dt, dims...) }
+func toF64(x []float32) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = float64(v)
+	}
+	return out
+}

@@ -11,6 +11,7 @@
 //	                 end and on interruption
 //	model.agm        the best model so far by validation accuracy (float16)
 //	curves.png       loss and accuracy per epoch
+//	history.json     the same numbers, with seconds and images/s
 //
 // Starting Run again with the same options and OutDir resumes from the
 // checkpoint. Every random choice (weight init, shuffling, augmentation,
@@ -180,6 +181,7 @@ const (
 	CheckpointName = "checkpoint.agm"
 	ModelName      = "model.agm"
 	CurvesName     = "curves.png"
+	HistoryName    = "history.json"
 )
 
 // Run trains until Options.Epochs are done, resuming from OutDir's
@@ -362,6 +364,11 @@ func Run(ctx context.Context, backend compute.Backend, opts Options, trainSet, v
 			}
 			if err := saveCurves(filepath.Join(opts.OutDir, CurvesName), st.History); err != nil {
 				return nil, err
+			}
+			if hj, err := json.MarshalIndent(st.History, "", "  "); err == nil {
+				if err := modelfile.WriteFileAtomic(filepath.Join(opts.OutDir, HistoryName), hj); err != nil {
+					return nil, err
+				}
 			}
 			if st.Step < total {
 				newBar(int(st.Step / perEpoch))

@@ -91,10 +91,25 @@ func padSpatial(x *Node, pad int) *Node {
 	return Concatenate([]*Node{zw, x, zw}, 1)
 }
 
+// padLow appends dh rows and dw columns filled with value at the end of
+// the two leading axes (no-op for non-positive amounts).
+func padLow(x *Node, dh, dw int, value float64) *Node {
+	g := x.Graph()
+	if dh > 0 {
+		d := append([]int{dh}, x.Shape().Dimensions[1:]...)
+		x = Concatenate([]*Node{x, BroadcastToDims(Scalar(g, x.DType(), value), d...)}, 0)
+	}
+	if dw > 0 {
+		d := x.Shape().Dimensions
+		d = append([]int{d[0], dw}, d[2:]...)
+		x = Concatenate([]*Node{x, BroadcastToDims(Scalar(g, x.DType(), value), d...)}, 1)
+	}
+	return x
+}
+
 // windowIndices builds int64 indices of shape [OH, OW, K, K, 2] pointing at
 // the input positions each output position reads. Positions past the end are
-// clamped to the last row/column (used for ceil-mode pooling, where repeating
-// an element inside the window does not change its maximum).
+// clamped to the last row/column (callers pad so that this never happens).
 func windowIndices(g *Graph, h, w, oh, ow, k, stride int) *Node {
 	idx := make([]int64, 0, oh*ow*k*k*2)
 	for oy := 0; oy < oh; oy++ {
@@ -131,7 +146,7 @@ func Conv2D(impl Impl, x, kernel *Node, stride, pad int) *Node {
 	oh, ow := ConvOutSize(h, k, stride, 0), ConvOutSize(w, k, stride, 0)
 	if k == 1 && stride == 1 {
 		// A 1×1 convolution is a plain matrix product over channels.
-		return DotGeneral(x, []int{3}, nil, kernel, []int{2}, nil)
+		return DotGeneral(x, []int{3}, nil, Reshape(kernel, kd[2], kd[3]), []int{0}, nil)
 	}
 	patches := Gather(x, windowIndices(x.Graph(), h, w, oh, ow, k, stride), true) // [OH, OW, K, K, N, Cin]
 	return DotGeneral(patches, []int{2, 3, 5}, nil, kernel, []int{0, 1, 2}, nil)  // [OH, OW, N, Cout]
@@ -151,7 +166,11 @@ func MaxPool2D(impl Impl, x *Node, k, stride int) *Node {
 			PaddingPerDim([][2]int{{0, max(0, nh-h)}, {0, max(0, nw-w)}}).Done()
 		return ToHWNC(y)
 	}
-	win := Gather(x, windowIndices(x.Graph(), h, w, oh, ow, k, stride), true) // [OH, OW, K, K, N, C]
+	// Ceil mode: windows that run past the bottom/right edge read a row or
+	// column of -1e30 rather than repeating an edge element, because a value
+	// present twice in one window would receive its gradient twice.
+	x = padLow(x, (oh-1)*stride+k-h, (ow-1)*stride+k-w, -1e30)
+	win := Gather(x, windowIndices(x.Graph(), h+max(0, (oh-1)*stride+k-h), w+max(0, (ow-1)*stride+k-w), oh, ow, k, stride), true) // [OH, OW, K, K, N, C]
 	return ReduceMax(win, 2, 3)
 }
 

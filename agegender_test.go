@@ -1,0 +1,349 @@
+package agegender_test
+
+import (
+	"bytes"
+	"errors"
+	"image"
+	"image/color"
+	"image/png"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+
+	"github.com/agegender/agegender"
+	"github.com/agegender/agegender/face"
+	"github.com/agegender/agegender/imageio"
+	"github.com/agegender/agegender/internal/testmodel"
+	"golang.org/x/image/draw"
+	"golang.org/x/image/math/f64"
+)
+
+// newAnalyzer returns an Analyzer on the random-weight test models (the
+// trained built-in models are not needed to test the plumbing).
+func newAnalyzer(t testing.TB, opts agegender.Options) *agegender.Analyzer {
+	t.Helper()
+	g, a, err := testmodel.Files(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.GenderModel, opts.AgeModel = g, a
+	an, err := agegender.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { an.Close() })
+	return an
+}
+
+// utkDir finds the UTKFace images: ../shared/data/utkface/images from the
+// module root.
+func utkDir(t testing.TB) string {
+	t.Helper()
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			t.Skip("go.mod not found above the test directory")
+		}
+		dir = up
+	}
+	d := filepath.Join(dir, "..", "shared", "data", "utkface", "images")
+	if _, err := os.Stat(d); err != nil {
+		t.Skipf("UTKFace images not found in %s; put the dataset there to run this test", d)
+	}
+	return d
+}
+
+// levelFace returns a UTKFace crop in which the detector finds exactly one
+// face with both eyes and level eyes, so that pasting it rotated is a
+// clean test of the alignment.
+func levelFace(t testing.TB, skip int) (string, image.Image) {
+	t.Helper()
+	names, _ := filepath.Glob(filepath.Join(utkDir(t), "30_*.jpg"))
+	sort.Strings(names)
+	d, err := face.NewDetector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range names[:min(len(names), 60)] {
+		img, _, err := imageio.DecodeFile(f, imageio.DefaultLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs, err := d.Detect(img, face.DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(fs) == 1 && fs[0].EyesFound && math.Abs(fs[0].Angle) < 3*math.Pi/180 {
+			if skip > 0 {
+				skip--
+				continue
+			}
+			return f, img
+		}
+	}
+	t.Fatal("no UTKFace image with a single level face among the first 60 of age 30")
+	return "", nil
+}
+
+// paste draws src onto dst rotated clockwise (as displayed) by deg degrees
+// about its centre, with its centre at (cx, cy).
+func paste(dst draw.Image, src image.Image, cx, cy, deg float64) {
+	sin, cos := math.Sincos(deg * math.Pi / 180)
+	b := src.Bounds()
+	hx, hy := float64(b.Dx())/2, float64(b.Dy())/2
+	a := f64.Aff3{
+		cos, -sin, cx - (cos*hx - sin*hy),
+		sin, cos, cy - (sin*hx + cos*hy),
+	}
+	draw.BiLinear.Transform(dst, a, src, b, draw.Over, nil)
+}
+
+func noiseCanvas(w, h int, seed uint64) *image.RGBA {
+	r := rand.New(rand.NewPCG(seed, 1))
+	m := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i := 0; i < len(m.Pix); i += 4 {
+		v := uint8(96 + r.IntN(64))
+		m.Pix[i], m.Pix[i+1], m.Pix[i+2], m.Pix[i+3] = v, v, v, 255
+	}
+	return m
+}
+
+// meanAbsDiff64 is the mean absolute RGB difference (0..255) of two images
+// both scaled to 64×64.
+func meanAbsDiff64(a, b image.Image) float64 {
+	r := func(img image.Image) *image.RGBA {
+		dst := image.NewRGBA(image.Rect(0, 0, 64, 64))
+		draw.BiLinear.Scale(dst, dst.Bounds(), img, img.Bounds(), draw.Src, nil)
+		return dst
+	}
+	x, y := r(a), r(b)
+	var sum float64
+	for i := 0; i < len(x.Pix); i += 4 {
+		for c := 0; c < 3; c++ {
+			sum += math.Abs(float64(x.Pix[i+c]) - float64(y.Pix[i+c]))
+		}
+	}
+	return sum / float64(64*64*3)
+}
+
+// maxProbDiff is the largest difference between the probabilities two
+// faces give to the same class, over gender and age.
+func maxProbDiff(a, b agegender.Face) float64 {
+	d := 0.0
+	pg := func(f agegender.Face, g string) float64 {
+		if f.Gender == g {
+			return float64(f.GenderProb)
+		}
+		return 1 - float64(f.GenderProb) // two classes
+	}
+	for _, g := range []string{a.Gender, b.Gender} {
+		d = math.Max(d, math.Abs(pg(a, g)-pg(b, g)))
+	}
+	for k, p := range a.AgeProbs {
+		d = math.Max(d, math.Abs(float64(p-b.AgeProbs[k])))
+	}
+	return d
+}
+
+// TestPastedFaceMatchesCrop pastes a real UTKFace crop, shifted and rotated
+// by 10°, into a larger noisy picture. Analyze must find it where it was
+// put, align it back to about the original framing, and so give about the
+// probabilities AnalyzeCrop gives on the original crop.
+func TestPastedFaceMatchesCrop(t *testing.T) {
+	a := newAnalyzer(t, agegender.Options{})
+	file, crop := levelFace(t, 0)
+	t.Logf("face: %s", filepath.Base(file))
+	want, err := a.AnalyzeCrop(crop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want.Box != crop.Bounds() || want.Index != 0 || want.DetectionScore != 0 {
+		t.Errorf("AnalyzeCrop: box %v index %d score %g; want the image bounds, 0 and 0", want.Box, want.Index, want.DetectionScore)
+	}
+
+	canvas := noiseCanvas(640, 480, 7)
+	const cx, cy, deg = 400, 260, 10
+	paste(canvas, crop, cx, cy, deg)
+	faces, err := a.Analyze(canvas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(faces) != 1 {
+		t.Fatalf("Analyze found %d faces, want 1: %+v", len(faces), faces)
+	}
+	got := faces[0]
+	c := got.Box.Min.Add(got.Box.Max).Div(2)
+	t.Logf("box %v, score %.1f", got.Box, got.DetectionScore)
+	// UTKFace faces sit a little above the frame centre (face/align.go:
+	// box centre at (95.6, 77.4) of 200): allow a quarter of the side.
+	if off := math.Hypot(float64(c.X-cx), float64(c.Y-cy)); off > 50 {
+		t.Errorf("box centre %v is %.0f px from where the face was pasted (%d,%d)", c, off, cx, cy)
+	}
+
+	// The same alignment Analyze does: it must give back about the
+	// original crop (face.TestSyntheticCanvas explains the threshold of
+	// 25: different people framed alike differ by about 61).
+	d, _ := face.NewDetector()
+	dets, _ := d.Detect(canvas, face.DefaultOptions())
+	if len(dets) != 1 {
+		t.Fatalf("detector found %d faces", len(dets))
+	}
+	mad := meanAbsDiff64(face.Align(canvas, dets[0], 200), crop)
+	t.Logf("aligned crop vs original: mean abs diff %.1f", mad)
+	if mad >= 25 {
+		t.Errorf("aligned crop differs from the original by %.1f (0..255), want < 25", mad)
+	}
+
+	// The probabilities. The test networks have random weights, whose
+	// outputs vary little from one input to another, so an absolute bound
+	// alone (|Δp| < 0.15, what a trained model should meet) says little.
+	// The test also asks that the pasted face be at least 2 times closer
+	// to the original than another person's face is: the alignment must
+	// make the difference smaller than a change of identity.
+	diff := maxProbDiff(got, want)
+	t.Logf("pasted:   %s %.3f %s %v", got.Gender, got.GenderProb, got.AgeGroup, got.AgeProbs)
+	t.Logf("original: %s %.3f %s %v", want.Gender, want.GenderProb, want.AgeGroup, want.AgeProbs)
+	_, otherImg := levelFace(t, 1)
+	other, err := a.AnalyzeCrop(otherImg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := maxProbDiff(other, want)
+	t.Logf("max |Δp|: pasted vs original %.4f; another person vs original %.4f", diff, base)
+	if diff >= 0.15 {
+		t.Errorf("probabilities on the pasted face differ from the crop's by up to %.3f, want < 0.15", diff)
+	}
+	if diff >= base/2 {
+		t.Errorf("pasted face differs from the original by %.4f, not 2 times less than another person (%.4f)", diff, base)
+	}
+}
+
+// TestConcurrentBatching checks that faces batched together from
+// concurrent calls get the same answers as calls made one at a time.
+func TestConcurrentBatching(t *testing.T) {
+	a := newAnalyzer(t, agegender.Options{MaxBatch: 4})
+	var crops []image.Image
+	for i := range 6 {
+		img := noiseCanvas(120, 120, uint64(i))
+		// Give each a distinct gradient so that answers differ.
+		for y := 0; y < 120; y++ {
+			for x := 0; x < 120; x++ {
+				o := img.PixOffset(x, y)
+				img.Pix[o] = uint8(x * (i + 1) % 256)
+			}
+		}
+		crops = append(crops, img)
+	}
+	want := make([]agegender.Face, len(crops))
+	for i, c := range crops {
+		f, err := a.AnalyzeCrop(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = f
+	}
+	var wg sync.WaitGroup
+	got := make([]agegender.Face, 3*len(crops))
+	errs := make([]error, len(got))
+	for i := range got {
+		wg.Go(func() { got[i], errs[i] = a.AnalyzeCrop(crops[i%len(crops)]) })
+	}
+	wg.Wait()
+	for i, f := range got {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if d := maxProbDiff(f, want[i%len(crops)]); d > 1e-4 {
+			t.Errorf("call %d: probabilities differ by %g from the sequential call", i, d)
+		}
+	}
+}
+
+func TestNoFaceAndBadInput(t *testing.T) {
+	a := newAnalyzer(t, agegender.Options{})
+	faces, err := a.Analyze(noiseCanvas(300, 200, 1))
+	if err != nil || faces == nil || len(faces) != 0 {
+		t.Errorf("noise: got %v, %v; want an empty, non-nil slice and no error", faces, err)
+	}
+	if _, err := a.AnalyzeBytes([]byte("not an image")); err == nil {
+		t.Error("AnalyzeBytes accepted garbage")
+	}
+	var buf bytes.Buffer
+	png.Encode(&buf, image.NewGray(image.Rect(0, 0, 3000, 3000)))
+	small := newAnalyzer(t, agegender.Options{Limits: imageio.Limits{MaxPixels: 1000}})
+	if _, err := small.AnalyzeBytes(buf.Bytes()); !errors.Is(err, imageio.ErrTooLarge) {
+		t.Errorf("AnalyzeBytes of a 9 Mpx image with a 1000 px limit: %v, want ErrTooLarge", err)
+	}
+}
+
+func TestOptionsAndClose(t *testing.T) {
+	g, age, err := testmodel.Files(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		opts agegender.Options
+	}{
+		{"negative batch", agegender.Options{GenderModel: g, AgeModel: age, MaxBatch: -1}},
+		{"swapped models", agegender.Options{GenderModel: age, AgeModel: g}},
+		{"missing file", agegender.Options{GenderModel: filepath.Join(t.TempDir(), "nope.agm"), AgeModel: age}},
+		{"bad face options", agegender.Options{GenderModel: g, AgeModel: age, Face: face.Options{MinSize: 2}}},
+		{"bad backend", agegender.Options{GenderModel: g, AgeModel: age, Backend: "nosuch"}},
+	} {
+		if _, err := agegender.New(c.opts); err == nil {
+			t.Errorf("%s: New succeeded", c.name)
+		} else {
+			t.Logf("%s: %v", c.name, err)
+		}
+	}
+	a, err := agegender.New(agegender.Options{GenderModel: g, AgeModel: age})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	a.Close()
+	if _, err := a.AnalyzeCrop(noiseCanvas(50, 50, 1)); !errors.Is(err, agegender.ErrClosed) {
+		t.Errorf("after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestAnnotateAndJSON(t *testing.T) {
+	img := image.NewRGBA(image.Rect(10, 10, 210, 160))
+	f := agegender.Face{Index: 0, Box: image.Rect(50, 40, 130, 120), Gender: "f", GenderProb: 0.9, AgeGroup: "25-32",
+		AgeProbs: map[string]float32{"25-32": 0.7}}
+	out := Annotate(img, f)
+	if out.Bounds() != image.Rect(0, 0, 200, 150) {
+		t.Fatalf("annotated bounds %v", out.Bounds())
+	}
+	// The box's left edge (x=50 in img, 40 in out) is drawn, its inside is not.
+	if c := out.RGBAAt(40, 80); c == (color.RGBA{}) {
+		t.Error("box edge not drawn")
+	}
+	if c := out.RGBAAt(80, 80); c != (color.RGBA{}) {
+		t.Errorf("inside of the box changed to %v", c)
+	}
+	b, err := f.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"face":0,"box":[50,40,80,80],"gender":"f","gender_prob":0.9,"age_group":"25-32","age_probs":{"25-32":0.7},"detection_score":0}`
+	if string(b) != want {
+		t.Errorf("JSON\n got %s\nwant %s", b, want)
+	}
+	var back agegender.Face
+	if err := back.UnmarshalJSON(b); err != nil || back.Box != f.Box || back.AgeProb() != 0.7 {
+		t.Errorf("round trip: %+v, %v", back, err)
+	}
+}
+
+func Annotate(img image.Image, f ...agegender.Face) *image.RGBA { return agegender.Annotate(img, f) }
+
