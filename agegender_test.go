@@ -346,4 +346,3 @@ func TestAnnotateAndJSON(t *testing.T) {
 }
 
 func Annotate(img image.Image, f ...agegender.Face) *image.RGBA { return agegender.Annotate(img, f) }
-

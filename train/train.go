@@ -30,6 +30,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -460,7 +461,13 @@ func tensorsOf(store *mlx.Store, prefix string) ([]modelfile.Tensor, []string, e
 	var frozen []string
 	for v := range store.IterVariables() {
 		p := v.Path()
-		if prefix != "" && (len(p) < len(prefix) || p[:len(prefix)] != prefix) {
+		if prefix != "" && !strings.HasPrefix(p, prefix) {
+			continue
+		}
+		if strings.HasPrefix(p, "/metrics/") {
+			// Running metrics are named with a fresh UUID per process, so
+			// they cannot be restored; after a resume the epoch's training
+			// accuracy covers the steps since the resume.
 			continue
 		}
 		val, err := v.Value()
