@@ -17,6 +17,7 @@ package backend
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/agegender/agegender/model/ops"
@@ -33,6 +34,15 @@ func Open(name string) (b compute.Backend, err error) {
 		name = "go"
 	}
 	kind, _, _ := strings.Cut(name, ":")
+	// Nothing may be downloaded at run time.
+	os.Setenv("GOMLX_NO_AUTO_INSTALL", "1")
+	if kind == "onnx" && os.Getenv("ONNXRUNTIME_SHARED_LIBRARY_PATH") == "" {
+		if lib := findORT(); lib != "" {
+			os.Setenv("ONNXRUNTIME_SHARED_LIBRARY_PATH", lib)
+		} else {
+			return nil, fmt.Errorf("ONNX Runtime not found; run ./setup.sh (it installs it into .deps/onnxruntime) or set ONNXRUNTIME_SHARED_LIBRARY_PATH to libonnxruntime.so (version >= 1.26)")
+		}
+	}
 	if !compiledIn(kind) {
 		return nil, fmt.Errorf("backend %q is not compiled into this binary; %s", kind, howTo(kind))
 	}
@@ -46,6 +56,34 @@ func Open(name string) (b compute.Backend, err error) {
 		return nil, fmt.Errorf("backend %q failed to start: %w; %s", name, err, howTo(kind))
 	}
 	return b, nil
+}
+
+// ORTRelPath is where setup.sh installs ONNX Runtime, relative to the
+// repository root.
+const ORTRelPath = ".deps/onnxruntime/libonnxruntime.so.1"
+
+// findORT looks for the project-local ONNX Runtime next to the executable
+// and in the working directory and its parents.
+func findORT() string {
+	var dirs []string
+	if exe, err := os.Executable(); err == nil {
+		dirs = append(dirs, filepath.Dir(exe))
+	}
+	if wd, err := os.Getwd(); err == nil {
+		for d := wd; ; d = filepath.Dir(d) {
+			dirs = append(dirs, d)
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, ORTRelPath)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
 }
 
 func compiledIn(kind string) bool {

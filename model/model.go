@@ -90,6 +90,9 @@ func Names() []string {
 	return out
 }
 
+// MinInput is the smallest input side the named network accepts.
+func MinInput(name string) int { return registry[name].minInput }
+
 // Describe returns the network's one-line description.
 func Describe(name string) string { return registry[name].Doc }
 

@@ -3,7 +3,8 @@
 //
 //	agegender train   --dataset utkface --data DIR --task gender --out runs/gender
 //	agegender eval    --dataset utkface --data DIR --task gender [--model FILE] [--json]
-//	agegender predict --crop face.jpg ...
+//	agegender predict [--json] [--annotate DIR] photo.jpg folder/ 'glob*.png' ...
+//	agegender serve   --addr 127.0.0.1:8080
 //
 // Run "agegender <command> -h" for the flags of each command.
 package main
@@ -21,7 +22,8 @@ const usage = `agegender — age and gender from faces
 usage:
   agegender train    train a network (resumes from --out's checkpoint)
   agegender eval     evaluate a model: accuracy, 1-off, confusion matrix
-  agegender predict  predict gender and age group of face crops
+  agegender predict  gender and age group of every face in photos, folders, globs
+  agegender serve    HTTP service and web page (agegender serve --addr 127.0.0.1:8080)
   agegender version  print the version
 
 Run "agegender <command> -h" for a command's flags.
@@ -43,6 +45,8 @@ func main() {
 		err = cmdEval(ctx, args)
 	case "predict":
 		err = cmdPredict(ctx, args)
+	case "serve":
+		err = cmdServe(ctx, args)
 	case "version":
 		fmt.Println("agegender 0.1.0")
 	case "-h", "--help", "help":

@@ -1,0 +1,155 @@
+package backend_test
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"testing"
+
+	"github.com/agegender/agegender/backend"
+	"github.com/agegender/agegender/model"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlx "github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/train/loss"
+)
+
+// others lists the non-default backends compiled into this test binary
+// (build with -tags onnx to add ONNX Runtime).
+func others(t *testing.T) []compute.Backend {
+	var out []compute.Backend
+	for _, k := range compute.List() {
+		if k == "go" || k == "onnxruntime" {
+			continue
+		}
+		b, err := backend.Open(k)
+		if err != nil {
+			t.Fatalf("backend %s is compiled in but does not start: %v", k, err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// lossAndGrads computes the loss of net on a fixed batch and its gradient
+// with respect to every weight, on backend b.
+func lossAndGrads(t *testing.T, b compute.Backend, cfg model.Config, img []float32, labels []int32) (float64, map[string][]float32) {
+	t.Helper()
+	x := tensors.FromFlatDataAndDimensions(img, len(labels), cfg.Input, cfg.Input, 3)
+	y := tensors.FromFlatDataAndDimensions(labels, len(labels), 1)
+	cfg.Impl = backend.Impl(b)
+	store := mlx.NewStore()
+	var names []string
+	exec, err := mlx.NewExec(b, store, func(s *mlx.Scope, in []*Node) []*Node {
+		logits := model.Logits(s.In(model.Scope), cfg, in[0])
+		l := ReduceAllMean(loss.SparseCategoricalCrossEntropyLogits([]*Node{in[1]}, []*Node{logits}))
+		var vs []*Node
+		names = names[:0]
+		for v := range s.Store().IterVariables() {
+			names = append(names, v.Path())
+			vs = append(vs, v.NodeValue(in[0].Graph()))
+		}
+		return append([]*Node{l}, Gradient(l, vs...)...)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Exec(x, y)
+	if err != nil {
+		t.Fatalf("%s on %s: %v", cfg.Net, b.Name(), err)
+	}
+	grads := map[string][]float32{}
+	for i, n := range names {
+		grads[n] = tensors.MustCopyFlatData[float32](out[i+1])
+	}
+	return float64(out[0].Value().(float32)), grads
+}
+
+// TestBackendsAgreeOnGradients checks, for every network, that each
+// compiled-in backend computes the same loss and weight gradients as the
+// pure-Go backend on the same weights and input (relative error ≤ 1e-4),
+// so a backend that silently gets a gradient wrong cannot go unnoticed.
+func TestBackendsAgreeOnGradients(t *testing.T) {
+	alts := others(t)
+	if len(alts) == 0 {
+		if os.Getenv("AGEGENDER_REQUIRE_ONNX") != "" {
+			t.Fatal("AGEGENDER_REQUIRE_ONNX is set but no other backend is compiled in; build the test with -tags onnx")
+		}
+		t.Skip("only the pure-Go backend is compiled in; run with -tags onnx (./test.sh does) to compare backends")
+	}
+	ref, err := backend.Open("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	for _, net := range model.Names() {
+		cfg := model.Config{Net: net, Classes: 8, Input: model.MinInput(net), Seed: 3}
+		const n = 2
+		img := make([]float32, n*cfg.Input*cfg.Input*3)
+		for i := range img {
+			img[i] = float32(rng.NormFloat64() * 50)
+		}
+		labels := []int32{1, 6}
+		l0, g0 := lossAndGrads(t, ref, cfg, img, labels)
+		for _, b := range alts {
+			t.Run(fmt.Sprintf("%s/%s", net, b.Name()), func(t *testing.T) {
+				l1, g1 := lossAndGrads(t, b, cfg, img, labels)
+				if math.Abs(l1-l0) > 1e-4*math.Abs(l0) {
+					t.Errorf("loss %g on %s vs %g on go", l1, b.Name(), l0)
+				}
+				if len(g1) != len(g0) {
+					t.Fatalf("%d gradients vs %d", len(g1), len(g0))
+				}
+				for name, a := range g0 {
+					c := g1[name]
+					if e := relErr(a, c); e > 1e-4 {
+						t.Errorf("gradient of %s: relative error %.2g between go and %s", name, e, b.Name())
+					}
+				}
+			})
+		}
+	}
+}
+
+// relErr is max|a-b| / max|a|, robust for tensors with near-zero entries.
+func relErr(a, b []float32) float64 {
+	if len(a) != len(b) {
+		return math.Inf(1)
+	}
+	var diff, scale float64
+	for i := range a {
+		diff = math.Max(diff, math.Abs(float64(a[i])-float64(b[i])))
+		scale = math.Max(scale, math.Abs(float64(a[i])))
+	}
+	if scale == 0 {
+		return diff
+	}
+	return diff / scale
+}
+
+func TestMissingBackendSaysHowToInstall(t *testing.T) {
+	_, err := backend.Open("xla")
+	if err == nil {
+		t.Skip("xla is compiled in")
+	}
+	if want := "-tags xla"; !contains(err.Error(), want) {
+		t.Errorf("error %q does not say how to get the backend (%q)", err, want)
+	}
+	if _, err := backend.Open("nosuch"); err == nil {
+		t.Error("an unknown backend opened")
+	}
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+var _ = dtypes.Float32

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs agegender's checks: gofmt, go vet, and the test suite on the pure-Go
+# backend; then, when ONNX Runtime is installed (./setup.sh puts it in
+# .deps/onnxruntime), the suite again with the ONNX Runtime backend compiled
+# in, including the cross-backend gradient comparison.
+set -euo pipefail
+cd "$(dirname "$0")"
+export GOEXPERIMENT=simd GOMLX_NO_AUTO_INSTALL=1
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.deps/*'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt needed:" $unformatted >&2
+  exit 1
+fi
+go vet ./...
+go test -count=1 -timeout 20m ./...
+if [ -f .deps/onnxruntime/libonnxruntime.so.1 ]; then
+  echo "--- again with the ONNX Runtime backend (-tags onnx)" >&2
+  # GOMLX_BACKEND makes every test that opens the default backend use ONNX
+  # Runtime; the backend test also compares gradients against pure Go.
+  GOMLX_BACKEND=onnx:cpu AGEGENDER_REQUIRE_ONNX=1 CGO_ENABLED=1 \
+    go test -count=1 -timeout 20m -tags onnx ./backend/ . ./serve/ ./predict/
+else
+  echo "--- ONNX Runtime not installed (run ./setup.sh): skipped the onnx backend suite" >&2
+fi
