@@ -117,6 +117,22 @@ type builder struct {
 	cfg      Config
 	g        *Graph
 	training bool
+	// flops counts 2× multiply-adds of convolutions and dense layers per image.
+	flops int64
+}
+
+func dtypeOf(cfg Config) dtypes.DType {
+	if cfg.DType == dtypes.Float64 {
+		return dtypes.Float64
+	}
+	return dtypes.Float32
+}
+
+// countConv adds a convolution's FLOPs per image to the tally.
+func (b *builder) countConv(x *Node, k, stride, pad, out int) {
+	d := x.Shape().Dimensions
+	oh, ow := ops.ConvOutSize(d[0], k, stride, pad), ops.ConvOutSize(d[1], k, stride, pad)
+	b.flops += int64(2 * oh * ow * k * k * d[3] * out)
 }
 
 // initSpec describes how a variable's initial values are drawn.
@@ -176,6 +192,7 @@ func (b *builder) conv(name string, x *Node, out, k, stride, pad int, wInit, bIn
 	cin := x.Shape().Dimensions[3]
 	w := b.param(s, "weights", []int{k, k, cin, out}, wInit)
 	bias := b.param(s, "biases", []int{out}, bInit)
+	b.countConv(x, k, stride, pad, out)
 	return Add(ops.Conv2D(b.cfg.Impl, x, w, stride, pad), Reshape(bias, 1, 1, 1, out))
 }
 
@@ -185,6 +202,7 @@ func (b *builder) dense(name string, x *Node, out int, wInit, bInit initSpec) *N
 	in := x.Shape().Dimensions[1]
 	w := b.param(s, "weights", []int{in, out}, wInit)
 	bias := b.param(s, "biases", []int{out}, bInit)
+	b.flops += int64(2 * in * out)
 	return Add(DotGeneral(x, []int{1}, nil, w, []int{0}, nil), Reshape(bias, 1, out))
 }
 

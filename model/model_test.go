@@ -297,3 +297,47 @@ func TestGradientCheck(t *testing.T) {
 type shapesT = shapes.Shape
 
 var shapesMake = shapes.Make
+
+// TestNetworksBuildTrainAndCount builds every registered network, runs a
+// forward pass in inference and in training mode, and reports its size.
+func TestNetworksBuildTrainAndCount(t *testing.T) {
+	be := goBackend(t)
+	for _, name := range model.Names() {
+		in := map[string]int{"origin": 227, "origin-bn": 227, "origin-selu": 227, "origin-leaky": 227, "vgg16": 224}[name]
+		if in == 0 {
+			in = 112
+		}
+		params, flops, err := model.Stats(be, model.Config{Net: name, Classes: 8, Input: in, Seed: 1})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		t.Logf("%-13s input %d: %6.2fM params, %6.3f GFLOP/image", name, in, float64(params)/1e6, float64(flops)/1e9)
+		if params <= 0 || flops <= 0 {
+			t.Errorf("%s: %d params, %d flops", name, params, flops)
+		}
+		if name == "origin" {
+			if params != 11_415_048 {
+				t.Errorf("origin: %d params, want 11,415,048", params)
+			}
+			if flops < 1.40e9 || flops > 1.43e9 {
+				t.Errorf("origin: %.3f GFLOP, want ≈1.42 (conv1 0.089 + conv2 0.963 + conv3 0.347 + fc 0.020)", float64(flops)/1e9)
+			}
+		}
+		// A small forward pass, in training mode too (dropout, batch-norm statistics).
+		cfg := model.Config{Net: name, Classes: 3, Input: model.MinInput(name), Seed: 1}
+		for _, training := range []bool{false, true} {
+			store := mlx.NewStore()
+			store.SetRNGStateFromSeed(1)
+			exec := mlx.MustNewExec(be, store, func(s *mlx.Scope, x *Node) *Node {
+				s.Store().SetTraining(x.Graph(), training)
+				return model.Logits(s.In(model.Scope), cfg, x)
+			})
+			out := tensors.MustCopyFlatData[float32](exec.MustCall(tensors.FromShape(shapeImg(2, cfg.Input)))[0])
+			for _, v := range out {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					t.Fatalf("%s (training=%v): non-finite logits %v", name, training, out)
+				}
+			}
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 )
 
 // NetDef is a Caffe net definition: the part of a NetParameter that
@@ -160,9 +159,9 @@ func ParseNetFile(path string) (*NetDef, error) {
 		return nil, fmt.Errorf("caffe: %w", err)
 	}
 	defer f.Close()
-	d, err := ParseNet(f)
+	d, err := parseNet(f)
 	if err != nil {
-		return nil, fmt.Errorf("caffe: %s: %w", path, strings.TrimPrefix(err.Error(), "caffe: "))
+		return nil, fmt.Errorf("caffe: %s: %w", path, err)
 	}
 	return d, nil
 }
@@ -171,40 +170,48 @@ func ParseNetFile(path string) (*NetDef, error) {
 // V1 (`layers { type: CONVOLUTION }`) or V2 (`layer { type: "Convolution" }`)
 // layout.
 func ParseNet(r io.Reader) (*NetDef, error) {
-	m, err := ParseText(r)
+	d, err := parseNet(r)
 	if err != nil {
 		return nil, fmt.Errorf("caffe: %w", err)
+	}
+	return d, nil
+}
+
+func parseNet(r io.Reader) (*NetDef, error) {
+	m, err := ParseText(r)
+	if err != nil {
+		return nil, err
 	}
 	d := &NetDef{}
 	if f, ok := m.Get("name"); ok {
 		d.Name = f.Value
 	}
 	if err := parseInputs(m, d); err != nil {
-		return nil, fmt.Errorf("caffe: %w", err)
+		return nil, err
 	}
 	v1, v2 := m.All("layers"), m.All("layer")
 	if len(v1) > 0 && len(v2) > 0 {
-		return nil, fmt.Errorf("caffe: net mixes V1 'layers' and V2 'layer' entries")
+		return nil, fmt.Errorf("net mixes V1 'layers' and V2 'layer' entries")
 	}
 	for _, f := range append(v1, v2...) {
 		if f.Kind != Message {
-			return nil, fmt.Errorf("caffe: line %d: %s must be a message", f.Line, f.Name)
+			return nil, fmt.Errorf("line %d: %s must be a message", f.Line, f.Name)
 		}
 		l, err := parseLayer(f, len(v1) > 0)
 		if err != nil {
-			return nil, fmt.Errorf("caffe: %w", err)
+			return nil, err
 		}
 		d.Layers = append(d.Layers, l)
 		if l.Type == "Input" {
 			in, err := inputLayer(l)
 			if err != nil {
-				return nil, fmt.Errorf("caffe: %w", err)
+				return nil, err
 			}
 			d.Inputs = append(d.Inputs, in...)
 		}
 	}
 	if len(d.Layers) == 0 {
-		return nil, fmt.Errorf("caffe: no layers (not a Caffe net definition?)")
+		return nil, fmt.Errorf("no layers (not a Caffe net definition?)")
 	}
 	return d, nil
 }

@@ -144,7 +144,11 @@ func (f Field) Float() (float64, error) {
 	if f.Kind != Number && !(f.Kind == Ident && isFloatWord(f.Value)) {
 		return 0, fmt.Errorf("line %d: %s: want a number, got %s", f.Line, f.Name, f.describe())
 	}
-	v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSuffix(f.Value, "f"), "F"), 64)
+	text := f.Value
+	if !isFloatWord(text) {
+		text = strings.TrimRight(text, "fF") // C-style float suffix: 1.5f
+	}
+	v, err := strconv.ParseFloat(text, 64)
 	if err != nil {
 		return 0, fmt.Errorf("line %d: %s: %q is not a number", f.Line, f.Name, f.Value)
 	}

@@ -170,14 +170,13 @@ type jsonNode struct {
 }
 
 type jsonAttr struct {
-	S     *string        `json:"s"`
-	I     *json.Number   `json:"i"`
-	F     *json.Number   `json:"f"`
-	B     *bool          `json:"b"`
-	Type  string         `json:"type"`
-	Shape *jsonShape     `json:"shape"`
-	List  *jsonAttrList  `json:"list"`
-	Extra map[string]any `json:"-"`
+	S     *string       `json:"s"`
+	I     *json.Number  `json:"i"`
+	F     *json.Number  `json:"f"`
+	B     *bool         `json:"b"`
+	Type  string        `json:"type"`
+	Shape *jsonShape    `json:"shape"`
+	List  *jsonAttrList `json:"list"`
 }
 
 type jsonShape struct {

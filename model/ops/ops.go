@@ -174,6 +174,24 @@ func MaxPool2D(impl Impl, x *Node, k, stride int) *Node {
 	return ReduceMax(win, 2, 3)
 }
 
+// MaxPoolSame is a k×k, stride-1 max-pool that keeps the spatial size
+// (padding with -1e30), as used by inception blocks' pool branch.
+func MaxPoolSame(x *Node, k int) *Node {
+	d := x.Shape().Dimensions
+	h, w := d[0], d[1]
+	p := k / 2
+	x = padLow(x, p, p, -1e30)
+	g := x.Graph()
+	front := func(x *Node, axis, n int) *Node {
+		dd := append([]int(nil), x.Shape().Dimensions...)
+		dd[axis] = n
+		return Concatenate([]*Node{BroadcastToDims(Scalar(g, x.DType(), -1e30), dd...), x}, axis)
+	}
+	x = front(front(x, 0, p), 1, p)
+	win := Gather(x, windowIndices(g, h+2*p, w+2*p, h, w, k, 1), true)
+	return ReduceMax(win, 2, 3)
+}
+
 // LRN is Caffe's local response normalisation across channels:
 //
 //	y_c = x_c / (1 + alpha/size · Σ_{|c'-c| ≤ size/2} x_c'²)^beta
