@@ -24,6 +24,9 @@ usage:
   agegender eval     evaluate a model: accuracy, 1-off, confusion matrix
   agegender predict  gender and age group of every face in photos, folders, globs
   agegender serve    HTTP service and web page (agegender serve --addr 127.0.0.1:8080)
+  agegender import   convert a Caffe model (age_net, gender_net, VGG-Face)
+  agegender export   write a model as ONNX (checked on ONNX Runtime)
+  agegender experiments  train and evaluate every variant; write a table
   agegender version  print the version
 
 Run "agegender <command> -h" for a command's flags.
@@ -47,6 +50,12 @@ func main() {
 		err = cmdPredict(ctx, args)
 	case "serve":
 		err = cmdServe(ctx, args)
+	case "import":
+		err = cmdImport(ctx, args)
+	case "export":
+		err = cmdExport(ctx, args)
+	case "experiments":
+		err = cmdExperiments(ctx, args)
 	case "version":
 		fmt.Println("agegender 0.1.0")
 	case "-h", "--help", "help":

@@ -252,3 +252,12 @@ func TestParseNetErrors(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseNet feeds arbitrary text to the parser: errors, never panics.
+func FuzzParseNet(f *testing.F) {
+	f.Add(`layers { name: "c" type: CONVOLUTION convolution_param { num_output: 2 kernel_size: 3 } }`)
+	f.Add(`layer { name: "d" type: "Input" input_param { shape: [{ dim: [1, 3] }] } } s: "\x41\101"`)
+	f.Fuzz(func(t *testing.T, src string) {
+		ParseNet(strings.NewReader(src))
+	})
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/agegender/agegender/backend"
+	"github.com/agegender/agegender/data"
+	"github.com/agegender/agegender/data/sources"
+	"github.com/agegender/agegender/experiments"
+	"github.com/agegender/agegender/model/modelfile"
+)
+
+func cmdExperiments(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("experiments", flag.ExitOnError)
+	kind := fs.String("dataset", "utkface", "utkface (fixed split) or adience (5-fold subject-exclusive protocol)")
+	dir := fs.String("data", "../shared/data/utkface/images", "UTKFace folder or Adience image root")
+	folds := fs.String("folds", "../shared/data/adience/folds", "Adience fold files")
+	nets := fs.String("nets", "origin,origin-selu,origin-leaky,origin-bn,resnet,inception", "comma-separated networks")
+	tasks := fs.String("tasks", "gender,age", "comma-separated tasks")
+	input := fs.Int("input", 64, "input crop side")
+	epochs := fs.Int("epochs", 10, "epochs per run")
+	batch := fs.Int("batch", 50, "batch size")
+	limit := fs.Int("limit", 0, "cap each split at this many images (0: all)")
+	out := fs.String("out", "runs/experiments", "output directory (runs, table.md, results.json)")
+	be := fs.String("backend", "", "compute backend: go, onnx or xla")
+	fs.Parse(args)
+	b, err := backend.Open(*be)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, backend.Describe(b))
+	var ts []data.Task
+	for _, t := range strings.Split(*tasks, ",") {
+		task, err := data.ParseTask(strings.TrimSpace(t))
+		if err != nil {
+			return err
+		}
+		ts = append(ts, task)
+	}
+	rows, err := experiments.Run(ctx, b, experiments.Options{
+		Nets: strings.Split(*nets, ","), Tasks: ts,
+		Source: sources.Spec{Kind: *kind, Dir: *dir, Folds: *folds},
+		Input:  *input, Epochs: *epochs, Batch: *batch, Limit: *limit, Seed: 1,
+		OutDir: *out, Impl: backend.Impl(b), Log: os.Stderr,
+	})
+	table := experiments.Table(rows)
+	fmt.Print(table)
+	if werr := modelfile.WriteFileAtomic(filepath.Join(*out, "table.md"), []byte(table)); werr != nil && err == nil {
+		err = werr
+	}
+	if j, jerr := json.MarshalIndent(rows, "", "  "); jerr == nil {
+		modelfile.WriteFileAtomic(filepath.Join(*out, "results.json"), j)
+	}
+	return err
+}

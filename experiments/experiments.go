@@ -1,0 +1,225 @@
+// Package experiments trains and evaluates a list of networks for both
+// tasks on one dataset and protocol, and renders the comparison table the
+// seed reproduction reported: model, task, parameters, centre-crop and
+// 10-crop accuracy (1-off for age), mean ± std over folds where there are
+// folds, training time and images per second.
+//
+// UTKFace gives one row per (net, task) on its fixed test split. Adience
+// gives the paper's protocol: five runs per (net, task), test fold k and
+// training on the other four, reported as mean ± std.
+package experiments
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/agegender/agegender/data"
+	"github.com/agegender/agegender/data/prep"
+	"github.com/agegender/agegender/data/sources"
+	"github.com/agegender/agegender/eval"
+	"github.com/agegender/agegender/model"
+	"github.com/agegender/agegender/model/ops"
+	"github.com/agegender/agegender/predict"
+	"github.com/agegender/agegender/train"
+	"github.com/gomlx/compute"
+)
+
+// Options describe a sweep.
+type Options struct {
+	Nets   []string
+	Tasks  []data.Task
+	Source sources.Spec // Fold is ignored for Adience: all five folds run
+	Input  int
+	Resize int
+	Epochs int
+	Batch  int
+	// Limit caps each split's size (0: all), for quick sweeps.
+	Limit int
+	Seed  int64
+	// OutDir receives one training directory per run.
+	OutDir string
+	Impl   ops.Impl
+	Log    io.Writer
+}
+
+// Row is one (net, task) result, aggregated over folds.
+type Row struct {
+	Net, Task, Dataset  string
+	Params              int64
+	GFLOPs              float64
+	Folds               int
+	N                   int // test images (summed over folds)
+	Center, TenCrop     []float64
+	CenterOne, TenOne   []float64 // 1-off, age only
+	TrainSeconds        float64
+	TrainImgPerSec      float64
+	Epochs, Input, Runs int
+}
+
+// Run performs the sweep on backend b.
+func Run(ctx context.Context, b compute.Backend, o Options) ([]Row, error) {
+	folds := []int{0}
+	if o.Source.Kind == "adience" {
+		folds = []int{0, 1, 2, 3, 4}
+	}
+	if o.Resize == 0 {
+		o.Resize = (o.Input*256 + 113) / 227
+	}
+	var rows []Row
+	for _, net := range o.Nets {
+		for _, task := range o.Tasks {
+			params, flops, err := model.Stats(b, model.Config{Net: net, Classes: task.Classes(), Input: o.Input, Seed: o.Seed})
+			if err != nil {
+				return rows, err
+			}
+			row := Row{Net: net, Task: task.String(), Dataset: o.Source.Kind, Params: params, GFLOPs: float64(flops) / 1e9,
+				Epochs: o.Epochs, Input: o.Input}
+			for _, k := range folds {
+				spec := o.Source
+				spec.Fold = k
+				r, err := runOne(ctx, b, o, net, task, spec)
+				if err != nil {
+					return rows, fmt.Errorf("experiments: %s %s fold %d: %w", net, task, k, err)
+				}
+				row.Folds++
+				row.N += r.n
+				row.Center = append(row.Center, r.center.Accuracy)
+				row.TenCrop = append(row.TenCrop, r.ten.Accuracy)
+				row.CenterOne = append(row.CenterOne, r.center.OneOff)
+				row.TenOne = append(row.TenOne, r.ten.OneOff)
+				row.TrainSeconds += r.seconds
+				row.TrainImgPerSec += r.imgPerSec / float64(len(folds))
+			}
+			rows = append(rows, row)
+			if o.Log != nil {
+				fmt.Fprintln(o.Log, Table([]Row{row}))
+			}
+		}
+	}
+	return rows, nil
+}
+
+type oneResult struct {
+	n                  int
+	center, ten        eval.Report
+	seconds, imgPerSec float64
+}
+
+func runOne(ctx context.Context, b compute.Backend, o Options, net string, task data.Task, spec sources.Spec) (*oneResult, error) {
+	s, err := sources.Load(spec, task)
+	if err != nil {
+		return nil, err
+	}
+	if o.Limit > 0 {
+		s.Train, s.Val, s.Test = head(s.Train, o.Limit), head(s.Val, o.Limit), head(s.Test, o.Limit)
+	}
+	cfg := prep.Config{Resize: o.Resize, Crop: o.Input}
+	trainC, trainL, err := Cache(spec.Dir, s.Train, task, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Mean = prep.MeanOf(trainC)
+	valC, valL, err := Cache(spec.Dir, s.Val, task, cfg)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(o.OutDir, fmt.Sprintf("%s_%s_%s_fold%d", net, task, spec.Kind, spec.Fold))
+	start := time.Now()
+	res, err := train.Run(ctx, b, train.Options{
+		Model: model.Config{Net: net, Classes: task.Classes(), Input: o.Input, Seed: o.Seed},
+		Task:  task.String(), ClassNames: task.ClassNames(), Resize: o.Resize, Mean: cfg.Mean,
+		Optimizer: "adam", Batch: o.Batch, Epochs: o.Epochs, Dataset: s.Name, OutDir: dir, Impl: o.Impl,
+	}, &train.CacheExamples{Cache: trainC, Labels: trainL, Config: cfg, Augment: prep.DefaultAugment()},
+		&train.CacheExamples{Cache: valC, Labels: valL, Config: cfg})
+	if err != nil {
+		return nil, err
+	}
+	if res.ModelPath == "" {
+		return nil, fmt.Errorf("training stopped early; rerun to resume")
+	}
+	var secs, ips float64
+	for _, e := range res.History {
+		secs += e.Seconds
+		ips += e.ImgPerSec / float64(len(res.History))
+	}
+	if secs == 0 {
+		secs = time.Since(start).Seconds()
+	}
+	m, err := model.Load(res.ModelPath)
+	if err != nil {
+		return nil, err
+	}
+	p, err := model.NewPredictor(b, m, o.Impl)
+	if err != nil {
+		return nil, err
+	}
+	testC, testL, err := Cache(spec.Dir, s.Test, task, cfg)
+	if err != nil {
+		return nil, err
+	}
+	out := &oneResult{n: testC.Len(), seconds: secs, imgPerSec: ips}
+	for _, mode := range []predict.Mode{predict.Center, predict.TenCrop} {
+		preds, err := predict.Set(p, testC, testL, mode)
+		if err != nil {
+			return nil, err
+		}
+		r, err := eval.Evaluate(task.String(), task.ClassNames(), task == data.TaskAge, preds)
+		if err != nil {
+			return nil, err
+		}
+		if mode == predict.Center {
+			out.center = r
+		} else {
+			out.ten = r
+		}
+	}
+	return out, nil
+}
+
+func head(s []data.Sample, n int) []data.Sample { return s[:min(n, len(s))] }
+
+// Cache decodes samples (paths resolved against dir) and returns their
+// labels for task; unreadable images are left out.
+func Cache(dir string, samples []data.Sample, task data.Task, cfg prep.Config) (*prep.Cache, []int, error) {
+	c, _ := prep.BuildCache(sources.Paths(dir, samples), cfg, nil)
+	if c == nil || c.Len() == 0 {
+		return nil, nil, fmt.Errorf("no readable images among %d", len(samples))
+	}
+	labels := make([]int, c.Len())
+	for i := range labels {
+		labels[i] = task.Label(samples[c.Index(i)])
+	}
+	return c, labels, nil
+}
+
+func pct(xs []float64) string {
+	if len(xs) == 0 {
+		return "–"
+	}
+	m, s := eval.MeanStd(xs)
+	if len(xs) == 1 {
+		return fmt.Sprintf("%.2f", 100*m)
+	}
+	return eval.FormatMeanStd(m, s)
+}
+
+// Table renders rows as a Markdown table.
+func Table(rows []Row) string {
+	var b strings.Builder
+	b.WriteString("| model | task | data | params | GFLOP/img | input | epochs | folds | test n | centre acc % | 10-crop acc % | centre 1-off % | 10-crop 1-off % | train time | train img/s |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		one, ten1 := "–", "–"
+		if r.Task == "age" {
+			one, ten1 = pct(r.CenterOne), pct(r.TenOne)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %.2fM | %.3f | %d | %d | %d | %d | %s | %s | %s | %s | %s | %.0f |\n",
+			r.Net, r.Task, r.Dataset, float64(r.Params)/1e6, r.GFLOPs, r.Input, r.Epochs, r.Folds, r.N,
+			pct(r.Center), pct(r.TenCrop), one, ten1, (time.Duration(r.TrainSeconds) * time.Second).String(), r.TrainImgPerSec)
+	}
+	return b.String()
+}
