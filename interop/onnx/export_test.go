@@ -11,9 +11,9 @@ import (
 	"github.com/agegender/agegender/interop/onnx"
 	"github.com/agegender/agegender/model"
 	"github.com/agegender/agegender/model/modelfile"
+	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	mlx "github.com/gomlx/gomlx/ml/model"
-	. "github.com/gomlx/gomlx/core/graph"
 )
 
 // randomModel builds an origin model with its initial weights.
