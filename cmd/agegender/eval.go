@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/agegender/agegender/backend"
 	"github.com/agegender/agegender/data"
@@ -44,6 +46,7 @@ func cmdEval(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	confusion := fs.String("confusion", "", "save the confusion matrix PNG here (default: <task>_confusion.png next to the model, or in the current directory)")
 	be := fs.String("backend", "", "compute backend: go, onnx or xla")
+	calibrate := fs.String("calibrate", "", "fit a softmax temperature on the validation split, report the test ECE before/after, and save the calibrated model here")
 	fs.Parse(args)
 	task, splits, err := d.load()
 	if err != nil {
@@ -77,6 +80,11 @@ func cmdEval(ctx context.Context, args []string) error {
 		Center  eval.Report  `json:"center"`
 		TenCrop eval.Report  `json:"ten_crop"`
 		Groups  []eval.Group `json:"groups,omitempty"`
+		// Calibration (with --calibrate): temperature fitted on the
+		// validation split and the test ECE before and after.
+		Temperature float64 `json:"temperature,omitempty"`
+		ECEBefore   float64 `json:"ece_before,omitempty"`
+		ECEAfter    float64 `json:"ece_after,omitempty"`
 	}
 	res := result{Model: *modelPath, Split: *split, Dataset: splits.Name}
 	if res.Model == "" {
@@ -99,6 +107,11 @@ func cmdEval(ctx context.Context, args []string) error {
 		if mode == predict.Center {
 			res.Center = rep
 			res.Groups = eval.Breakdown(preds, keys, ordered)
+			if *calibrate != "" {
+				if err := calibrateModel(p, *modelPath, task, splits.Val, d.dir, preds, *calibrate, &res.Temperature, &res.ECEBefore, &res.ECEAfter); err != nil {
+					return err
+				}
+			}
 		} else {
 			res.TenCrop = rep
 		}
@@ -125,8 +138,79 @@ func cmdEval(ctx context.Context, args []string) error {
 			fmt.Printf("%-14s n=%d  accuracy %.2f%%\n", r.Task, r.N, 100*r.Accuracy)
 		}
 	}
+	if res.Temperature > 0 {
+		fmt.Printf("\ncalibration: temperature %.3f (fitted on validation); test ECE %.4f → %.4f; calibrated model saved to %s\n",
+			res.Temperature, res.ECEBefore, res.ECEAfter, *calibrate)
+	}
 	fmt.Printf("\n%s\nconfusion matrix saved to %s\n", res.TenCrop, png)
 	return nil
+}
+
+// calibrateModel fits a softmax temperature on the validation split
+// (centre crop), reports the test ECE before and after it, saves a
+// reliability diagram next to out, and writes the model with the
+// temperature to out.
+func calibrateModel(p *model.Predictor, modelPath string, task data.Task, val []data.Sample, dir string,
+	test []eval.Prediction, out string, temp, before, after *float64) error {
+	if len(val) == 0 {
+		return fmt.Errorf("eval: --calibrate needs a validation split")
+	}
+	vc, vl, err := cache("validation", dir, val, task, predict.PrepConfig(p.Info))
+	if err != nil {
+		return err
+	}
+	vp, err := predict.Set(p, vc, vl, predict.Center)
+	if err != nil {
+		return err
+	}
+	// log-probabilities are logits up to a per-row constant, which softmax ignores.
+	logits := func(ps []eval.Prediction) ([][]float32, []int) {
+		var l [][]float32
+		var y []int
+		for _, x := range ps {
+			row := make([]float32, len(x.Probs))
+			for i, v := range x.Probs {
+				row[i] = float32(math.Log(math.Max(float64(v), 1e-12)))
+			}
+			l, y = append(l, row), append(y, x.Label)
+		}
+		return l, y
+	}
+	vl2, vy := logits(vp)
+	t, err := eval.FitTemperature(vl2, vy)
+	if err != nil {
+		return err
+	}
+	tl, _ := logits(test)
+	scaled := make([]eval.Prediction, len(test))
+	for i, x := range test {
+		scaled[i] = eval.Prediction{Label: x.Label, Probs: eval.ApplyTemperature(tl[i], t)}
+	}
+	*temp = t
+	*before = eval.ECE(eval.ReliabilityBins(test, eval.ECEBins))
+	binsAfter := eval.ReliabilityBins(scaled, eval.ECEBins)
+	*after = eval.ECE(binsAfter)
+	if err := eval.SaveReliabilityPNG(eval.ReliabilityBins(test, eval.ECEBins), strings.TrimSuffix(out, filepath.Ext(out))+"_reliability_before.png", task.String()+" before calibration"); err != nil {
+		return err
+	}
+	if err := eval.SaveReliabilityPNG(binsAfter, strings.TrimSuffix(out, filepath.Ext(out))+"_reliability_after.png", task.String()+" after calibration"); err != nil {
+		return err
+	}
+	var m *model.Model
+	if modelPath == "" {
+		m, err = models.Builtin(task.String())
+	} else {
+		m, err = model.Load(modelPath)
+	}
+	if err != nil {
+		return err
+	}
+	prev := m.Info.Temperature
+	if prev <= 0 {
+		prev = 1
+	}
+	m.Info.Temperature = prev * t
+	return m.Save(out, true)
 }
 
 // groupKey is the fairness-report key of a sample: gender/race/age group,
