@@ -13,6 +13,8 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -count=1 -timeout 20m ./...
+# Short runs of every fuzz target (the long ones: FUZZTIME=10m bench/fuzz.sh).
+FUZZTIME=${FUZZTIME:-5s} OUT=${TMPDIR:-/tmp}/agegender-fuzz.log bench/fuzz.sh
 if [ -f .deps/onnxruntime/libonnxruntime.so.1 ]; then
   echo "--- again with the ONNX Runtime backend (-tags onnx)" >&2
   # GOMLX_BACKEND makes every test that opens the default backend use ONNX

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for FUZZTIME each (default 10m), one after the
+# other, and appends a line per target to OUT (default runs/fuzz/log.txt).
+# Crashers are kept by `go test` in the package's testdata/fuzz/ folder,
+# which is the seed corpus committed with the code.
+#
+#   FUZZTIME=10m bench/fuzz.sh          # the issue's 10 minutes per parser
+#   FUZZTIME=5s  bench/fuzz.sh          # what ./test.sh runs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GOEXPERIMENT=simd GOMLX_NO_AUTO_INSTALL=1
+T=${FUZZTIME:-10m}
+OUT=${OUT:-runs/fuzz/log.txt}
+mkdir -p "$(dirname "$OUT")"
+status=0
+for f in $(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do
+  pkg=./$(dirname "${f#./}")
+  for name in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | cut -d' ' -f2); do
+    start=$(date +%s)
+    if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$T" -parallel "$(nproc)" "$pkg" > /tmp/fuzz-$name.log 2>&1; then
+      res=ok
+    else
+      res=FAIL; status=1; tail -20 /tmp/fuzz-$name.log >&2
+    fi
+    execs=$(grep -o 'execs: [0-9]*' /tmp/fuzz-$name.log | tail -1 | cut -d' ' -f2)
+    echo "$(date -u +%FT%TZ) $pkg $name $T $res execs=${execs:-?} wall=$(( $(date +%s) - start ))s" | tee -a "$OUT"
+  done
+done
+exit $status
