@@ -29,32 +29,42 @@ def main():
     ap.add_argument("--batches", default="1,32")
     ap.add_argument("--train-batch", type=int, default=32)
     ap.add_argument("--secs", type=float, default=8)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--bf16", action="store_true", help="autocast to bfloat16 (GPU)")
     a = ap.parse_args()
+    dev = torch.device(a.device)
+    sync = (lambda: torch.cuda.synchronize()) if a.device.startswith("cuda") else (lambda: None)
+    amp = torch.autocast(device_type=a.device.split(":")[0], dtype=torch.bfloat16, enabled=a.bf16)
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     net = origin(8)
     net(torch.zeros(1, 3, a.input, a.input))
-    base = dict(impl="pytorch", backend="torch " + torch.__version__, ops="cpu", net="origin", input=a.input, threads=a.threads)
+    net = net.to(dev)
+    base = dict(impl="pytorch", backend="torch " + torch.__version__, ops=a.device + (" bf16" if a.bf16 else " fp32"),
+                net="origin", input=a.input, threads=a.threads)
     net.eval()
     for b in [int(x) for x in a.batches.split(",")]:
-        x = torch.randn(b, 3, a.input, a.input) * 50
+        x = torch.randn(b, 3, a.input, a.input, device=dev) * 50  # batch kept on the device
         def f():
-            with torch.no_grad():
+            with torch.no_grad(), amp:
                 torch.softmax(net(x), -1)
+            sync()
         ms = time_it(a.secs, f)
         print(json.dumps(dict(base, what="inference", batch=b, img_per_s=b / ms * 1000, ms_per_batch=ms)), flush=True)
     if a.train_batch:
         net.train()
         opt = torch.optim.Adam(net.parameters(), lr=5e-4)
         b = a.train_batch
-        x = torch.randn(b, 3, a.input, a.input) * 50
-        y = torch.arange(b) % 8
+        x = torch.randn(b, 3, a.input, a.input, device=dev) * 50
+        y = torch.arange(b, device=dev) % 8
         lossf = nn.CrossEntropyLoss()
         def step():
             opt.zero_grad()
-            l = lossf(net(x), y)
+            with amp:
+                l = lossf(net(x), y)
             l.backward()
             opt.step()
+            sync()
         ms = time_it(a.secs, step)
         print(json.dumps(dict(base, what="train_step", batch=b, img_per_s=b / ms * 1000, ms_per_batch=ms)), flush=True)
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/agegender/agegender/backend"
 	"github.com/agegender/agegender/data"
+	"github.com/agegender/agegender/data/prep"
 	"github.com/agegender/agegender/data/utkface"
 )
 
@@ -16,7 +17,16 @@ func TestScratchScale(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, test := utkface.SplitSamples(s)
-	test = test[:48]
+	test = test[:64]
+	paths := []string{}
+	for _, x := range test {
+		paths = append(paths, x.Path)
+	}
+	cache, _ := prep.BuildCache(paths, FaceRes.Config(), nil)
+	imgs := [][]uint8{}
+	for i := 0; i < cache.Len(); i++ {
+		imgs = append(imgs, cache.Pixels(i))
+	}
 	b, _ := backend.Open("")
 	for _, sc := range [][2]float32{{1, 0}, {1.0 / 255, 0}, {1 / 127.5, -1}} {
 		bb := FaceRes
@@ -25,27 +35,26 @@ func TestScratchScale(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, _, per, err := e.ExtractSamples(test, 2)
-		_ = f
+		r, err := e.Run(imgs)
 		if err != nil {
 			t.Fatal(err)
 		}
-		// rerun through Run to get both outputs
-		imgsF, _, _, _ := e.ExtractSamples(test, 2)
-		_ = imgsF
-		okF, okM := 0, 0
-		ageErr := 0.0
-		for i, row := range f.Rows {
-			smp := test[f.Index[i]]
-			_ = row
-			p := row[0]
-			if (p > 0.5) == (smp.Gender == data.Male) {
+		okM, ageAbs := 0, 0.0
+		for i := range r[0] {
+			smp := test[cache.Index(i)]
+			if (r[0][i][0] > 0.5) == (smp.Gender == data.Male) {
 				okM++
 			}
-			if (p > 0.5) == (smp.Gender == data.Female) {
-				okF++
+			ex := 0.0
+			for a, p := range r[1][i] {
+				ex += float64(a) * float64(p)
 			}
+			d := ex - float64(smp.Age)
+			if d < 0 {
+				d = -d
+			}
+			ageAbs += d
 		}
-		t.Logf("scale %v: per image %v, acc if >0.5 means male: %d/%d, female: %d/%d, %v", sc, per, okM, len(f.Rows), okF, len(f.Rows), ageErr)
+		t.Logf("scale %v: >0.5=male acc %d/%d; age MAE %.1f", sc, okM, len(r[0]), ageAbs/float64(len(r[0])))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -39,6 +40,13 @@ type BuildOptions struct {
 	// optimiser can fine-tune them. Nil means none. The variable of weight
 	// "a/b/c" is named "a_b_c" in Scope.
 	AsVariables func(weight string) bool
+
+	// NativeConv makes convolutions use GoMLX's Convolve op (grouped for
+	// depthwise), which maps to cuDNN on XLA/GPU. The default expresses
+	// them with strided slices and matrix products, which is several times
+	// faster on the pure-Go backend and differentiable everywhere
+	// (GoMLX's grouped convolution has no gradient).
+	NativeConv bool
 
 	// Frozen, if set, marks the variables it selects as not trainable:
 	// they are still read from the Store (so they can be swapped) but no
@@ -610,9 +618,19 @@ func convOp(depthwise, fused bool) opFunc {
 			if kd[2] != inC {
 				return nil, fmt.Errorf("depthwise kernel %v does not match %d input channels", kd, inC)
 			}
-			k = graph.Reshape(k, kd[0], kd[1], 1, kd[2]*kd[3])
 		} else if kd[2] != inC {
 			return nil, fmt.Errorf("kernel %v does not match %d input channels", kd, inC)
+		}
+		var y *graph.Node
+		if !b.opts.NativeConv && (!depthwise || kd[3] == 1) {
+			y = sliceConv(x, k, strides[1], strides[2], dil[1], dil[2], pads, depthwise)
+			if !fused {
+				return y, nil
+			}
+			return applyFused(n, y, in[2:])
+		}
+		if depthwise {
+			k = graph.Reshape(k, kd[0], kd[1], 1, kd[2]*kd[3])
 		}
 		if (strides[1] > 1 || strides[2] > 1) && (dil[1] > 1 || dil[2] > 1) {
 			return nil, fmt.Errorf("strides %v together with dilations %v not supported", strides, dil)
@@ -627,7 +645,7 @@ func convOp(depthwise, fused bool) opFunc {
 		if depthwise && inC > 1 {
 			c = c.ChannelGroupCount(inC)
 		}
-		y := c.Done()
+		y = c.Done()
 		if !fused {
 			return y, nil
 		}
@@ -660,4 +678,68 @@ func matMulOp(fused bool) opFunc {
 		}
 		return applyFused(n, y, in[2:])
 	}
+}
+
+// sliceConv computes an NHWC convolution from strided slices of the padded
+// input, one per kernel tap:
+//
+//   - a depthwise kernel [kh, kw, C, 1] multiplies each tap's slice by its
+//     per-channel weights and sums the kh·kw products;
+//   - a regular kernel [kh, kw, C, O] concatenates the taps along the
+//     channel axis (im2col, in the kernel's own row-major order) and
+//     multiplies by the kernel reshaped to [kh·kw·C, O]; a 1×1 kernel is a
+//     plain matrix product.
+func sliceConv(x, k *graph.Node, sh, sw, dh, dw int, pads [][2]int, depthwise bool) *graph.Node {
+	kd := k.Shape().Dimensions
+	kh, kw := kd[0], kd[1]
+	if pads[0] != [2]int{} || pads[1] != [2]int{} {
+		x = graph.Pad(x, graph.ScalarZero(x.Graph(), x.DType()), compute.PadAxis{},
+			compute.PadAxis{Start: pads[0][0], End: pads[0][1]}, compute.PadAxis{Start: pads[1][0], End: pads[1][1]}, compute.PadAxis{})
+	}
+	xd := x.Shape().Dimensions
+	oh := (xd[1]-((kh-1)*dh+1))/sh + 1
+	ow := (xd[2]-((kw-1)*dw+1))/sw + 1
+	if oh <= 0 || ow <= 0 {
+		panic(fmt.Sprintf("kernel %v larger than the padded input %v", kd, xd))
+	}
+	tap := func(i, j int) *graph.Node {
+		if kh == 1 && kw == 1 && sh == 1 && sw == 1 {
+			return x
+		}
+		return graph.Slice(x, graph.AxisRange(),
+			graph.AxisRange(i*dh, i*dh+(oh-1)*sh+1).Stride(sh),
+			graph.AxisRange(j*dw, j*dw+(ow-1)*sw+1).Stride(sw),
+			graph.AxisRange())
+	}
+	if depthwise {
+		var acc *graph.Node
+		for i := range kh {
+			for j := range kw {
+				w := graph.Reshape(graph.Slice(k, graph.AxisElem(i), graph.AxisElem(j), graph.AxisRange(), graph.AxisRange()), 1, 1, 1, kd[2])
+				p := tap(i, j)
+				term := graph.Mul(p, graph.BroadcastToDims(w, p.Shape().Dimensions...))
+				if acc == nil {
+					acc = term
+				} else {
+					acc = graph.Add(acc, term)
+				}
+			}
+		}
+		return acc
+	}
+	var cols *graph.Node
+	if kh == 1 && kw == 1 {
+		cols = tap(0, 0)
+	} else {
+		taps := make([]*graph.Node, 0, kh*kw)
+		for i := range kh {
+			for j := range kw {
+				taps = append(taps, tap(i, j))
+			}
+		}
+		cols = graph.Concatenate(taps, 3)
+	}
+	n, c := xd[0], cols.Shape().Dimensions[3]
+	y := graph.MatMul(graph.Reshape(cols, n*oh*ow, c), graph.Reshape(k, kh*kw*kd[2], kd[3]))
+	return graph.Reshape(y, n, oh, ow, kd[3])
 }

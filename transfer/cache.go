@@ -1,0 +1,155 @@
+package transfer
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/agegender/agegender/data"
+	"github.com/agegender/agegender/interop/tfjs"
+)
+
+// The feature cache file holds the features of one backbone on one list of
+// samples, as float16 (half the size of float32, and far more precise than
+// the head needs). Layout, little-endian:
+//
+//	magic  [8]byte  "AGFEAT01"
+//	key    uint64   FNV-1a of the backbone and the sample base names (see cacheKey)
+//	n, dim uint32   rows and feature length
+//	index  n×int32  position of each row in the sample list
+//	rows   n×dim×uint16  IEEE half-precision features
+//
+// A file whose key does not match is stale and is recomputed; a file of the
+// wrong length or with impossible values is an error naming it.
+const cacheMagic = "AGFEAT01"
+
+// maxCacheDim bounds the feature length accepted from a cache file.
+const maxCacheDim = 1 << 16
+
+// cacheKey identifies the backbone (its name, feature, input size and pixel
+// scaling) and the samples, by file base name, in order.
+func cacheKey(bb Backbone, samples []data.Sample) uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s|%s|%s|%d|%g|%g|%d\n", bb.Name, bb.File, bb.Feature, bb.Size, bb.Scale, bb.Offset, len(samples))
+	for _, s := range samples {
+		io.WriteString(h, filepath.Base(s.Path))
+		h.Write([]byte{0})
+	}
+	return h.Sum64()
+}
+
+// CachePath returns the cache file of a backbone and split in dir.
+func CachePath(dir string, bb Backbone, split string) string {
+	return filepath.Join(dir, bb.Name+"-"+split+".f16")
+}
+
+// WriteCache writes f atomically (a temporary file renamed into place).
+func WriteCache(path string, key uint64, dim int, f Features) error {
+	var buf bytes.Buffer
+	buf.WriteString(cacheMagic)
+	binary.Write(&buf, binary.LittleEndian, key)
+	binary.Write(&buf, binary.LittleEndian, uint32(len(f.Rows)))
+	binary.Write(&buf, binary.LittleEndian, uint32(dim))
+	for _, i := range f.Index {
+		binary.Write(&buf, binary.LittleEndian, int32(i))
+	}
+	b := make([]byte, 2*dim)
+	for r, row := range f.Rows {
+		if len(row) != dim {
+			return fmt.Errorf("transfer: %s: row %d has %d features, want %d", path, r, len(row), dim)
+		}
+		for j, v := range row {
+			binary.LittleEndian.PutUint16(b[2*j:], tfjs.Float32ToFloat16(v))
+		}
+		buf.Write(b)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("transfer: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("transfer: %w", err)
+	}
+	_, err = tmp.Write(buf.Bytes())
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("transfer: writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// errStale reports a cache file made for other samples or another backbone.
+var errStale = errors.New("stale feature cache")
+
+// ReadCache reads a cache file written by [WriteCache] for key, with rows
+// of dim features whose index is below numSamples. A missing file is
+// returned as is (test with errors.Is(err, fs.ErrNotExist)); a file for
+// another key gives an error wrapping errStale.
+func ReadCache(path string, key uint64, dim, numSamples int) (Features, error) {
+	var f Features
+	st, err := os.Stat(path)
+	if err != nil {
+		return f, err
+	}
+	const head = 8 + 8 + 4 + 4
+	maxLen := int64(head) + int64(numSamples)*int64(4+2*dim)
+	if st.Size() < head || st.Size() > maxLen {
+		return f, fmt.Errorf("transfer: %s: %d bytes, not a feature cache for %d samples of %d features", path, st.Size(), numSamples, dim)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return f, fmt.Errorf("transfer: %w", err)
+	}
+	if string(b[:8]) != cacheMagic {
+		return f, fmt.Errorf("transfer: %s: not a feature cache (bad magic)", path)
+	}
+	if k := binary.LittleEndian.Uint64(b[8:]); k != key {
+		return f, fmt.Errorf("transfer: %s: %w", path, errStale)
+	}
+	n := int(binary.LittleEndian.Uint32(b[16:]))
+	d := int(binary.LittleEndian.Uint32(b[20:]))
+	if d != dim || d > maxCacheDim || n > numSamples {
+		return f, fmt.Errorf("transfer: %s: %d rows of %d features, want at most %d rows of %d", path, n, d, numSamples, dim)
+	}
+	if want := int64(head) + int64(n)*int64(4+2*d); int64(len(b)) != want {
+		return f, fmt.Errorf("transfer: %s: %d bytes, want %d for %d rows of %d features", path, len(b), want, n, d)
+	}
+	p := b[head:]
+	f.Index = make([]int, n)
+	for i := range f.Index {
+		v := int(int32(binary.LittleEndian.Uint32(p[4*i:])))
+		if v < 0 || v >= numSamples {
+			return Features{}, fmt.Errorf("transfer: %s: row %d has sample index %d outside 0..%d", path, i, v, numSamples-1)
+		}
+		f.Index[i] = v
+	}
+	p = p[4*n:]
+	flat := make([]float32, n*d)
+	for i := range flat {
+		v := tfjs.Float16ToFloat32(binary.LittleEndian.Uint16(p[2*i:]))
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return Features{}, fmt.Errorf("transfer: %s: feature %d is %v", path, i, v)
+		}
+		flat[i] = v
+	}
+	f.Rows = make([][]float32, n)
+	for i := range f.Rows {
+		f.Rows[i] = flat[i*d : (i+1)*d : (i+1)*d]
+	}
+	return f, nil
+}
