@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/agegender/agegender/internal/testmodel"
+)
+
+// capture runs f with stdout redirected and returns what it printed.
+func capture(t *testing.T, f func() error) (string, error) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stdout
+	os.Stdout = w
+	done := make(chan []byte)
+	go func() {
+		var b bytes.Buffer
+		b.ReadFrom(r)
+		done <- b.Bytes()
+	}()
+	ferr := f()
+	w.Close()
+	os.Stdout = old
+	return string(<-done), ferr
+}
+
+func testModels(t *testing.T) []string {
+	g, a, err := testmodel.Files(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{"--gender-model", g, "--age-model", a}
+}
+
+// TestPredictBadInputs: an empty folder, a folder of non-images, a corrupt
+// image and a missing file each give a clear error naming the input, the
+// good inputs are still answered, and the command fails at the end.
+func TestPredictBadInputs(t *testing.T) {
+	m := testModels(t)
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	os.Mkdir(empty, 0o755)
+	junk := filepath.Join(dir, "junk")
+	os.Mkdir(junk, 0o755)
+	os.WriteFile(filepath.Join(junk, "notes.txt"), []byte("hello"), 0o644)
+	os.WriteFile(filepath.Join(junk, "fake.jpg"), []byte("not a jpeg at all"), 0o644)
+	good := filepath.Join(dir, "blank.png")
+	f, _ := os.Create(good)
+	png.Encode(f, image.NewGray(image.Rect(0, 0, 64, 64)))
+	f.Close()
+
+	out, err := capture(t, func() error { return cmdPredict(context.Background(), append(m, "--json", empty)) })
+	if err == nil || out != "" {
+		t.Errorf("empty folder: err %v, output %q; want a failure and no output", err, out)
+	}
+	out, err = capture(t, func() error {
+		return cmdPredict(context.Background(), append(m, "--json", junk, good, filepath.Join(dir, "missing.jpg")))
+	})
+	if err == nil {
+		t.Fatal("corrupt and missing inputs did not make predict fail")
+	}
+	if !strings.Contains(out, `"file":"`+good+`"`) || !strings.Contains(out, `"faces":0`) {
+		t.Errorf("the good input was not answered (a blank image has no face): %q", out)
+	}
+	if strings.Contains(out, "notes.txt") {
+		t.Errorf("a non-image file was treated as an input: %q", out)
+	}
+}
