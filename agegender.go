@@ -211,18 +211,9 @@ func New(opts Options) (*Analyzer, error) {
 // loadPredictor opens the model file at path, or the built-in model for
 // task when path is empty, and checks that it was trained for task.
 func loadPredictor(be compute.Backend, path, task string) (*model.Predictor, error) {
-	var m *model.Model
-	var err error
-	if path == "" {
-		m, err = models.Builtin(task)
-	} else {
-		m, err = model.Load(path)
-	}
+	m, err := models.Load(path, task)
 	if err != nil {
 		return nil, err
-	}
-	if m.Info.Task != task {
-		return nil, fmt.Errorf("agegender: %s is a %s model; pass a %s model", path, m.Info.Task, task)
 	}
 	return model.NewPredictor(be, m, backend.Impl(be))
 }

@@ -40,3 +40,22 @@ func Builtin(task string) (*model.Model, error) {
 	}
 	return model.FromFile("built-in "+task+" model", meta, ts)
 }
+
+// Load opens the model file at path, or the built-in model for task when
+// path is empty, and checks that the model was trained for task.
+func Load(path, task string) (*model.Model, error) {
+	var m *model.Model
+	var err error
+	if path == "" {
+		m, err = Builtin(task)
+	} else {
+		m, err = model.Load(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if m.Info.Task != task {
+		return nil, fmt.Errorf("models: %s is a %s model; pass a %s model", path, m.Info.Task, task)
+	}
+	return m, nil
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/data/prep"
 	"github.com/agegender/agegender/data/utkface"
+	"github.com/agegender/agegender/internal/datatest"
 	"github.com/agegender/agegender/model"
 	"github.com/agegender/agegender/model/modelfile"
 	"github.com/agegender/agegender/train"
@@ -21,29 +22,8 @@ import (
 	_ "github.com/gomlx/compute/gobackend"
 )
 
-// utkDir finds ../shared/data/utkface/images next to the repository root.
-func utkDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "data", "utkface", "images")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("UTKFace images not found at %s (the shared data folder is absent): %v", p, err)
-	}
-	return p
-}
+// utkDir is the shared UTKFace folder (the test skips if it is absent).
+func utkDir(t testing.TB) string { return datatest.SharedDir(t, "utkface/images") }
 
 // examples loads n real UTKFace faces (spread over the folder) for task.
 func examples(t testing.TB, n, input int, aug prep.Augment) *train.CacheExamples {

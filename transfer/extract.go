@@ -8,7 +8,7 @@
 // Two backbones are provided:
 //
 //   - [MobileFaceNet]: a face-recognition network (112×112 input, pixels
-//     scaled to [-1, 1]) whose output is an L2-normalised 512-d identity
+//     scaled to [-1, 1]) whose output is an L2-normalised 192-d identity
 //     embedding. Identity features carry age and gender only indirectly.
 //   - [FaceRes]: HSE FaceRec's MobileNet age/gender network (224×224
 //     input, pixels on the 0..255 scale); its 256-d "feats" layer, shared
@@ -45,12 +45,12 @@ type Backbone struct {
 	Scale, Offset float32
 }
 
-// MobileFaceNet is the 512-d face-recognition embedding of
+// MobileFaceNet is the 192-d face-recognition embedding of
 // mobilefacenet.json (sirius-ai's MobileFaceNet_TF, converted by
 // vladmandic). It was trained on (p-127.5)/128-style inputs; p/127.5-1 is
 // used here.
 var MobileFaceNet = Backbone{Name: "mobilefacenet", File: "mobilefacenet.json", Input: "img_inputs",
-	Size: 112, Feature: "embeddings", Dim: 512, Scale: 1 / 127.5, Offset: -1}
+	Size: 112, Feature: "embeddings", Dim: 192, Scale: 1 / 127.5, Offset: -1}
 
 // FaceRes is the 256-d "feats" layer of faceres.json (HSE FaceRec's
 // MobileNet age/gender model). Its input is on the 0..255 scale, which is

@@ -21,18 +21,9 @@ import (
 
 // loadPredictor opens a model file, or the built-in model for task.
 func loadPredictor(b compute.Backend, path, task string) (*model.Predictor, error) {
-	var m *model.Model
-	var err error
-	if path == "" {
-		m, err = models.Builtin(task)
-	} else {
-		m, err = model.Load(path)
-	}
+	m, err := models.Load(path, task)
 	if err != nil {
 		return nil, err
-	}
-	if m.Info.Task != task {
-		return nil, fmt.Errorf("%s is a %s model, not a %s model", path, m.Info.Task, task)
 	}
 	return model.NewPredictor(b, m, backend.Impl(b))
 }
@@ -196,12 +187,7 @@ func calibrateModel(p *model.Predictor, modelPath string, task data.Task, val []
 	if err := eval.SaveReliabilityPNG(binsAfter, strings.TrimSuffix(out, filepath.Ext(out))+"_reliability_after.png", task.String()+" after calibration"); err != nil {
 		return err
 	}
-	var m *model.Model
-	if modelPath == "" {
-		m, err = models.Builtin(task.String())
-	} else {
-		m, err = model.Load(modelPath)
-	}
+	m, err := models.Load(modelPath, task.String())
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/agegender/agegender/data"
-	"github.com/agegender/agegender/data/internal/datatest"
+	"github.com/agegender/agegender/internal/datatest"
 )
 
 func TestParseAge(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agegender/agegender/data/internal/datatest"
+	"github.com/agegender/agegender/internal/datatest"
 	"github.com/agegender/agegender/data/utkface"
 )
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/agegender/agegender/data"
-	"github.com/agegender/agegender/data/internal/datatest"
+	"github.com/agegender/agegender/internal/datatest"
 )
 
 func TestParseName(t *testing.T) {

@@ -1,0 +1,77 @@
+package transfer
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/agegender/agegender/backend"
+	"github.com/agegender/agegender/data"
+)
+
+// TestPipeline runs the whole pipeline on 64 real UTKFace images (48 train,
+// 16 test): MobileFaceNet features, the float16 cache, head training, test
+// evaluation. It checks that the training loss falls and that a second run
+// reads the features back from the cache.
+func TestPipeline(t *testing.T) {
+	shared := sharedDir(t)
+	images, models := ResolveImages(shared)
+	b, err := backend.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Backend: b, ModelsDir: models, ImagesDir: images, CacheDir: t.TempDir(),
+		Task: data.TaskGender, MaxTrain: 48, MaxTest: 16, Epochs: 15, Batch: 16, Seed: 1}
+	res, err := Run(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	if res.ExtractedImages == 0 {
+		t.Error("no features were extracted")
+	}
+	if n := len(res.EpochLoss); n != 15 || !(res.EpochLoss[n-1] < res.EpochLoss[0]) {
+		t.Errorf("training loss did not fall: %v", res.EpochLoss)
+	}
+	for _, split := range []string{"train", "test"} {
+		if _, err := os.Stat(CachePath(opts.CacheDir, MobileFaceNet, split)); err != nil {
+			t.Errorf("feature cache not written: %v", err)
+		}
+	}
+	opts.Task = data.TaskAge
+	res2, err := Run(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("age: %+v", res2)
+	if res2.ExtractedImages != 0 {
+		t.Errorf("second run extracted %d images; want all features from the cache", res2.ExtractedImages)
+	}
+}
+
+func TestCacheRoundTripAndHostile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "x.f16")
+	f := Features{Index: []int{0, 2}, Rows: [][]float32{{1, 0.5, -2}, {0.25, 3, 0}}}
+	if err := WriteCache(p, 42, 3, f); err != nil {
+		t.Fatal(err)
+	}
+	g, err := ReadCache(p, 42, 3, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Index[1] != 2 || g.Rows[1][1] != 3 || g.Rows[0][2] != -2 {
+		t.Errorf("round trip gave %+v", g)
+	}
+	if _, err := ReadCache(p, 43, 3, 3); err == nil {
+		t.Error("stale key accepted")
+	}
+	if _, err := ReadCache(p, 42, 3, 2); err == nil {
+		t.Error("index beyond the sample count accepted")
+	}
+	b, _ := os.ReadFile(p)
+	os.WriteFile(p, b[:len(b)-1], 0o644)
+	if _, err := ReadCache(p, 42, 3, 3); err == nil {
+		t.Error("truncated file accepted")
+	}
+}
