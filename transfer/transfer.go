@@ -33,8 +33,9 @@ type Options struct {
 	Backbone  Backbone        // default MobileFaceNet
 	Task      data.Task
 
-	// MaxTrain and MaxTest, when > 0, keep only the first so many samples
-	// of the train and test splits (for quick runs and tests).
+	// MaxTrain and MaxTest, when > 0, keep only so many samples of the
+	// train and test splits, drawn at random with Seed (for quick runs and
+	// tests).
 	MaxTrain, MaxTest int
 
 	Hidden  int     // head width; default 512
@@ -105,12 +106,8 @@ func Run(opts Options) (Result, error) {
 		return res, err
 	}
 	train, _, test := utkface.SplitSamples(all)
-	if opts.MaxTrain > 0 && len(train) > opts.MaxTrain {
-		train = train[:opts.MaxTrain]
-	}
-	if opts.MaxTest > 0 && len(test) > opts.MaxTest {
-		test = test[:opts.MaxTest]
-	}
+	train = subset(train, opts.MaxTrain, opts.Seed)
+	test = subset(test, opts.MaxTest, opts.Seed)
 	var ext *Extractor
 	features := func(split string, samples []data.Sample) (labelled, error) {
 		f, n, per, err := cachedFeatures(&opts, &ext, split, samples)
@@ -155,6 +152,28 @@ func Run(opts Options) (Result, error) {
 	}
 	res.TestAccuracy, res.TestOneOff = score(pred, te.y)
 	return res, nil
+}
+
+// subset returns max samples drawn at random (seeded) from s, in their
+// original order, or s itself if max <= 0 or s is not longer. UTKFace
+// files are listed by name, that is by age, so a prefix would hold only
+// the youngest or oldest faces.
+func subset(s []data.Sample, max int, seed int64) []data.Sample {
+	if max <= 0 || len(s) <= max {
+		return s
+	}
+	pick := rand.New(rand.NewPCG(uint64(seed), 7)).Perm(len(s))[:max]
+	keep := make([]bool, len(s))
+	for _, i := range pick {
+		keep[i] = true
+	}
+	out := make([]data.Sample, 0, max)
+	for i, x := range s {
+		if keep[i] {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // score returns accuracy and 1-off accuracy (|pred-label| <= 1).
@@ -318,7 +337,7 @@ type BaselineResult struct {
 }
 
 // Baseline runs faceres.json's own heads on the UTKFace test split (the
-// first maxTest samples if maxTest > 0): gender_pred/Sigmoid is P(male)
+// maxTest samples drawn at random if maxTest > 0): gender_pred/Sigmoid is P(male)
 // (above 0.5 is male, as in vladmandic/human, and as the UTKFace labels
 // confirm), and the expected age Σ a·p(a) of age_pred/Softmax (ages
 // 0..99) is mapped to its Adience group with data.AgeGroupOf.
@@ -329,9 +348,7 @@ func Baseline(backend compute.Backend, modelsDir, imagesDir string, maxTest, wor
 		return r, err
 	}
 	_, _, test := utkface.SplitSamples(all)
-	if maxTest > 0 && len(test) > maxTest {
-		test = test[:maxTest]
-	}
+	test = subset(test, maxTest, 0)
 	e, err := NewExtractor(backend, modelsDir, FaceRes, "gender_pred/Sigmoid", "age_pred/Softmax")
 	if err != nil {
 		return r, err

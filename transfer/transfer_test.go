@@ -75,3 +75,22 @@ func TestCacheRoundTripAndHostile(t *testing.T) {
 		t.Error("truncated file accepted")
 	}
 }
+
+// TestBaseline runs faceres's own gender and age heads on 16 UTKFace test
+// images.
+func TestBaseline(t *testing.T) {
+	shared := sharedDir(t)
+	images, models := ResolveImages(shared)
+	b, err := backend.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Baseline(b, models, images, 16, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("faceres zero-training baseline: %+v", r)
+	if r.N != 16 || r.GenderAccuracy < 0.5 {
+		t.Errorf("baseline %+v: want 16 images and gender accuracy above chance", r)
+	}
+}

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agegender/agegender/internal/datatest"
 	"github.com/agegender/agegender/data/utkface"
+	"github.com/agegender/agegender/internal/datatest"
 )
 
 // synth returns a Resize×Resize packed RGB image whose value at (x, y, c)
