@@ -17,7 +17,7 @@ for f in $(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do
   pkg=./$(dirname "${f#./}")
   for name in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | cut -d' ' -f2); do
     start=$(date +%s)
-    if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$T" -parallel "$(nproc)" "$pkg" > /tmp/fuzz-$name.log 2>&1; then
+    if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$T" -parallel "${PARALLEL:-$(nproc)}" "$pkg" > /tmp/fuzz-$name.log 2>&1; then
       res=ok
     else
       res=FAIL; status=1; tail -20 /tmp/fuzz-$name.log >&2
