@@ -95,7 +95,8 @@ type labelled struct {
 
 // Run extracts (or reads from the cache) the backbone features of the
 // UTKFace train and test splits, trains the head on the training features
-// and evaluates it on the test split.
+// and evaluates it on the test split. Features are standardised with the
+// training split's per-dimension mean and deviation before the head.
 func Run(opts Options) (Result, error) {
 	if err := opts.defaults(); err != nil {
 		return Result{}, err
@@ -139,6 +140,11 @@ func Run(opts Options) (Result, error) {
 	if res.Train == 0 || res.Test == 0 {
 		return res, fmt.Errorf("transfer: %d labelled training and %d test samples; need both", res.Train, res.Test)
 	}
+	// Standardise each feature with the training mean and deviation: the
+	// L2-normalised embeddings are tiny (|x| = 1 over 192 dims), which
+	// leaves a freshly initialised head with almost no signal.
+	mean, std := moments(tr.x)
+	tr.x, te.x = standardise(tr.x, mean, std), standardise(te.x, mean, std)
 	start := time.Now()
 	head, err := trainHead(opts, tr)
 	if err != nil {
@@ -172,6 +178,43 @@ func subset(s []data.Sample, max int, seed int64) []data.Sample {
 		if keep[i] {
 			out = append(out, x)
 		}
+	}
+	return out
+}
+
+// moments returns the per-column mean and standard deviation of x (a
+// deviation of 0 is replaced by 1).
+func moments(x [][]float32) (mean, std []float32) {
+	d := len(x[0])
+	sum, sq := make([]float64, d), make([]float64, d)
+	for _, r := range x {
+		for j, v := range r {
+			sum[j] += float64(v)
+			sq[j] += float64(v) * float64(v)
+		}
+	}
+	mean, std = make([]float32, d), make([]float32, d)
+	n := float64(len(x))
+	for j := range d {
+		m := sum[j] / n
+		v := math.Sqrt(max(sq[j]/n-m*m, 0))
+		if v < 1e-12 {
+			v = 1
+		}
+		mean[j], std[j] = float32(m), float32(v)
+	}
+	return mean, std
+}
+
+// standardise returns (x-mean)/std row by row, in new rows.
+func standardise(x [][]float32, mean, std []float32) [][]float32 {
+	out := make([][]float32, len(x))
+	for i, r := range x {
+		o := make([]float32, len(r))
+		for j, v := range r {
+			o[j] = (v - mean[j]) / std[j]
+		}
+		out[i] = o
 	}
 	return out
 }

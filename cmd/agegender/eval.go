@@ -134,7 +134,31 @@ func cmdEval(ctx context.Context, args []string) error {
 			res.Temperature, res.ECEBefore, res.ECEAfter, *calibrate)
 	}
 	fmt.Printf("\n%s\nconfusion matrix saved to %s\n", res.TenCrop, png)
+	printGroups(res.Groups, ordered)
 	return nil
+}
+
+// printGroups prints the per-group (gender/race/age group) accuracy of the
+// centre crop, largest gaps first being easy to spot in a sorted list.
+func printGroups(groups []eval.Group, ordered bool) {
+	if len(groups) == 0 {
+		return
+	}
+	fmt.Printf("\naccuracy by group (centre crop; groups of 20+ faces)\n%-28s %6s %9s", "group", "n", "accuracy")
+	if ordered {
+		fmt.Printf(" %8s", "1-off")
+	}
+	fmt.Println()
+	for _, g := range groups {
+		if g.N < 20 {
+			continue
+		}
+		fmt.Printf("%-28s %6d %8.1f%%", g.Key, g.N, 100*g.Accuracy)
+		if ordered {
+			fmt.Printf(" %7.1f%%", 100*g.OneOff)
+		}
+		fmt.Println()
+	}
 }
 
 // calibrateModel fits a softmax temperature on the validation split
