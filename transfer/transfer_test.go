@@ -105,51 +105,6 @@ func mean(v []float64) float64 {
 	return s / float64(len(v))
 }
 
-// TestBench extracts and trains on the full UTKFace split; it runs only
-// when AGEGENDER_TRANSFER_BENCH is set (see bench/transfer.sh), with
-// AGEGENDER_TRANSFER_MAX limiting the training and test images and
-// AGEGENDER_TRANSFER_CACHE naming the feature cache directory.
-func TestBench(t *testing.T) {
-	if os.Getenv("AGEGENDER_TRANSFER_BENCH") == "" {
-		t.Skip("set AGEGENDER_TRANSFER_BENCH=1 (bench/transfer.sh) to run the full extraction")
-	}
-	shared := sharedDir(t)
-	images, models := ResolveImages(shared)
-	b, err := backend.Open("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	max := 0
-	if s := os.Getenv("AGEGENDER_TRANSFER_MAX"); s != "" {
-		if _, err := fmt.Sscan(s, &max); err != nil {
-			t.Fatalf("AGEGENDER_TRANSFER_MAX=%q: %v", s, err)
-		}
-	}
-	bb := MobileFaceNet
-	if name := os.Getenv("AGEGENDER_TRANSFER_BACKBONE"); name != "" {
-		var ok bool
-		if bb, ok = Backbones[name]; !ok {
-			t.Fatalf("unknown backbone %q", name)
-		}
-	}
-	cache := os.Getenv("AGEGENDER_TRANSFER_CACHE")
-	for _, task := range []data.Task{data.TaskGender, data.TaskAge} {
-		res, err := Run(Options{Backend: b, ModelsDir: models, ImagesDir: images, CacheDir: cache, Backbone: bb,
-			Task: task, MaxTrain: max, MaxTest: max, Seed: 1, Log: testLog{t}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("%s %s: train %d test %d, accuracy %.4f, 1-off %.4f, extraction %v/image over %d images, head training %v",
-			bb.Name, task, res.Train, res.Test, res.TestAccuracy, res.TestOneOff, res.ExtractPerImage, res.ExtractedImages, res.TrainingDuration)
-	}
-	if bb.Name == MobileFaceNet.Name {
-		r, err := Baseline(b, models, images, max, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("faceres zero-training baseline: %+v", r)
-	}
-}
 
 type testLog struct{ t *testing.T }
 

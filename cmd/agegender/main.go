@@ -26,6 +26,7 @@ usage:
   agegender serve    HTTP service and web page (agegender serve --addr 127.0.0.1:8080)
   agegender import   convert a Caffe model (age_net, gender_net, VGG-Face)
   agegender export   write a model as ONNX (checked on ONNX Runtime)
+  agegender transfer frozen pretrained face network + trained head (MobileFaceNet, faceres)
   agegender experiments  train and evaluate every variant; write a table
   agegender version  print the version
 
@@ -54,6 +55,8 @@ func main() {
 		err = cmdImport(ctx, args)
 	case "export":
 		err = cmdExport(ctx, args)
+	case "transfer":
+		err = cmdTransfer(ctx, args)
 	case "experiments":
 		err = cmdExperiments(ctx, args)
 	case "version":
