@@ -1,7 +1,6 @@
 package transfer
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,7 +103,6 @@ func mean(v []float64) float64 {
 	}
 	return s / float64(len(v))
 }
-
 
 type testLog struct{ t *testing.T }
 
