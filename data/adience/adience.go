@@ -104,7 +104,7 @@ func parseRow(text string) (data.Sample, error) {
 	if user == "" || orig == "" || face == "" {
 		return data.Sample{}, errors.New("empty user_id, original_image or face_id")
 	}
-	if strings.ContainsAny(user+orig+face, `/\`) || user == ".." {
+	if strings.ContainsAny(user+orig+face, `/\`) || user == ".." || user == "." {
 		return data.Sample{}, errors.New("user_id, original_image or face_id contains a path separator")
 	}
 	group, err := ParseAge(f[3])

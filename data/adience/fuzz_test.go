@@ -24,8 +24,14 @@ func FuzzParseFold(f *testing.F) {
 			if s.AgeGroup < -1 || s.AgeGroup > 7 || s.Gender < -1 || s.Gender > 1 || s.Fold != 2 {
 				t.Fatalf("out-of-range sample %+v", s)
 			}
-			if strings.Contains(s.Subject, "/") || strings.Contains(s.Path, "..") {
-				t.Fatalf("sample escapes the image root: %+v", s)
+			parts := strings.Split(s.Path, "/")
+			if len(parts) != 3 || parts[0] != "aligned" || parts[1] != s.Subject || strings.Contains(s.Subject, "/") {
+				t.Fatalf("sample path is not aligned/<user>/<file>: %+v", s)
+			}
+			for _, p := range parts {
+				if p == ".." || p == "." || p == "" {
+					t.Fatalf("sample escapes the image root: %+v", s)
+				}
 			}
 		}
 		for _, sk := range skipped {
