@@ -22,6 +22,8 @@ CGO_ENABLED=1 go build -tags onnx -o "$OUT/speed" ./bench/speed
 } > "$OUT/machine.txt"
 : > "$OUT/speed.jsonl"
 "$OUT/speed" --backend go --input "$INPUT" --secs "$SECS" >> "$OUT/speed.jsonl"
+# The pure-Go backend defaults to 2× the cores in workers; try one per core.
+"$OUT/speed" --backend "go:parallelism=$(nproc)" --input "$INPUT" --secs "$SECS" | grep '^{' >> "$OUT/speed.jsonl"
 "$OUT/speed" --backend onnx --input "$INPUT" --secs "$SECS" >> "$OUT/speed.jsonl"
 "$OUT/speed" --backend onnx --ops native --input "$INPUT" --secs "$SECS" --train-batch 0 >> "$OUT/speed.jsonl"
 /usr/bin/python3 bench/torch_speed.py --input "$INPUT" --threads "$(nproc)" --secs "$SECS" >> "$OUT/speed.jsonl"
