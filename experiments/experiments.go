@@ -180,7 +180,18 @@ func runOne(ctx context.Context, b compute.Backend, o Options, net string, task 
 	return out, nil
 }
 
-func head(s []data.Sample, n int) []data.Sample { return s[:min(n, len(s))] }
+// head keeps n samples evenly spaced through s (files are listed by name,
+// which for UTKFace means by age).
+func head(s []data.Sample, n int) []data.Sample {
+	if n >= len(s) {
+		return s
+	}
+	out := make([]data.Sample, n)
+	for i := range out {
+		out[i] = s[i*len(s)/n]
+	}
+	return out
+}
 
 // Cache decodes samples (paths resolved against dir) and returns their
 // labels for task; unreadable images are left out.

@@ -46,11 +46,22 @@ func (d *dataFlags) load() (data.Task, *sources.Splits, error) {
 		fmt.Fprintln(os.Stderr, "skipped:", sk)
 	}
 	if d.limit > 0 {
-		s.Train = s.Train[:min(d.limit, len(s.Train))]
-		s.Val = s.Val[:min(d.limit, len(s.Val))]
-		s.Test = s.Test[:min(d.limit, len(s.Test))]
+		s.Train, s.Val, s.Test = spread(s.Train, d.limit), spread(s.Val, d.limit), spread(s.Test, d.limit)
 	}
 	return task, s, nil
+}
+
+// spread keeps n samples evenly spaced through s: files are listed by name,
+// which for UTKFace means by age, so a plain prefix would be all children.
+func spread(s []data.Sample, n int) []data.Sample {
+	if n >= len(s) {
+		return s
+	}
+	out := make([]data.Sample, n)
+	for i := range out {
+		out[i] = s[i*len(s)/n]
+	}
+	return out
 }
 
 // cache decodes and resizes a split once, reporting unreadable files.
