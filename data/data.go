@@ -231,3 +231,17 @@ func Filter(samples []Sample, task Task) []Sample {
 	}
 	return out
 }
+
+// Spread keeps n samples evenly spaced through s (all of s if n ≥ len(s)).
+// Dataset files are listed by name, which for UTKFace means by age, so
+// quick runs must not simply take a prefix.
+func Spread(s []Sample, n int) []Sample {
+	if n <= 0 || n >= len(s) {
+		return s
+	}
+	out := make([]Sample, n)
+	for i := range out {
+		out[i] = s[i*len(s)/n]
+	}
+	return out
+}

@@ -115,7 +115,7 @@ func runOne(ctx context.Context, b compute.Backend, o Options, net string, task 
 		return nil, err
 	}
 	if o.Limit > 0 {
-		s.Train, s.Val, s.Test = head(s.Train, o.Limit), head(s.Val, o.Limit), head(s.Test, o.Limit)
+		s.Train, s.Val, s.Test = data.Spread(s.Train, o.Limit), data.Spread(s.Val, o.Limit), data.Spread(s.Test, o.Limit)
 	}
 	cfg := prep.Config{Resize: o.Resize, Crop: o.Input}
 	trainC, trainL, err := Cache(spec.Dir, s.Train, task, cfg)
@@ -180,18 +180,6 @@ func runOne(ctx context.Context, b compute.Backend, o Options, net string, task 
 	return out, nil
 }
 
-// head keeps n samples evenly spaced through s (files are listed by name,
-// which for UTKFace means by age).
-func head(s []data.Sample, n int) []data.Sample {
-	if n >= len(s) {
-		return s
-	}
-	out := make([]data.Sample, n)
-	for i := range out {
-		out[i] = s[i*len(s)/n]
-	}
-	return out
-}
 
 // Cache decodes samples (paths resolved against dir) and returns their
 // labels for task; unreadable images are left out.

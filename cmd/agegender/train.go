@@ -46,23 +46,11 @@ func (d *dataFlags) load() (data.Task, *sources.Splits, error) {
 		fmt.Fprintln(os.Stderr, "skipped:", sk)
 	}
 	if d.limit > 0 {
-		s.Train, s.Val, s.Test = spread(s.Train, d.limit), spread(s.Val, d.limit), spread(s.Test, d.limit)
+		s.Train, s.Val, s.Test = data.Spread(s.Train, d.limit), data.Spread(s.Val, d.limit), data.Spread(s.Test, d.limit)
 	}
 	return task, s, nil
 }
 
-// spread keeps n samples evenly spaced through s: files are listed by name,
-// which for UTKFace means by age, so a plain prefix would be all children.
-func spread(s []data.Sample, n int) []data.Sample {
-	if n >= len(s) {
-		return s
-	}
-	out := make([]data.Sample, n)
-	for i := range out {
-		out[i] = s[i*len(s)/n]
-	}
-	return out
-}
 
 // cache decodes and resizes a split once, reporting unreadable files.
 func cache(name string, dir string, samples []data.Sample, task data.Task, cfg prep.Config) (*prep.Cache, []int, error) {
