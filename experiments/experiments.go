@@ -180,7 +180,6 @@ func runOne(ctx context.Context, b compute.Backend, o Options, net string, task 
 	return out, nil
 }
 
-
 // Cache decodes samples (paths resolved against dir) and returns their
 // labels for task; unreadable images are left out.
 func Cache(dir string, samples []data.Sample, task data.Task, cfg prep.Config) (*prep.Cache, []int, error) {

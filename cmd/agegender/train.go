@@ -51,7 +51,6 @@ func (d *dataFlags) load() (data.Task, *sources.Splits, error) {
 	return task, s, nil
 }
 
-
 // cache decodes and resizes a split once, reporting unreadable files.
 func cache(name string, dir string, samples []data.Sample, task data.Task, cfg prep.Config) (*prep.Cache, []int, error) {
 	bar := progressbar.NewOptions(len(samples), progressbar.OptionSetWriter(os.Stderr),
