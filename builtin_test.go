@@ -83,4 +83,3 @@ func gprob(f agegender.Face) float32 {
 	}
 	return 1 - f.GenderProb
 }
-
