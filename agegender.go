@@ -215,7 +215,7 @@ func loadPredictor(be compute.Backend, path, task string) (*model.Predictor, err
 	if err != nil {
 		return nil, err
 	}
-	return model.NewPredictor(be, m, backend.Impl(be))
+	return model.NewPredictor(be, m, backend.InferenceImpl(be))
 }
 
 // Info returns the descriptions of the gender and age models in use.

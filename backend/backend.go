@@ -117,6 +117,19 @@ func Impl(b compute.Backend) ops.Impl {
 	return ops.Portable
 }
 
+// InferenceImpl returns how network ops should be expressed for inference
+// (forward passes only) on backend b. ONNX Runtime computes the forward
+// pass of its native convolution and pooling exactly — only their
+// gradients are wrong — and its native convolution is 1.5× faster than the
+// portable form at batch 32 (BENCHMARKS.md), so inference uses it there;
+// training keeps Impl.
+func InferenceImpl(b compute.Backend) ops.Impl {
+	if strings.HasPrefix(b.Name(), "xla") || strings.HasPrefix(b.Name(), "onnx") {
+		return ops.Native
+	}
+	return ops.Portable
+}
+
 // Describe is the one line a command prints about where it runs.
 func Describe(b compute.Backend) string {
 	return fmt.Sprintf("backend %s (%s), ops %s", b.Name(), b.Description(), Impl(b))

@@ -153,3 +153,52 @@ func contains(s, sub string) bool {
 }
 
 var _ = dtypes.Float32
+
+// TestInferenceImplAgrees checks that the ops each backend uses for
+// inference (backend.InferenceImpl, native convolution and pooling on ONNX
+// Runtime) give the same probabilities as the pure-Go portable ops, at the
+// paper's 227×227 input (where ceil-mode pooling pads the edges) and at
+// every network's smallest input.
+func TestInferenceImplAgrees(t *testing.T) {
+	alts := others(t)
+	if len(alts) == 0 {
+		t.Skip("only the pure-Go backend is compiled in; run with -tags onnx")
+	}
+	ref, _ := backend.Open("go")
+	rng := rand.New(rand.NewPCG(5, 5))
+	probs := func(b compute.Backend, cfg model.Config, img []float32) []float32 {
+		cfg.Impl = backend.InferenceImpl(b)
+		store := mlx.NewStore()
+		exec, err := mlx.NewExec(b, store, func(s *mlx.Scope, x *Node) *Node {
+			return Softmax(model.Logits(s.In(model.Scope), cfg, x), -1)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Exec(tensors.FromFlatDataAndDimensions(img, 2, cfg.Input, cfg.Input, 3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tensors.MustCopyFlatData[float32](out[0])
+	}
+	for _, net := range model.Names() {
+		inputs := []int{model.MinInput(net)}
+		if net == "origin" {
+			inputs = append(inputs, 227)
+		}
+		for _, in := range inputs {
+			cfg := model.Config{Net: net, Classes: 8, Input: in, Seed: 9}
+			img := make([]float32, 2*in*in*3)
+			for i := range img {
+				img[i] = float32(rng.NormFloat64() * 60)
+			}
+			want := probs(ref, cfg, img)
+			for _, b := range alts {
+				got := probs(b, cfg, img)
+				if e := relErr(want, got); e > 1e-4 {
+					t.Errorf("%s at %d on %s (%s ops): probabilities differ by %.2g from pure Go", net, in, b.Name(), backend.InferenceImpl(b), e)
+				}
+			}
+		}
+	}
+}

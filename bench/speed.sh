@@ -20,20 +20,24 @@ CGO_ENABLED=1 go build -tags onnx -o "$OUT/speed" ./bench/speed
   echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem/{print $2}') GiB"
   echo "command: bench/speed.sh $OUT (INPUT=$INPUT SECS=$SECS)"
 } > "$OUT/machine.txt"
-: > "$OUT/speed.jsonl"
+[ -n "${E2E_ONLY:-}" ] || : > "$OUT/speed.jsonl"
+if [ -z "${E2E_ONLY:-}" ]; then
 "$OUT/speed" --backend go --input "$INPUT" --secs "$SECS" >> "$OUT/speed.jsonl"
 # The pure-Go backend defaults to 2× the cores in workers; try one per core.
 "$OUT/speed" --backend "go:parallelism=$(nproc)" --input "$INPUT" --secs "$SECS" | grep '^{' >> "$OUT/speed.jsonl"
 "$OUT/speed" --backend onnx --input "$INPUT" --secs "$SECS" >> "$OUT/speed.jsonl"
 "$OUT/speed" --backend onnx --ops native --input "$INPUT" --secs "$SECS" --train-batch 0 >> "$OUT/speed.jsonl"
 /usr/bin/python3 bench/torch_speed.py --input "$INPUT" --threads "$(nproc)" --secs "$SECS" >> "$OUT/speed.jsonl"
-# End to end: predict --crop on 256 real UTKFace crops with the built-in models.
-ls ../shared/data/utkface/images/*.jpg | head -256 > "$OUT/files.txt"
+fi
+# End to end: predict --crop on 256 real UTKFace crops (every 80th file) with
+# the built-in models, centre crop, one process per backend (start-up and
+# model loading included). E2E_ONLY=1 runs just this part.
+ls ../shared/data/utkface/images/ | sed -n "1~80p" | sed -n 1,256p | sed "s#^#../shared/data/utkface/images/#" > "$OUT/files.txt"
 for be in go onnx; do
   bin=./agegender; [ $be = onnx ] && bin=./agegender-onnx
   [ -x $bin ] || continue
   start=$(date +%s.%N)
-  xargs $bin predict --crop --tencrop=false --backend $be < "$OUT/files.txt" > /dev/null 2>&1
+  xargs $bin predict --crop --tencrop=false --backend $be < "$OUT/files.txt" > "$OUT/predict_$be.jsonl" 2>/dev/null
   end=$(date +%s.%N)
   echo "{\"impl\":\"agegender predict --crop\",\"backend\":\"$be\",\"what\":\"end_to_end_crops\",\"batch\":1,\"img_per_s\":$(echo "256 / ($end - $start)" | bc -l)}" >> "$OUT/speed.jsonl"
 done

@@ -25,7 +25,7 @@ func loadPredictor(b compute.Backend, path, task string) (*model.Predictor, erro
 	if err != nil {
 		return nil, err
 	}
-	return model.NewPredictor(b, m, backend.Impl(b))
+	return model.NewPredictor(b, m, backend.InferenceImpl(b))
 }
 
 func cmdEval(ctx context.Context, args []string) error {
