@@ -26,8 +26,9 @@ func cmdServe(ctx context.Context, args []string) error {
 	minFace := fs.Int("min-face", face.DefaultOptions().MinSize, "smallest face side searched for, in `pixels`")
 	maxBody := fs.Int64("max-body", serve.DefaultMaxBodyBytes>>20, "largest request body, in `MiB`")
 	maxPixels := fs.Int64("max-pixels", 50_000_000, "largest image width×height")
-	maxConc := fs.Int("max-concurrent", runtime.NumCPU(), "images analysed at once; more requests wait briefly, then get 503")
+	maxConc := fs.Int("max-concurrent", runtime.NumCPU(), "images analysed at once; more requests wait (see --queue-timeout), then get 503")
 	logJSON := fs.Bool("log-json", false, "log JSON records instead of text")
+	queue := fs.Duration("queue-timeout", serve.DefaultQueueTimeout, "how long a request waits for a free slot before it gets 503")
 	fs.Parse(args)
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected arguments %q; all settings are flags", fs.Args())
@@ -49,7 +50,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	defer a.Close()
 	h := serve.NewHandler(a, serve.Config{
 		Token: *token, MaxBodyBytes: *maxBody << 20, MaxPixels: *maxPixels,
-		MaxConcurrent: *maxConc, Logger: log,
+		MaxConcurrent: *maxConc, QueueTimeout: *queue, Logger: log,
 	})
 	err = serve.Run(ctx, serve.NewServer(*addr, h), nil, func(addr string) {
 		log.Info("listening", "url", "http://"+addr+"/", "auth", *token != "")
