@@ -5,7 +5,7 @@
 #   2. installs ONNX Runtime 1.26 into .deps/onnxruntime/ from the npm package
 #      onnxruntime-node (checksum-verified) and builds ./agegender-onnx, a
 #      binary that can also run on the faster ONNX Runtime CPU backend.
-# Step 2 is skipped with --no-onnx.
+# Step 2 is skipped with --no-onnx, or (with a note) when npm is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
 export GOEXPERIMENT=simd GOMLX_NO_AUTO_INSTALL=1
@@ -19,8 +19,8 @@ ORT_LIB_SHA256=57625571931dd813257ed422fe73ba2c25aadcc5640d9c6743e71540135c227e
 LIB=.deps/onnxruntime/libonnxruntime.so.1
 if [ ! -f "$LIB" ] || ! echo "$ORT_LIB_SHA256  $LIB" | sha256sum -c --quiet - 2>/dev/null; then
   if ! command -v npm >/dev/null; then
-    echo "setup: npm not found; ONNX Runtime is fetched from the npm registry (apt-get install npm), or rerun with --no-onnx" >&2
-    exit 1
+    echo "setup: npm not found, so the optional ONNX Runtime backend was skipped (apt-get install npm, then rerun ./setup.sh); ./agegender is ready" >&2
+    exit 0
   fi
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
