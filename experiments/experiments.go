@@ -58,6 +58,9 @@ type Row struct {
 	TrainSeconds        float64
 	TrainImgPerSec      float64
 	Epochs, Input, Runs int
+	// Error says why a run failed (for example a diverged training); the
+	// sweep goes on with the next run.
+	Error string `json:",omitempty"`
 }
 
 // Run performs the sweep on backend b.
@@ -83,7 +86,11 @@ func Run(ctx context.Context, b compute.Backend, o Options) ([]Row, error) {
 				spec.Fold = k
 				r, err := runOne(ctx, b, o, net, task, spec)
 				if err != nil {
-					return rows, fmt.Errorf("experiments: %s %s fold %d: %w", net, task, k, err)
+					if ctx.Err() != nil {
+						return rows, err
+					}
+					row.Error = fmt.Sprintf("fold %d: %v", k, err)
+					break
 				}
 				row.Folds++
 				row.N += r.n
@@ -211,6 +218,11 @@ func Table(rows []Row) string {
 	b.WriteString("| model | task | data | params | GFLOP/img | input | epochs | folds | test n | centre acc % | 10-crop acc % | centre 1-off % | 10-crop 1-off % | train time | train img/s |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
+		if r.Error != "" {
+			fmt.Fprintf(&b, "| %s | %s | %s | %.2fM | %.3f | %d | %d | – | – | failed: %s | | | | | |\n",
+				r.Net, r.Task, r.Dataset, float64(r.Params)/1e6, r.GFLOPs, r.Input, r.Epochs, strings.ReplaceAll(r.Error, "|", "/"))
+			continue
+		}
 		one, ten1 := "–", "–"
 		if r.Task == "age" {
 			one, ten1 = pct(r.CenterOne), pct(r.TenOne)

@@ -20,7 +20,8 @@ import (
 // sees 7·7·384 = 18,816 features.
 //
 // The variants change only the activation (SELU, leaky ReLU); with SELU the
-// initialisation switches to LeCun normal and the biases to 0, as SELU's
+// initialisation switches to LeCun normal, the biases to 0 and the input is
+// divided by 64 (about its standard deviation), as SELU's
 // self-normalisation requires.
 func init() {
 	register(Net{Name: "origin", Doc: "Levi & Hassner 2015: 3 conv + LRN, 2×fc512, ReLU", minInput: 48,
@@ -53,6 +54,9 @@ func origin(b *builder, x *Node, a string) *Node {
 	one := constant(1)
 	if a == "selu" {
 		one = constant(0)
+		// SELU's self-normalisation assumes unit-variance inputs; pixels
+		// minus the mean have a standard deviation of about 64.
+		x = MulScalar(x, 1.0/64)
 	}
 	x = b.conv("conv1", x, 96, 7, 4, 0, convW(0.01, 7*7*3), constant(0))
 	x = ops.LRN(ops.MaxPool2D(impl, act(a, x), 3, 2), 5, 1e-4, 0.75)

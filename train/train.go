@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -331,6 +332,13 @@ func Run(ctx context.Context, backend compute.Backend, opts Options, trainSet, v
 			return nil, fmt.Errorf("train: step %d: %w", b.step, err)
 		}
 		lossV := scalar(metrics[0])
+		if math.IsNaN(lossV) || math.IsInf(lossV, 0) {
+			for _, m := range metrics {
+				m.FinalizeAll()
+			}
+			return nil, fmt.Errorf("train: the loss became %v at step %d: training diverged; lower the learning rate (--lr) or use another optimiser (the last good checkpoint is kept in %s)",
+				lossV, b.step, opts.OutDir)
+		}
 		lastAcc = scalar(metrics[2])
 		for _, m := range metrics {
 			m.FinalizeAll()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -236,4 +237,19 @@ func TestSurvivesSIGKILL(t *testing.T) {
 		t.Fatalf("resumed run: %v\n%s", err, out)
 	}
 	sameWeights(t, weights(t, filepath.Join(full, train.CheckpointName)), weights(t, ckpt))
+}
+
+// TestDivergenceIsReported: a run whose loss becomes NaN stops with an
+// error that says what happened and what to do, keeping its last checkpoint.
+func TestDivergenceIsReported(t *testing.T) {
+	ex := examples(t, 16, 48, prep.Augment{})
+	opts := options(t.TempDir(), 6, 8)
+	opts.Optimizer, opts.LR = "sgd", 1e12
+	_, err := train.Run(context.Background(), backend(t), opts, ex, ex)
+	if err == nil {
+		t.Fatal("SGD with a learning rate of 1e12 trained without complaint")
+	}
+	if !strings.Contains(err.Error(), "diverged") || !strings.Contains(err.Error(), "learning rate") {
+		t.Errorf("error %q does not say the run diverged and what to change", err)
+	}
 }
