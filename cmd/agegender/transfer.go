@@ -23,6 +23,7 @@ func cmdTransfer(ctx context.Context, args []string) error {
 	max := fs.Int("max", 0, "use at most this many train and test images (0: all)")
 	epochs := fs.Int("epochs", 30, "head training epochs")
 	baseline := fs.Bool("baseline", true, "also report faceres's own gender/age heads (no training)")
+	heads := fs.Bool("train-heads", true, "train and evaluate the heads (false: only the baseline)")
 	be := fs.String("backend", "", "compute backend: go, onnx or xla")
 	fs.Parse(args)
 	b, err := backend.Open(*be)
@@ -40,6 +41,9 @@ func cmdTransfer(ctx context.Context, args []string) error {
 		}
 	}
 	for _, task := range []data.Task{data.TaskGender, data.TaskAge} {
+		if !*heads {
+			break
+		}
 		res, err := transfer.Run(transfer.Options{Backend: b, ModelsDir: *modelsDir, ImagesDir: *images, CacheDir: *cache,
 			Backbone: backbone, Task: task, MaxTrain: *max, MaxTest: *max, Epochs: *epochs, Seed: 1, Log: os.Stderr})
 		if err != nil {
