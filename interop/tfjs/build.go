@@ -5,8 +5,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -680,6 +680,27 @@ func matMulOp(fused bool) opFunc {
 	}
 }
 
+// zeroPad adds before and after zeros along axis.
+func zeroPad(x *graph.Node, axis, before, after int) *graph.Node {
+	parts := []*graph.Node{}
+	zeros := func(n int) *graph.Node {
+		d := append([]int(nil), x.Shape().Dimensions...)
+		d[axis] = n
+		return graph.Zeros(x.Graph(), shapes.Make(x.DType(), d...))
+	}
+	if before > 0 {
+		parts = append(parts, zeros(before))
+	}
+	parts = append(parts, x)
+	if after > 0 {
+		parts = append(parts, zeros(after))
+	}
+	if len(parts) == 1 {
+		return x
+	}
+	return graph.Concatenate(parts, axis)
+}
+
 // sliceConv computes an NHWC convolution from strided slices of the padded
 // input, one per kernel tap:
 //
@@ -693,8 +714,9 @@ func sliceConv(x, k *graph.Node, sh, sw, dh, dw int, pads [][2]int, depthwise bo
 	kd := k.Shape().Dimensions
 	kh, kw := kd[0], kd[1]
 	if pads[0] != [2]int{} || pads[1] != [2]int{} {
-		x = graph.Pad(x, graph.ScalarZero(x.Graph(), x.DType()), compute.PadAxis{},
-			compute.PadAxis{Start: pads[0][0], End: pads[0][1]}, compute.PadAxis{Start: pads[1][0], End: pads[1][1]}, compute.PadAxis{})
+		// Zero padding by concatenation: every backend has Concatenate,
+		// while ONNX Runtime's backend has no Pad.
+		x = zeroPad(zeroPad(x, 1, pads[0][0], pads[0][1]), 2, pads[1][0], pads[1][1])
 	}
 	xd := x.Shape().Dimensions
 	oh := (xd[1]-((kh-1)*dh+1))/sh + 1
