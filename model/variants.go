@@ -78,13 +78,19 @@ func (b *builder) stat(s *mlx.Scope, name string, c int, init float64) *mlx.Vari
 	return s.VariableWithValue(name, val).SetTrainable(false)
 }
 
-// convBN is conv (no bias) → batch norm → optional ReLU.
+// convBN is conv (no bias, "same" padding (k-1)/2) → batch norm →
+// optional ReLU.
 func (b *builder) convBN(name string, x *Node, out, k, stride int, relu bool) *Node {
+	return b.convBNPad(name, x, out, k, stride, (k-1)/2, relu)
+}
+
+// convBNPad is convBN with an explicit zero padding.
+func (b *builder) convBNPad(name string, x *Node, out, k, stride, pad int, relu bool) *Node {
 	s := b.scope.In("%s", name)
 	cin := x.Shape().Dimensions[3]
 	w := b.param(s, "weights", []int{k, k, cin, out}, heNormal(k*k*cin))
-	b.countConv(x, k, stride, (k-1)/2, out)
-	y := b.batchNormIn(s, ops.Conv2D(b.cfg.Impl, x, w, stride, (k-1)/2))
+	b.countConv(x, k, stride, pad, out)
+	y := b.batchNormIn(s, ops.Conv2D(b.cfg.Impl, x, w, stride, pad))
 	if relu {
 		y = activation.Relu(y)
 	}
@@ -101,11 +107,12 @@ func (b *builder) batchNormIn(s *mlx.Scope, x *Node) *Node {
 
 func originBN(b *builder, x *Node) *Node {
 	impl := b.cfg.Impl
-	x = b.convBN("conv1", x, 96, 7, 4, true)
+	// origin's convolutions exactly (conv1 unpadded), batch norm for LRN.
+	x = b.convBNPad("conv1", x, 96, 7, 4, 0, true)
 	x = ops.MaxPool2D(impl, x, 3, 2)
-	x = b.convBN("conv2", x, 256, 5, 1, true)
+	x = b.convBNPad("conv2", x, 256, 5, 1, 2, true)
 	x = ops.MaxPool2D(impl, x, 3, 2)
-	x = b.convBN("conv3", x, 384, 3, 1, true)
+	x = b.convBNPad("conv3", x, 384, 3, 1, 1, true)
 	x = ops.MaxPool2D(impl, x, 3, 2)
 	x = ops.Flatten(x)
 	in := x.Shape().Dimensions[1]
