@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"image"
 	"image/png"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agegender/agegender/internal/datatest"
 	"github.com/agegender/agegender/internal/testmodel"
 )
 
@@ -74,5 +76,44 @@ func TestPredictBadInputs(t *testing.T) {
 	}
 	if strings.Contains(out, "notes.txt") {
 		t.Errorf("a non-image file was treated as an input: %q", out)
+	}
+}
+
+// TestEvalJSON runs `eval --json --calibrate` with the built-in age model on
+// 40 real test faces: one JSON object with both crop modes, the group
+// breakdown and the calibration, and the confusion-matrix PNG written.
+func TestEvalJSON(t *testing.T) {
+	datatest.SharedDir(t, "utkface/images")
+	dir := t.TempDir()
+	png := filepath.Join(dir, "confusion.png")
+	out, err := capture(t, func() error {
+		return cmdEval(context.Background(), []string{"--task", "age", "--limit", "40", "--json",
+			"--data", filepath.Join(datatest.RepoRoot(), "..", "shared", "data", "utkface", "images"),
+			"--confusion", png, "--calibrate", filepath.Join(dir, "cal.agm")})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type report struct {
+		N        int     `json:"n"`
+		Accuracy float64 `json:"accuracy"`
+		OneOff   float64 `json:"one_off"`
+	}
+	var res struct {
+		Center      report            `json:"center"`
+		TenCrop     report            `json:"ten_crop"`
+		Groups      []json.RawMessage `json:"groups"`
+		Temperature float64           `json:"temperature"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("output is not one JSON object: %v\n%s", err, out)
+	}
+	if res.Center.N != 40 || res.TenCrop.N != 40 || res.Center.OneOff < res.Center.Accuracy || len(res.Groups) == 0 || res.Temperature <= 0 {
+		t.Errorf("unexpected report: centre %+v, 10-crop %+v, %d groups, temperature %g", res.Center, res.TenCrop, len(res.Groups), res.Temperature)
+	}
+	for _, f := range []string{png, filepath.Join(dir, "cal.agm")} {
+		if _, err := os.Stat(f); err != nil {
+			t.Error(err)
+		}
 	}
 }
