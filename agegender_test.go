@@ -3,12 +3,12 @@ package agegender_test
 import (
 	"bytes"
 	"errors"
+	"github.com/agegender/agegender/internal/datatest"
 	"image"
 	"image/color"
 	"image/png"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -39,27 +39,8 @@ func newAnalyzer(t testing.TB, opts agegender.Options) *agegender.Analyzer {
 	return an
 }
 
-// utkDir finds the UTKFace images: ../shared/data/utkface/images from the
-// module root.
-func utkDir(t testing.TB) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			t.Skip("go.mod not found above the test directory")
-		}
-		dir = up
-	}
-	d := filepath.Join(dir, "..", "shared", "data", "utkface", "images")
-	if _, err := os.Stat(d); err != nil {
-		t.Skipf("UTKFace images not found in %s; put the dataset there to run this test", d)
-	}
-	return d
-}
+// utkDir is the shared UTKFace folder (the test skips if it is absent).
+func utkDir(t testing.TB) string { return datatest.SharedDir(t, "utkface/images") }
 
 // levelFace returns a UTKFace crop in which the detector finds exactly one
 // face with both eyes and level eyes, so that pasting it rotated is a

@@ -4,12 +4,11 @@ package e2e
 
 import (
 	"context"
+	"github.com/agegender/agegender/internal/datatest"
 	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,27 +22,8 @@ import (
 
 const chromium = "/usr/bin/chromium"
 
-// utkFace returns a UTKFace image from ../shared/data/utkface/images
-// relative to the module root.
-func utkFace(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Skip("go.mod not found")
-		}
-		dir = filepath.Dir(dir)
-	}
-	names, _ := filepath.Glob(filepath.Join(dir, "..", "shared", "data", "utkface", "images", "30_0_0_*.jpg"))
-	if len(names) == 0 {
-		t.Skip("UTKFace images not found in ../shared/data/utkface/images from the module root")
-	}
-	sort.Strings(names)
-	return names[0]
-}
+// utkFace is a real adult face from the shared UTKFace folder.
+func utkFace(t *testing.T) string { return datatest.UTKFace(t) }
 
 // TestPageShowsFaces opens the page, picks a face photo in the file input,
 // and checks that the result table shows at least one face with a gender

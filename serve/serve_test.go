@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/agegender/agegender/internal/datatest"
 	"image"
 	"image/png"
 	"io"
@@ -14,8 +15,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -338,26 +337,8 @@ func TestRunShutsDownGracefully(t *testing.T) {
 	}
 }
 
-// utkFace returns a UTKFace image file, skipping when the data set is absent.
-func utkFace(t testing.TB) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Skip("go.mod not found")
-		}
-		dir = filepath.Dir(dir)
-	}
-	names, _ := filepath.Glob(filepath.Join(dir, "..", "shared", "data", "utkface", "images", "30_0_0_*.jpg"))
-	if len(names) == 0 {
-		t.Skip("UTKFace images not found in ../shared/data/utkface/images from the module root")
-	}
-	sort.Strings(names)
-	return names[0]
-}
+// utkFace is a real adult face from the shared UTKFace folder.
+func utkFace(t testing.TB) string { return datatest.UTKFace(t) }
 
 func TestRealFace(t *testing.T) {
 	g, a, err := testmodel.Files(t.TempDir())

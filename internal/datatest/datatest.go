@@ -8,6 +8,7 @@ package datatest
 import (
 	"os"
 	"path/filepath"
+	"sort"
 	"testing"
 )
 
@@ -30,17 +31,37 @@ func RepoRoot() string {
 	}
 }
 
-// SharedDir returns the shared data subfolder rel (for example
-// "utkface/images"), or skips the test if it does not exist.
-func SharedDir(t testing.TB, rel string) string {
+// Shared returns the folder rel under ../shared (for example
+// "models/tfjs" or "data/utkface/images"), or skips the test if it does
+// not exist.
+func Shared(t testing.TB, rel string) string {
 	t.Helper()
 	root := RepoRoot()
 	if root == "" {
 		t.Skip("shared data: no go.mod found above the working directory")
 	}
-	dir := filepath.Join(root, "..", "shared", "data", filepath.FromSlash(rel))
+	dir := filepath.Join(root, "..", "shared", filepath.FromSlash(rel))
 	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("shared data %s not present (%v); put the data sets at ../shared/data next to the repository to run this test", dir, err)
+		t.Skipf("shared data %s not present (%v); put ../shared next to the repository to run this test", dir, err)
 	}
 	return dir
+}
+
+// SharedDir returns the shared data subfolder rel (for example
+// "utkface/images"), or skips the test if it does not exist.
+func SharedDir(t testing.TB, rel string) string {
+	t.Helper()
+	return Shared(t, "data/"+rel)
+}
+
+// UTKFace returns the first UTKFace image of a 30-year-old man (a clear,
+// adult face), or skips the test if the data set is absent.
+func UTKFace(t testing.TB) string {
+	t.Helper()
+	names, _ := filepath.Glob(filepath.Join(SharedDir(t, "utkface/images"), "30_0_0_*.jpg"))
+	if len(names) == 0 {
+		t.Skip("no 30_0_0_*.jpg in the UTKFace folder")
+	}
+	sort.Strings(names)
+	return names[0]
 }

@@ -3,6 +3,7 @@ package tfjs
 import (
 	"encoding/binary"
 	"encoding/json"
+	"github.com/agegender/agegender/internal/datatest"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -16,30 +17,8 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
-// modelsDir returns ../shared/models/tfjs next to the module root, or
-// skips the test when it is absent.
-func modelsDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	m := filepath.Join(dir, "..", "shared", "models", "tfjs")
-	if _, err := os.Stat(filepath.Join(m, "mobilefacenet.json")); err != nil {
-		t.Skipf("pretrained tfjs models not found at %s", m)
-	}
-	return m
-}
+// modelsDir is ../shared/models/tfjs (the test skips if it is absent).
+func modelsDir(t *testing.T) string { return datatest.Shared(t, "models/tfjs") }
 
 // refCase describes one model checked against TensorFlow.js.
 type refCase struct {
