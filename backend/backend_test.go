@@ -35,10 +35,19 @@ func others(t *testing.T) []compute.Backend {
 }
 
 // lossAndGrads computes the loss of net on a fixed batch and its gradient
-// with respect to every weight, on backend b.
-func lossAndGrads(t *testing.T, b compute.Backend, cfg model.Config, img []float32, labels []int32) (float64, map[string][]float32) {
+// with respect to every weight, on backend b, in cfg.DType.
+func lossAndGrads(t *testing.T, b compute.Backend, cfg model.Config, img []float64, labels []int32) (float64, map[string][]float64) {
 	t.Helper()
-	x := tensors.FromFlatDataAndDimensions(img, len(labels), cfg.Input, cfg.Input, 3)
+	var x *tensors.Tensor
+	if cfg.DType == dtypes.Float64 {
+		x = tensors.FromFlatDataAndDimensions(img, len(labels), cfg.Input, cfg.Input, 3)
+	} else {
+		img32 := make([]float32, len(img))
+		for i, v := range img {
+			img32[i] = float32(v)
+		}
+		x = tensors.FromFlatDataAndDimensions(img32, len(labels), cfg.Input, cfg.Input, 3)
+	}
 	y := tensors.FromFlatDataAndDimensions(labels, len(labels), 1)
 	cfg.Impl = backend.Impl(b)
 	store := mlx.NewStore()
@@ -52,7 +61,7 @@ func lossAndGrads(t *testing.T, b compute.Backend, cfg model.Config, img []float
 			names = append(names, v.Path())
 			vs = append(vs, v.NodeValue(in[0].Graph()))
 		}
-		return append([]*Node{l}, Gradient(l, vs...)...)
+		return append([]*Node{ConvertDType(l, dtypes.Float64)}, Gradient(l, vs...)...)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -61,17 +70,29 @@ func lossAndGrads(t *testing.T, b compute.Backend, cfg model.Config, img []float
 	if err != nil {
 		t.Fatalf("%s on %s: %v", cfg.Net, b.Name(), err)
 	}
-	grads := map[string][]float32{}
+	grads := map[string][]float64{}
 	for i, n := range names {
-		grads[n] = tensors.MustCopyFlatData[float32](out[i+1])
+		if cfg.DType == dtypes.Float64 {
+			grads[n] = tensors.MustCopyFlatData[float64](out[i+1])
+			continue
+		}
+		g := tensors.MustCopyFlatData[float32](out[i+1])
+		g64 := make([]float64, len(g))
+		for j, v := range g {
+			g64[j] = float64(v)
+		}
+		grads[n] = g64
 	}
-	return float64(out[0].Value().(float32)), grads
+	return out[0].Value().(float64), grads
 }
 
 // TestBackendsAgreeOnGradients checks, for every network, that each
 // compiled-in backend computes the same loss and weight gradients as the
-// pure-Go backend on the same weights and input (relative error ≤ 1e-4),
-// so a backend that silently gets a gradient wrong cannot go unnoticed.
+// pure-Go backend on the same weights and input — relative error ≤ 1e-4 in
+// float32, ≤ 1e-7 in float64 — and the same bits when run twice, so a
+// backend that silently gets a gradient wrong, or computes it racily,
+// cannot go unnoticed. (ONNX Runtime's parallel scatter-add lost updates
+// with repeated indices; model/ops/grad.go explains the cure.)
 func TestBackendsAgreeOnGradients(t *testing.T) {
 	alts := others(t)
 	if len(alts) == 0 {
@@ -85,37 +106,50 @@ func TestBackendsAgreeOnGradients(t *testing.T) {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(1, 1))
-	for _, net := range model.Names() {
-		cfg := model.Config{Net: net, Classes: 8, Input: model.MinInput(net), Seed: 3}
-		const n = 2
-		img := make([]float32, n*cfg.Input*cfg.Input*3)
-		for i := range img {
-			img[i] = float32(rng.NormFloat64() * 50)
-		}
-		labels := []int32{1, 6}
-		l0, g0 := lossAndGrads(t, ref, cfg, img, labels)
-		for _, b := range alts {
-			t.Run(fmt.Sprintf("%s/%s", net, b.Name()), func(t *testing.T) {
-				l1, g1 := lossAndGrads(t, b, cfg, img, labels)
-				if math.Abs(l1-l0) > 1e-4*math.Abs(l0) {
-					t.Errorf("loss %g on %s vs %g on go", l1, b.Name(), l0)
-				}
-				if len(g1) != len(g0) {
-					t.Fatalf("%d gradients vs %d", len(g1), len(g0))
-				}
-				for name, a := range g0 {
-					c := g1[name]
-					if e := relErr(a, c); e > 1e-4 {
-						t.Errorf("gradient of %s: relative error %.2g between go and %s", name, e, b.Name())
+	for _, dt := range []struct {
+		dtype dtypes.DType
+		tol   float64
+	}{{dtypes.Float32, 1e-4}, {dtypes.Float64, 1e-7}} {
+		for _, net := range model.Names() {
+			cfg := model.Config{Net: net, Classes: 8, Input: model.MinInput(net), Seed: 3, DType: dt.dtype}
+			const n = 2
+			img := make([]float64, n*cfg.Input*cfg.Input*3)
+			for i := range img {
+				img[i] = rng.NormFloat64() * 50
+			}
+			labels := []int32{1, 6}
+			l0, g0 := lossAndGrads(t, ref, cfg, img, labels)
+			for _, b := range alts {
+				t.Run(fmt.Sprintf("%s/%s/%s", dt.dtype, net, b.Name()), func(t *testing.T) {
+					l1, g1 := lossAndGrads(t, b, cfg, img, labels)
+					if math.Abs(l1-l0) > dt.tol*math.Abs(l0) {
+						t.Errorf("loss %g on %s vs %g on go", l1, b.Name(), l0)
 					}
-				}
-			})
+					if len(g1) != len(g0) {
+						t.Fatalf("%d gradients vs %d", len(g1), len(g0))
+					}
+					for name, a := range g0 {
+						if e := relErr(a, g1[name]); e > dt.tol {
+							t.Errorf("gradient of %s: relative error %.2g between go and %s", name, e, b.Name())
+						}
+					}
+					if dt.dtype != dtypes.Float64 {
+						return
+					}
+					_, again := lossAndGrads(t, b, cfg, img, labels)
+					for name, a := range g1 {
+						if e := relErr(a, again[name]); e != 0 {
+							t.Errorf("gradient of %s differs between two runs on %s (relative %.2g): nondeterministic", name, b.Name(), e)
+						}
+					}
+				})
+			}
 		}
 	}
 }
 
 // relErr is max|a-b| / max|a|, robust for tensors with near-zero entries.
-func relErr(a, b []float32) float64 {
+func relErr[T float32 | float64](a, b []T) float64 {
 	if len(a) != len(b) {
 		return math.Inf(1)
 	}

@@ -5,8 +5,10 @@ import (
 
 	"github.com/agegender/agegender/model/ops"
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's idiomatic dot-import.
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/layers/activation"
 	mlx "github.com/gomlx/gomlx/ml/model"
 )
@@ -75,6 +77,9 @@ func (b *builder) stat(s *mlx.Scope, name string, c int, init float64) *mlx.Vari
 		return v.SetTrainable(false)
 	}
 	val := InitialValue(0, full, []int{c}, "const", 0, init)
+	if b.cfg.DType == dtypes.Float64 {
+		val = tensors.FromFlatDataAndDimensions(toF64(tensors.MustCopyFlatData[float32](val)), c)
+	}
 	return s.VariableWithValue(name, val).SetTrainable(false)
 }
 

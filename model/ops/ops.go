@@ -9,15 +9,18 @@
 // ONNX Runtime backend computes the gradient of strided convolutions and of
 // overlapping max-pools wrongly (see ../shared/docs/STACK.md). [Portable]
 // therefore expresses every op with Gather, DotGeneral, ReduceMax and
-// Concatenate only, ops that every backend implements and differentiates
-// correctly:
+// Concatenate only, ops that every backend implements, and writes the
+// gradient of the gathers itself (grad.go): the automatic one is a
+// scatter-add, which ONNX Runtime computes racily when indices repeat.
 //
 //   - a convolution gathers its input patches (im2col) with one Gather and
 //     contracts them with the kernel in one DotGeneral;
 //   - a max-pool gathers each window and reduces it with ReduceMax;
 //   - LRN across channels is a matrix product with a banded C×C matrix;
 //   - zero padding is a Concatenate with zeros (no Pad op);
-//   - gather indices are int64 (ONNX rejects int32 scatter indices).
+//   - a gather's gradient is col2im by slices and concatenation, not a
+//     scatter-add (see [bridge]);
+//   - gather indices are int64.
 //
 // Activations use the layout [H, W, N, C] ("HWNC") inside the network: with
 // the spatial axes first, a single Gather over the two leading axes extracts
@@ -148,8 +151,13 @@ func Conv2D(impl Impl, x, kernel *Node, stride, pad int) *Node {
 		// A 1×1 convolution is a plain matrix product over channels.
 		return DotGeneral(x, []int{3}, nil, Reshape(kernel, kd[2], kd[3]), []int{0}, nil)
 	}
-	patches := Gather(x, windowIndices(x.Graph(), h, w, oh, ow, k, stride), true) // [OH, OW, K, K, N, Cin]
-	return DotGeneral(patches, []int{2, 3, 5}, nil, kernel, []int{0, 1, 2}, nil)  // [OH, OW, N, Cout]
+	patches := gatherWindows(x, oh, ow, k, stride)                             // [OH, OW, K, K, N, Cin]
+	y := DotGeneral(patches, []int{2, 3, 5}, nil, kernel, []int{0, 1, 2}, nil) // [OH, OW, N, Cout]
+	return bridge(y, x, func(v *Node) *Node {
+		// dx = col2im(v · kernelᵀ).
+		dp := DotGeneral(v, []int{3}, nil, kernel, []int{3}, nil) // [OH, OW, N, K, K, Cin]
+		return col2im(dp, h, w, stride, true)
+	})
 }
 
 // MaxPool2D applies a k×k max-pool with the given stride to x [H, W, N, C] in
@@ -170,8 +178,22 @@ func MaxPool2D(impl Impl, x *Node, k, stride int) *Node {
 	// column of -1e30 rather than repeating an edge element, because a value
 	// present twice in one window would receive its gradient twice.
 	x = padLow(x, (oh-1)*stride+k-h, (ow-1)*stride+k-w, -1e30)
-	win := Gather(x, windowIndices(x.Graph(), h+max(0, (oh-1)*stride+k-h), w+max(0, (ow-1)*stride+k-w), oh, ow, k, stride), true) // [OH, OW, K, K, N, C]
-	return ReduceMax(win, 2, 3)
+	return maxPoolWindows(x, oh, ow, k, stride)
+}
+
+// maxPoolWindows max-pools x (already padded so every window lies inside)
+// and routes the gradient to each window's maximum without a scatter. Like
+// GoMLX's ReduceMax gradient, tied maxima all receive it.
+func maxPoolWindows(x *Node, oh, ow, k, stride int) *Node {
+	win := gatherWindows(x, oh, ow, k, stride) // [OH, OW, K, K, N, C]
+	y := ReduceMax(win, 2, 3)                  // [OH, OW, N, C]
+	d := x.Shape().Dimensions
+	return bridge(y, x, func(v *Node) *Node {
+		yd := y.Shape().Dimensions
+		keep := []int{yd[0], yd[1], 1, 1, yd[2], yd[3]}
+		isMax := NonNegativeIndicator(Sub(win, Reshape(StopGradient(y), keep...)))
+		return col2im(Mul(isMax, Reshape(v, keep...)), d[0], d[1], stride, false)
+	})
 }
 
 // MaxPoolSame is a k×k, stride-1 max-pool that keeps the spatial size
@@ -188,8 +210,7 @@ func MaxPoolSame(x *Node, k int) *Node {
 		return Concatenate([]*Node{BroadcastToDims(Scalar(g, x.DType(), -1e30), dd...), x}, axis)
 	}
 	x = front(front(x, 0, p), 1, p)
-	win := Gather(x, windowIndices(g, h+2*p, w+2*p, h, w, k, 1), true)
-	return ReduceMax(win, 2, 3)
+	return maxPoolWindows(x, h, w, k, 1)
 }
 
 // LRN is Caffe's local response normalisation across channels:
