@@ -8,6 +8,7 @@
 #   bench/transfer.sh                       # MobileFaceNet, all images
 #   MAX=200 bench/transfer.sh               # 200 train + 200 test images
 #   BACKBONE=faceres BACKEND=onnx bench/transfer.sh
+#   BACKEND=onnx bench/transfer.sh --fine-tune --baseline=false   # + last block
 #
 # Cost on the pure-Go backend: about 0.1-0.15 s per image for MobileFaceNet
 # on 2 cores, so the full ~19k train+test extraction takes 30-50 minutes.

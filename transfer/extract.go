@@ -43,6 +43,18 @@ type Backbone struct {
 	Dim     int    // feature length
 	// A pixel value p on the 0..255 scale is fed as p*Scale + Offset.
 	Scale, Offset float32
+
+	// Fine-tuning (Options.FineTune): the activations of node Cut, of shape
+	// CutShape per image, are extracted once, and the weights whose names
+	// start with LastBlock — the layers between Cut and Feature — are
+	// trained with the head. Empty Cut: the backbone cannot be fine-tuned.
+	Cut       string
+	CutShape  []int
+	LastBlock string
+	// TuneFeature is the node the fine-tuned head reads: Feature before
+	// any normalisation whose gradient would explode (MobileFaceNet's
+	// embedding is L2-normalised: its gradient grows as 1/‖x‖).
+	TuneFeature string
 }
 
 // MobileFaceNet is the 192-d face-recognition embedding of
@@ -50,7 +62,11 @@ type Backbone struct {
 // vladmandic). It was trained on (p-127.5)/128-style inputs; p/127.5-1 is
 // used here.
 var MobileFaceNet = Backbone{Name: "mobilefacenet", File: "mobilefacenet.json", Input: "img_inputs",
-	Size: 112, Feature: "embeddings", Dim: 192, Scale: 1 / 127.5, Offset: -1}
+	Size: 112, Feature: "embeddings", Dim: 192, Scale: 1 / 127.5, Offset: -1,
+	// The last block: global depthwise 7×7 conv, 1×1 conv and the linear
+	// 1×1 conv to the embedding (MobileFaceNet's "Logits" scope).
+	Cut: "MobileFaceNet/MobileFaceNet/Conv2d_7/add", CutShape: []int{7, 7, 512}, LastBlock: "MobileFaceNet/Logits/",
+	TuneFeature: "MobileFaceNet/Logits/SpatialSqueeze"}
 
 // FaceRes is the 256-d "feats" layer of faceres.json (HSE FaceRec's
 // MobileNet age/gender model). Its input is on the 0..255 scale, which is
@@ -69,6 +85,7 @@ const ExtractBatch = 16
 type Extractor struct {
 	Backbone Backbone
 	Model    *tfjs.Graph
+	outputs  []string
 	exec     *graph.Exec
 }
 
@@ -86,7 +103,7 @@ func NewExtractor(backend compute.Backend, modelsDir string, bb Backbone, output
 	if err != nil {
 		return nil, err
 	}
-	return &Extractor{Backbone: bb, Model: m, exec: e}, nil
+	return &Extractor{Backbone: bb, Model: m, outputs: outputs, exec: e}, nil
 }
 
 // Config returns the prep configuration that produces this backbone's
@@ -151,6 +168,9 @@ func (e *Extractor) Extract(images [][]uint8) ([][]float32, error) {
 type Features struct {
 	Index []int       // position in the sample list of each row; undecodable images are absent
 	Rows  [][]float32 // one feature vector per decoded image
+	// More holds, per further extractor output, one vector per row (not
+	// cached on disk).
+	More [][][]float32
 }
 
 // ExtractSamples decodes the images of samples (prep.BuildCache, at the
@@ -178,9 +198,15 @@ func (e *Extractor) ExtractSamples(samples []data.Sample, workers int) (f Featur
 		f.Index[i] = cache.Index(i)
 	}
 	start := time.Now()
-	f.Rows, err = e.Extract(imgs)
+	outs, err := e.Run(imgs)
 	if err != nil {
 		return Features{}, 0, 0, err
+	}
+	if len(outs) > 0 {
+		f.Rows = outs[0]
+	}
+	if len(outs) > 1 {
+		f.More = outs[1:]
 	}
 	if len(imgs) > 0 {
 		perImage = time.Since(start) / time.Duration(len(imgs))

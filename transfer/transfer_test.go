@@ -50,6 +50,37 @@ func TestPipeline(t *testing.T) {
 	}
 }
 
+// TestFineTune trains MobileFaceNet's last block with the head on 48
+// real faces: the loss must fall and the block's weights must move.
+// (TestCutInput in interop/tfjs checks that the block computed from the
+// cut activations equals the whole network's.)
+func TestFineTune(t *testing.T) {
+	shared := sharedDir(t)
+	images, models := ResolveImages(shared)
+	b, err := backend.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No dropout, so that 48 faces can be fitted and the loss must fall.
+	res, err := Run(Options{Backend: b, ModelsDir: models, ImagesDir: images, FineTune: true,
+		Task: data.TaskGender, MaxTrain: 48, MaxTest: 16, Epochs: 15, Batch: 16, Seed: 1, Dropout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	if n := len(res.EpochLoss); n != 15 || !(mean(res.EpochLoss[n-3:]) < 0.5*mean(res.EpochLoss[:3])) {
+		t.Errorf("training loss did not fall: %v", res.EpochLoss)
+	}
+	if res.TunedWeights == 0 || !(res.BlockChange > 1e-5) {
+		t.Errorf("last block not trained: %d weights, largest relative change %g", res.TunedWeights, res.BlockChange)
+	}
+	_, err = Run(Options{Backend: b, ModelsDir: models, ImagesDir: images, FineTune: true, Backbone: FaceRes,
+		Task: data.TaskGender, MaxTrain: 4, MaxTest: 4, Epochs: 1})
+	if err == nil || !strings.Contains(err.Error(), "mobilefacenet") {
+		t.Errorf("fine-tuning faceres: error %v, want one naming the backbone that can be fine-tuned", err)
+	}
+}
+
 func TestCacheRoundTripAndHostile(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "x.f16")

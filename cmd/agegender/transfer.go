@@ -24,6 +24,7 @@ func cmdTransfer(ctx context.Context, args []string) error {
 	epochs := fs.Int("epochs", 30, "head training epochs")
 	baseline := fs.Bool("baseline", true, "also report faceres's own gender/age heads (no training)")
 	heads := fs.Bool("train-heads", true, "train and evaluate the heads (false: only the baseline)")
+	fineTune := fs.Bool("fine-tune", false, "also train the backbone's last block with the head (mobilefacenet only; activations extracted once per run, not cached)")
 	be := fs.String("backend", "", "compute backend: go, onnx or xla")
 	fs.Parse(args)
 	b, err := backend.Open(*be)
@@ -45,11 +46,16 @@ func cmdTransfer(ctx context.Context, args []string) error {
 			break
 		}
 		res, err := transfer.Run(transfer.Options{Backend: b, ModelsDir: *modelsDir, ImagesDir: *images, CacheDir: *cache,
-			Backbone: backbone, Task: task, MaxTrain: *max, MaxTest: *max, Epochs: *epochs, Seed: 1, Log: os.Stderr})
+			Backbone: backbone, Task: task, MaxTrain: *max, MaxTest: *max, Epochs: *epochs, Seed: 1, Log: os.Stderr,
+			FineTune: *fineTune})
 		if err != nil {
 			return err
 		}
-		fmt.Printf("%s head, %s: train %d, test %d: accuracy %.2f%%", backbone.Name, task, res.Train, res.Test, 100*res.TestAccuracy)
+		what := "head"
+		if *fineTune {
+			what = fmt.Sprintf("head + last block (%d weight tensors, largest change %.3g)", res.TunedWeights, res.BlockChange)
+		}
+		fmt.Printf("%s %s, %s: train %d, test %d: accuracy %.2f%%", backbone.Name, what, task, res.Train, res.Test, 100*res.TestAccuracy)
 		if task == data.TaskAge {
 			fmt.Printf(", 1-off %.2f%%", 100*res.TestOneOff)
 		}

@@ -2,6 +2,7 @@ package tfjs
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 
@@ -48,6 +49,15 @@ type BuildOptions struct {
 	// (GoMLX's grouped convolution has no gradient).
 	NativeConv bool
 
+	// RelativeStep, when > 0, makes each AsVariables variable hold an
+	// offset d from the pretrained weight w₀ (starting at zero), and the
+	// weight used is w₀ + RelativeStep·rms(w₀)·d. An optimiser step of
+	// about lr on d (Adam's, whatever the gradient's scale) then moves
+	// every weight tensor by about lr·RelativeStep of its own scale: how
+	// to fine-tune pretrained layers whose weights are tiny with the
+	// learning rate of a freshly initialised head.
+	RelativeStep float64
+
 	// Frozen, if set, marks the variables it selects as not trainable:
 	// they are still read from the Store (so they can be swapped) but no
 	// gradient is applied to them.
@@ -59,8 +69,11 @@ type BuildOptions struct {
 func VariableName(weight string) string { return model.EscapeScopeName(weight) }
 
 // Build emits the computation of the named outputs into g, with the graph's
-// placeholders fed by inputs (keyed by placeholder name). Weights become
-// graph constants. An output may carry a ":0" suffix, as in signatures.
+// placeholders fed by inputs (keyed by placeholder name). inputs may also
+// name an inner node, whose value is then taken as given and nothing below
+// it is built: that runs just the top of a network on activations computed
+// earlier (how transfer fine-tunes a backbone's last block on cached
+// activations). Weights become graph constants. An output may carry a ":0" suffix, as in signatures.
 //
 // Shapes are checked against the placeholders' declared shapes (a -1
 // dimension matches any size). The first problem — a missing input, an
@@ -142,7 +155,7 @@ func init() {
 		"Exp":                        unary(graph.Exp),
 		"Log":                        unary(graph.Log),
 		"Sqrt":                       unary(graph.Sqrt),
-		"Rsqrt":                      unary(graph.Rsqrt),
+		"Rsqrt":                      unary(func(x *graph.Node) *graph.Node { return graph.Reciprocal(graph.Sqrt(x)) }), // GoMLX's Rsqrt has no gradient
 		"Square":                     unary(graph.Square),
 		"Tanh":                       unary(graph.Tanh),
 		"Sigmoid":                    unary(graph.Logistic),
@@ -180,6 +193,11 @@ func (b *builder) eval(ref string) (*graph.Node, error) {
 	}
 	if k != 0 {
 		return nil, fmt.Errorf("tfjs: %s: node %q (%s): output %d requested, only output 0 is supported", b.m.Path, name, n.Op, k)
+	}
+	if x, ok := b.inputs[name]; ok && x != nil && n.Op != "Placeholder" {
+		// A cut: the caller supplies this inner node's value (say cached
+		// activations), so nothing below it is built.
+		return x, nil
 	}
 	switch b.state[name] {
 	case 2:
@@ -233,12 +251,20 @@ func (b *builder) constant(n *Node, _ []*graph.Node) (*graph.Node, error) {
 		tt = tensors.FromFlatDataAndDimensions(t.F32, t.Shape...)
 	}
 	if t.DType == Float32 && b.opts.AsVariables != nil && b.opts.AsVariables(n.Name) {
-		v, err := b.opts.Scope.CreateVariable(VariableName(n.Name), tt)
+		init := tt
+		if b.opts.RelativeStep > 0 {
+			init = tensors.FromFlatDataAndDimensions(make([]float32, len(t.F32)), t.Shape...)
+		}
+		v, err := b.opts.Scope.CreateVariable(VariableName(n.Name), init)
 		if err != nil {
 			return nil, err
 		}
 		if b.opts.Frozen != nil && b.opts.Frozen(n.Name) {
 			v.Trainable = false
+		}
+		if b.opts.RelativeStep > 0 {
+			scale := b.opts.RelativeStep * RMS(t.F32)
+			return graph.Add(graph.ConstTensor(b.g, tt), graph.MulScalar(v.NodeValue(b.g), scale)), nil
 		}
 		return v.NodeValue(b.g), nil
 	}
@@ -764,4 +790,17 @@ func sliceConv(x, k *graph.Node, sh, sw, dh, dw int, pads [][2]int, depthwise bo
 	n, c := xd[0], cols.Shape().Dimensions[3]
 	y := graph.MatMul(graph.Reshape(cols, n*oh*ow, c), graph.Reshape(k, kh*kw*kd[2], kd[3]))
 	return graph.Reshape(y, n, oh, ow, kd[3])
+}
+
+// RMS is the root mean square of w (1 if w is all zeros, so that a zero
+// weight can still move under [BuildOptions.RelativeStep]).
+func RMS(w []float32) float64 {
+	var sq float64
+	for _, v := range w {
+		sq += float64(v) * float64(v)
+	}
+	if sq == 0 || len(w) == 0 {
+		return 1
+	}
+	return math.Sqrt(sq / float64(len(w)))
 }
