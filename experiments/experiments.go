@@ -25,6 +25,7 @@ import (
 	"github.com/agegender/agegender/model/ops"
 	"github.com/agegender/agegender/predict"
 	"github.com/agegender/agegender/train"
+	"github.com/agegender/agegender/transfer"
 	"github.com/gomlx/compute"
 )
 
@@ -44,6 +45,15 @@ type Options struct {
 	OutDir string
 	Impl   ops.Impl
 	Log    io.Writer
+
+	// Transfer lists transfer-learning rows to add (UTKFace only): a
+	// backbone name (transfer.Backbones) trains the FC head on its frozen
+	// features; a "+ft" suffix also fine-tunes the backbone's last block.
+	// Features are cached in CacheDir; models are read from ModelsDir.
+	Transfer       []string
+	ModelsDir      string
+	CacheDir       string
+	TransferEpochs int // default 30
 }
 
 // Row is one (net, task) result, aggregated over folds.
@@ -107,7 +117,58 @@ func Run(ctx context.Context, b compute.Backend, o Options) ([]Row, error) {
 			}
 		}
 	}
+	for _, name := range o.Transfer {
+		for _, task := range o.Tasks {
+			if err := ctx.Err(); err != nil {
+				return rows, err
+			}
+			row := runTransfer(b, o, name, task)
+			rows = append(rows, row)
+			if o.Log != nil {
+				fmt.Fprintln(o.Log, Table([]Row{row}))
+			}
+		}
+	}
 	return rows, nil
+}
+
+// runTransfer trains and evaluates one transfer-learning row.
+func runTransfer(b compute.Backend, o Options, name string, task data.Task) Row {
+	bbName, ft := strings.CutSuffix(name, "+ft")
+	epochs := o.TransferEpochs
+	if epochs <= 0 {
+		epochs = 30
+	}
+	row := Row{Net: "transfer:" + name, Task: task.String(), Dataset: o.Source.Kind, Epochs: epochs}
+	bb, ok := transfer.Backbones[bbName]
+	if !ok {
+		row.Error = fmt.Sprintf("unknown backbone %q", bbName)
+		return row
+	}
+	row.Input = bb.Size
+	const hidden = 512
+	row.Params = int64(bb.Dim*hidden + hidden + hidden*hidden + hidden + hidden*task.Classes() + task.Classes())
+	if o.Source.Kind != "utkface" {
+		row.Error = "transfer rows run on UTKFace only"
+		return row
+	}
+	res, err := transfer.Run(transfer.Options{Backend: b, ModelsDir: o.ModelsDir, ImagesDir: o.Source.Dir, CacheDir: o.CacheDir,
+		Backbone: bb, Task: task, MaxTrain: o.Limit, MaxTest: o.Limit, Epochs: epochs, Hidden: hidden, Seed: o.Seed,
+		FineTune: ft, Log: o.Log})
+	if err != nil {
+		row.Error = err.Error()
+		return row
+	}
+	row.Folds, row.N = 1, res.Test
+	row.Center = []float64{res.TestAccuracy}
+	if task == data.TaskAge {
+		row.CenterOne = []float64{res.TestOneOff}
+	}
+	row.TrainSeconds = res.TrainingDuration.Seconds()
+	if row.TrainSeconds > 0 {
+		row.TrainImgPerSec = float64(res.Train*epochs) / row.TrainSeconds
+	}
+	return row
 }
 
 type oneResult struct {

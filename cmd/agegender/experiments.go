@@ -29,6 +29,10 @@ func cmdExperiments(ctx context.Context, args []string) error {
 	limit := fs.Int("limit", 0, "cap each split at this many images (0: all)")
 	out := fs.String("out", "runs/experiments", "output directory (runs, table.md, results.json)")
 	be := fs.String("backend", "", "compute backend: go, onnx or xla")
+	tl := fs.String("transfer", "mobilefacenet,mobilefacenet+ft", "transfer-learning rows (UTKFace only): backbones (mobilefacenet, faceres); +ft also fine-tunes the last block; empty: none")
+	tlEpochs := fs.Int("transfer-epochs", 30, "head training epochs of the transfer rows")
+	modelsDir := fs.String("models", "../shared/models/tfjs", "folder with the TF.js backbones")
+	cache := fs.String("cache", "runs/transfer-cache", "transfer feature cache folder")
 	fs.Parse(args)
 	b, err := backend.Open(*be)
 	if err != nil {
@@ -43,11 +47,23 @@ func cmdExperiments(ctx context.Context, args []string) error {
 		}
 		ts = append(ts, task)
 	}
+	var transferRows []string
+	for _, t := range strings.Split(*tl, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			transferRows = append(transferRows, t)
+		}
+	}
+	if *cache != "" && len(transferRows) > 0 {
+		if err := os.MkdirAll(*cache, 0o755); err != nil {
+			return err
+		}
+	}
 	rows, err := experiments.Run(ctx, b, experiments.Options{
 		Nets: strings.Split(*nets, ","), Tasks: ts,
 		Source: sources.Spec{Kind: *kind, Dir: *dir, Folds: *folds},
 		Input:  *input, Epochs: *epochs, Batch: *batch, Limit: *limit, Seed: 1,
 		OutDir: *out, Impl: backend.Impl(b), Log: os.Stderr,
+		Transfer: transferRows, ModelsDir: *modelsDir, CacheDir: *cache, TransferEpochs: *tlEpochs,
 	})
 	table := experiments.Table(rows)
 	fmt.Print(table)
