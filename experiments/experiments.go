@@ -117,12 +117,13 @@ func Run(ctx context.Context, b compute.Backend, o Options) ([]Row, error) {
 			}
 		}
 	}
+	activations := map[string]transfer.Features{} // shared by a backbone's tasks
 	for _, name := range o.Transfer {
 		for _, task := range o.Tasks {
 			if err := ctx.Err(); err != nil {
 				return rows, err
 			}
-			row := runTransfer(b, o, name, task)
+			row := runTransfer(b, o, name, task, activations)
 			rows = append(rows, row)
 			if o.Log != nil {
 				fmt.Fprintln(o.Log, Table([]Row{row}))
@@ -133,7 +134,7 @@ func Run(ctx context.Context, b compute.Backend, o Options) ([]Row, error) {
 }
 
 // runTransfer trains and evaluates one transfer-learning row.
-func runTransfer(b compute.Backend, o Options, name string, task data.Task) Row {
+func runTransfer(b compute.Backend, o Options, name string, task data.Task, activations map[string]transfer.Features) Row {
 	bbName, ft := strings.CutSuffix(name, "+ft")
 	epochs := o.TransferEpochs
 	if epochs <= 0 {
@@ -154,7 +155,7 @@ func runTransfer(b compute.Backend, o Options, name string, task data.Task) Row 
 	}
 	res, err := transfer.Run(transfer.Options{Backend: b, ModelsDir: o.ModelsDir, ImagesDir: o.Source.Dir, CacheDir: o.CacheDir,
 		Backbone: bb, Task: task, MaxTrain: o.Limit, MaxTest: o.Limit, Epochs: epochs, Hidden: hidden, Seed: o.Seed,
-		FineTune: ft, Log: o.Log})
+		FineTune: ft, Activations: activations, Log: o.Log})
 	if err != nil {
 		row.Error = err.Error()
 		return row

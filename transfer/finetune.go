@@ -25,9 +25,17 @@ func cutActivations(o *Options, ext **Extractor, split string, samples []data.Sa
 		}
 		*ext = e
 	}
+	key := fmt.Sprintf("%s/%s/%s/%x", bb.Name, bb.Cut, split, cacheKey(bb, samples))
+	if f, ok := o.Activations[key]; ok {
+		logf(o.Log, "%s %s: %s activations of %d images from memory", bb.Name, split, bb.Cut, len(f.Rows))
+		return f, 0, 0, nil
+	}
 	f, skipped, per, err := (*ext).ExtractSamples(samples, o.Workers)
 	if err != nil {
 		return f, 0, 0, err
+	}
+	if o.Activations != nil {
+		o.Activations[key] = f
 	}
 	want := 1
 	for _, d := range bb.CutShape {

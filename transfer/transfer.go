@@ -49,8 +49,12 @@ type Options struct {
 	// (in memory: 25k floats per image for MobileFaceNet, too large for
 	// the disk cache).
 	FineTune bool
-	Workers  int       // image decoding goroutines; 0: all CPUs
-	Log      io.Writer // progress lines, or nil
+	// Activations, if not nil, keeps the extracted Cut activations between
+	// runs that share it (say the gender and the age run of one command),
+	// keyed by backbone, split and samples.
+	Activations map[string]Features
+	Workers     int       // image decoding goroutines; 0: all CPUs
+	Log         io.Writer // progress lines, or nil
 }
 
 func (o *Options) defaults() error {

@@ -62,8 +62,10 @@ func TestFineTune(t *testing.T) {
 		t.Fatal(err)
 	}
 	// No dropout, so that 48 faces can be fitted and the loss must fall.
-	res, err := Run(Options{Backend: b, ModelsDir: models, ImagesDir: images, FineTune: true,
-		Task: data.TaskGender, MaxTrain: 48, MaxTest: 16, Epochs: 15, Batch: 16, Seed: 1, Dropout: -1})
+	acts := map[string]Features{}
+	opts := Options{Backend: b, ModelsDir: models, ImagesDir: images, FineTune: true, Activations: acts,
+		Task: data.TaskGender, MaxTrain: 48, MaxTest: 16, Epochs: 15, Batch: 16, Seed: 1, Dropout: -1}
+	res, err := Run(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +75,10 @@ func TestFineTune(t *testing.T) {
 	}
 	if res.TunedWeights == 0 || !(res.BlockChange > 1e-5) {
 		t.Errorf("last block not trained: %d weights, largest relative change %g", res.TunedWeights, res.BlockChange)
+	}
+	opts.Task, opts.Epochs = data.TaskAge, 1
+	if res, err := Run(opts); err != nil || res.ExtractedImages != 0 {
+		t.Errorf("age run with the gender run's activations: extracted %d images, error %v; want 0, nil", res.ExtractedImages, err)
 	}
 	_, err = Run(Options{Backend: b, ModelsDir: models, ImagesDir: images, FineTune: true, Backbone: FaceRes,
 		Task: data.TaskGender, MaxTrain: 4, MaxTest: 4, Epochs: 1})

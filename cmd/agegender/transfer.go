@@ -41,13 +41,14 @@ func cmdTransfer(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	activations := map[string]transfer.Features{} // fine-tuning: extract once for both tasks
 	for _, task := range []data.Task{data.TaskGender, data.TaskAge} {
 		if !*heads {
 			break
 		}
 		res, err := transfer.Run(transfer.Options{Backend: b, ModelsDir: *modelsDir, ImagesDir: *images, CacheDir: *cache,
 			Backbone: backbone, Task: task, MaxTrain: *max, MaxTest: *max, Epochs: *epochs, Seed: 1, Log: os.Stderr,
-			FineTune: *fineTune})
+			FineTune: *fineTune, Activations: activations})
 		if err != nil {
 			return err
 		}
