@@ -20,7 +20,7 @@ if [ -f .deps/onnxruntime/libonnxruntime.so.1 ]; then
   # GOMLX_BACKEND makes every test that opens the default backend use ONNX
   # Runtime; the backend test also compares gradients against pure Go.
   GOMLX_BACKEND=onnx:cpu AGEGENDER_REQUIRE_ONNX=1 CGO_ENABLED=1 \
-    go test -count=1 -timeout 20m -tags onnx ./backend/ ./interop/onnx/ . ./serve/ ./predict/
+    go test -count=1 -timeout 20m -tags onnx ./backend/ ./interop/onnx/ ./interop/tfjs/ ./transfer/ . ./serve/ ./predict/
 else
   echo "--- ONNX Runtime not installed (run ./setup.sh): skipped the onnx backend suite" >&2
 fi

@@ -760,10 +760,21 @@ func sliceConv(x, k *graph.Node, sh, sw, dh, dw int, pads [][2]int, depthwise bo
 			graph.AxisRange())
 	}
 	if depthwise {
+		// Each tap's weights are picked by a product with a one-hot vector
+		// rather than a Slice, whose gradient (a Pad) ONNX Runtime's
+		// backend lacks — needed when the kernel is a variable being
+		// fine-tuned.
+		kflat := graph.Reshape(k, kh*kw, kd[2]*kd[3])
 		var acc *graph.Node
 		for i := range kh {
 			for j := range kw {
-				w := graph.Reshape(graph.Slice(k, graph.AxisElem(i), graph.AxisElem(j), graph.AxisRange(), graph.AxisRange()), 1, 1, 1, kd[2])
+				hot := make([]float32, kh*kw)
+				hot[i*kw+j] = 1
+				oneHot := graph.Const(x.Graph(), hot)
+				if k.DType() != dtypes.Float32 {
+					oneHot = graph.ConvertDType(oneHot, k.DType())
+				}
+				w := graph.Reshape(graph.DotGeneral(oneHot, []int{0}, nil, kflat, []int{0}, nil), 1, 1, 1, kd[2])
 				p := tap(i, j)
 				term := graph.Mul(p, graph.BroadcastToDims(w, p.Shape().Dimensions...))
 				if acc == nil {
