@@ -5,15 +5,15 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/agegender/agegender/internal/datatest"
 )
 
-// The paper's files, as released with the models (read-only).
-const caffeDir = "../../../shared/data/adience/caffe"
-
+// realFile returns a file of the paper's release (../shared, read-only),
+// or skips the test when the shared data is absent.
 func realFile(t testing.TB, parts ...string) string {
 	t.Helper()
-	p := filepath.Join(append([]string{caffeDir}, parts...)...)
-	return p
+	return filepath.Join(append([]string{datatest.SharedDir(t, "adience/caffe")}, parts...)...)
 }
 
 func TestParseTextSyntax(t *testing.T) {
