@@ -329,14 +329,16 @@ func decodeBlob(b []byte) (Blob, error) {
 	blob.Data = make([]float32, 0, count)
 	err = fields(b, func(num protowire.Number, typ protowire.Type, val []byte) error {
 		switch {
-		case num == blobData && f32Count > 0:
+		// The same (field, wire type) cases as the counting pass: a field
+		// of another wire type was not counted and is ignored here too.
+		case num == blobData && f32Count > 0 && (typ == protowire.BytesType || typ == protowire.Fixed32Type):
 			if typ == protowire.Fixed32Type {
 				val = val[:4]
 			}
 			for i := 0; i+4 <= len(val); i += 4 {
 				blob.Data = append(blob.Data, math.Float32frombits(le32(val[i:])))
 			}
-		case num == blobDoubleData && f32Count == 0:
+		case num == blobDoubleData && f32Count == 0 && (typ == protowire.BytesType || typ == protowire.Fixed64Type):
 			if typ == protowire.Fixed64Type {
 				val = val[:8]
 			}
