@@ -36,3 +36,5 @@ require (
 	golang.org/x/text v0.44.0 // indirect
 	k8s.io/klog/v2 v2.140.0 // indirect
 )
+
+replace github.com/gomlx/compute-onnx => ./third_party/compute-onnx

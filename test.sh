@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 export GOEXPERIMENT=simd GOMLX_NO_AUTO_INSTALL=1
-unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.deps/*'))
+unformatted=$(gofmt -l $(git ls-files '*.go' ':!third_party' 2>/dev/null || find . -name '*.go' -not -path './.deps/*' -not -path './third_party/*'))
 if [ -n "$unformatted" ]; then
   echo "gofmt needed:" $unformatted >&2
   exit 1

@@ -108,7 +108,8 @@ func Logits(scope *mlx.Scope, cfg Config, images *Node) *Node {
 		panic(fmt.Sprintf("model: images must be [N, %d, %d, 3], got %s", cfg.Input, cfg.Input, images.Shape()))
 	}
 	b := &builder{scope: scope, cfg: cfg, g: images.Graph(), training: scope.IsTraining(images.Graph())}
-	return registry[cfg.Net].build(b, ops.ToHWNC(images))
+	// Images are data: no gradient flows into them (see ops.Conv2D).
+	return registry[cfg.Net].build(b, ops.ToHWNC(StopGradient(images)))
 }
 
 // builder carries what layer helpers need while a graph is built.

@@ -19,29 +19,38 @@ import (
 // which computes it with col2im written as a gather and a sum —
 // deterministic on every backend.
 
-// bridge returns y unchanged in value and makes the gradient with respect to
-// x equal grad(v), where v is the gradient with respect to y. y must not
-// otherwise depend on x through a differentiable path.
+// bridge returns y unchanged in value and makes the gradients with respect
+// to xs equal grad(v), where v is the gradient with respect to y. y must not
+// otherwise depend on xs through a differentiable path.
 //
 // It adds to y a term that is exactly zero, u − StopGradient(u), where u
-// holds x's elements reshaped to y's shape plus a trailing axis of length
-// r (padded with zeros) and summed over that axis; a custom gradient on the
-// zero term replaces the incoming v by grad(v) laid out like u, so that the
-// reshape carries it back to x.
-func bridge(y, x *Node, grad func(v *Node) *Node) *Node {
+// holds the elements of all xs, flattened, concatenated and reshaped to y's
+// shape plus a trailing axis of length r (padded with zeros), and summed
+// over that axis; a custom gradient on the zero term replaces the incoming
+// v by grad(v) laid out like u, so that the reshapes carry it back to xs.
+func bridge(y *Node, grad func(v *Node) []*Node, xs ...*Node) *Node {
 	g := y.Graph()
-	n, m := y.Shape().Size(), x.Shape().Size()
+	n, m := y.Shape().Size(), 0
+	for _, x := range xs {
+		m += x.Shape().Size()
+	}
 	r := (m + n - 1) / n
 	ydims := y.Shape().Dimensions
 	packed := append(append([]int(nil), ydims...), r)
-	pack := func(t *Node) *Node {
-		flat := Reshape(t, m)
-		if r*n > m {
-			flat = Concatenate([]*Node{flat, Zeros(g, shapes.Make(t.DType(), r*n-m))}, 0)
+	pack := func(ts []*Node) *Node {
+		parts := make([]*Node, 0, len(ts)+1)
+		for _, t := range ts {
+			parts = append(parts, Reshape(t, t.Shape().Size()))
 		}
-		return Reshape(flat, packed...)
+		if r*n > m {
+			parts = append(parts, Zeros(g, shapes.Make(y.DType(), r*n-m)))
+		}
+		if len(parts) == 1 {
+			return Reshape(parts[0], packed...)
+		}
+		return Reshape(Concatenate(parts, 0), packed...)
 	}
-	u := pack(x)
+	u := pack(xs)
 	zero := IdentityWithCustomGradient(Sub(u, StopGradient(u)), func(_, vu *Node) *Node {
 		// vu is v broadcast along the trailing axis; take one copy.
 		v := Reshape(Slice(vu, AxisRange().Spacer(), AxisRange(0, 1)), ydims...)
@@ -53,12 +62,49 @@ func bridge(y, x *Node, grad func(v *Node) *Node) *Node {
 	return Add(y, ReduceSum(zero, -1))
 }
 
+// needsGradient reports whether a gradient can flow into x: whether some
+// path up from x reaches a graph parameter (an input or a variable) without
+// crossing a StopGradient. Networks cut their input images (model.Logits),
+// so the first convolution builds no input gradient.
+func needsGradient(x *Node) bool {
+	seen := map[*Node]bool{}
+	var walk func(n *Node) bool
+	walk = func(n *Node) bool {
+		if seen[n] || n.StopGradient() {
+			return false
+		}
+		seen[n] = true
+		if n.Type() == NodeTypeParameter {
+			return true
+		}
+		for _, in := range n.Inputs() {
+			if walk(in) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(x)
+}
+
+// cut returns x as a node that GoMLX's autodiff treats as a constant.
+//
+// GoMLX's Gradient skips an op only when every input is a StopGradient
+// node; an op whose input merely descends from one is still
+// differentiated, and its VJP (dead code, but executed on ONNX Runtime)
+// can cost more than the op itself — for a convolution's patch matrix, a
+// product as large as the forward pass, a transpose and a scatter. Ops
+// whose gradients [bridge] supplies therefore read their operands through
+// cut, right at their inputs.
+func cut(x *Node) *Node { return StopGradient(x) }
+
 // gatherWindows returns the k×k windows of x [H, W, N, C] read by an
 // output grid oh×ow with the given stride — [OH, OW, K, K, N, C] — with a
-// scatter-free gradient (see [col2im]). Windows must lie inside x.
+// scatter-free gradient (see [col2im]), as a constant for autodiff (see [cut]).
+// Windows must lie inside x.
 func gatherWindows(x *Node, oh, ow, k, stride int) (win *Node) {
 	d := x.Shape().Dimensions
-	return Gather(StopGradient(x), windowIndices(x.Graph(), d[0], d[1], oh, ow, k, stride), true)
+	return cut(Gather(cut(x), windowIndices(x.Graph(), d[0], d[1], oh, ow, k, stride), true))
 }
 
 // readers lists, for each of size input positions along one axis, the
@@ -84,27 +130,37 @@ func readers(size, out, k, stride int) [][2]int {
 }
 
 // gatherPatches returns the k×k windows of x [H, W, N, C] read by an
-// oh×ow output grid, one row per (output position, image) —
-// [OH·OW·N, K·K·C] — gathering from StopGradient(x) (see [bridge]).
-func gatherPatches(x *Node, oh, ow, k, stride int) *Node {
+// oh×ow output grid with the given stride and zero padding, one row per
+// (output position, image) — [OH·OW·N, K·K·C] — as a constant for autodiff
+// (see [cut] and [bridge]). Taps in the padding read an appended zero row,
+// so x itself is never padded.
+func gatherPatches(x *Node, oh, ow, k, stride, pad int) *Node {
 	d := x.Shape().Dimensions
 	h, w, n, c := d[0], d[1], d[2], d[3]
+	zero := int64(h * w * n)
 	idx := make([]int64, 0, oh*ow*n*k*k)
 	for oy := 0; oy < oh; oy++ {
 		for ox := 0; ox < ow; ox++ {
 			for b := 0; b < n; b++ {
 				for ky := 0; ky < k; ky++ {
 					for kx := 0; kx < k; kx++ {
-						y, xx := min(oy*stride+ky, h-1), min(ox*stride+kx, w-1)
-						idx = append(idx, int64((y*w+xx)*n+b))
+						y, xx := oy*stride+ky-pad, ox*stride+kx-pad
+						if y < 0 || y >= h || xx < 0 || xx >= w {
+							idx = append(idx, zero)
+						} else {
+							idx = append(idx, int64((y*w+xx)*n+b))
+						}
 					}
 				}
 			}
 		}
 	}
-	rows := Reshape(StopGradient(x), h*w*n, c)
-	p := Gather(rows, Reshape(Const(x.Graph(), idx), oh*ow*n, k*k, 1), false) // [OH·OW·N, K·K, C]
-	return Reshape(p, oh*ow*n, k*k*c)
+	rows := Reshape(x, h*w*n, c)
+	if pad > 0 {
+		rows = Concatenate([]*Node{rows, Zeros(x.Graph(), shapes.Make(x.DType(), 1, c))}, 0)
+	}
+	p := Gather(cut(rows), Reshape(Const(x.Graph(), idx), oh*ow*n, k*k, 1), false) // [OH·OW·N, K·K, C]
+	return cut(Reshape(p, oh*ow*n, k*k*c))
 }
 
 // col2im is the adjoint of gatherWindows: it sums window gradients
@@ -146,44 +202,64 @@ func col2im(v *Node, h, w, stride int) *Node {
 	return ReduceSum(gathered, 0, 1)
 }
 
-// convInputGrad is the gradient of a convolution with respect to its
-// (padded) input [H, W, N, Cin], given v [OH, OW, N, Cout] and the kernel
-// [K, K, Cin, Cout] — col2im(v·kernelᵀ) without materialising the
-// [OH, OW, N, K, K, Cin] window gradient:
+// convInputGrad is the gradient of a convolution (stride s, zero padding
+// pad) with respect to its input [H, W, N, Cin], given v [OH, OW, N, Cout]
+// and the kernel [K, K, Cin, Cout] — col2im(v·kernelᵀ) without
+// materialising the [OH, OW, N, K, K, Cin] window gradient, in three steps
+// that are a row gather, one plain MatMul and a row gather:
 //
-//  1. rows: U[y, ky] = v[oy] for oy·s + ky = y (a Gather of whole rows,
-//     zero where no window row matches) → [H, K, OW, N, Cout];
-//  2. T = U contracted with the kernel over (ky, Cout) → [H, OW, N, K, Cin];
-//  3. columns: dx[y, x] = Σ T[y, ox, ·, kx] over ox·s + kx = x, a Gather of
-//     q = ⌈k/s⌉ entries per column and a ReduceSum.
-func convInputGrad(v, kernel *Node, h, w, stride int) *Node {
+//  1. U[y, ox, n, ky] = v[oy, ox, n] for oy·s + ky = y + pad (the zero row
+//     where no window row matches) → [H·OW·N, K·Cout];
+//  2. T = U · kernel laid out [K·Cout, K·Cin] → [H·OW·N, K·Cin];
+//  3. dx[y, x, n] = Σ T[y, ox, n, kx] over ox·s + kx = x + pad: a gather of
+//     q = ⌈K/s⌉ rows per input position and a sum.
+func convInputGrad(v, kernel *Node, h, w, stride, pad int) *Node {
 	g := v.Graph()
 	d := v.Shape().Dimensions
 	oh, ow, n, cout := d[0], d[1], d[2], d[3]
 	k, cin := kernel.Shape().Dimensions[0], kernel.Shape().Dimensions[2]
 	q := (k + stride - 1) / stride
-	// 1. Rows.
-	rowIdx := make([]int64, h*k)
+	// 1. Rows of v.
+	zero := int64(oh * ow * n)
+	rowIdx := make([]int64, 0, h*ow*n*k)
 	for y := 0; y < h; y++ {
-		for ky := 0; ky < k; ky++ {
-			rowIdx[y*k+ky] = int64(oh) // the zero row
-			if o := y - ky; o >= 0 && o%stride == 0 && o/stride < oh {
-				rowIdx[y*k+ky] = int64(o / stride)
+		for ox := 0; ox < ow; ox++ {
+			for b := 0; b < n; b++ {
+				for ky := 0; ky < k; ky++ {
+					i := zero
+					if o := y + pad - ky; o >= 0 && o%stride == 0 && o/stride < oh {
+						i = int64(((o/stride)*ow+ox)*n + b)
+					}
+					rowIdx = append(rowIdx, i)
+				}
 			}
 		}
 	}
-	vz := Concatenate([]*Node{v, Zeros(g, shapes.Make(v.DType(), 1, ow, n, cout))}, 0)
-	u := Gather(vz, Reshape(Const(g, rowIdx), h, k, 1), false) // [H, K, OW, N, Cout]
-	// 2. Contract with the kernel.
-	t := DotGeneral(u, []int{1, 4}, nil, kernel, []int{0, 3}, nil) // [H, OW, N, K, Cin]
-	// 3. Columns.
-	t = TransposeAllAxes(t, 1, 3, 0, 2, 4) // [OW, K, H, N, Cin]
-	t = Concatenate([]*Node{t, Zeros(g, shapes.Make(v.DType(), 1, k, h, n, cin))}, 0)
-	cols := readers(w, ow, k, stride)
-	colIdx := make([]int64, 0, w*q*2)
-	for _, c := range cols {
-		colIdx = append(colIdx, int64(c[0]), int64(c[1]))
+	vz := Concatenate([]*Node{Reshape(v, oh*ow*n, cout), Zeros(g, shapes.Make(v.DType(), 1, cout))}, 0)
+	u := Reshape(Gather(vz, Reshape(Const(g, rowIdx), h*ow*n, k, 1), false), h*ow*n, k*cout)
+	// 2. One MatMul with the kernel as [ky, Cout] × [kx, Cin].
+	k2 := Reshape(TransposeAllAxes(kernel, 0, 3, 1, 2), k*cout, k*cin)
+	t := Reshape(MatMul(u, k2), h*ow*n*k, cin)
+	// 3. Columns: sum the q entries that read each input position.
+	zero = int64(h * ow * n * k)
+	colIdx := make([]int64, 0, h*w*n*q)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			for b := 0; b < n; b++ {
+				m := 0
+				for kx := 0; kx < k; kx++ {
+					if o := x + pad - kx; o >= 0 && o%stride == 0 && o/stride < ow {
+						colIdx = append(colIdx, int64(((y*ow+o/stride)*n+b)*k+kx))
+						m++
+					}
+				}
+				for ; m < q; m++ {
+					colIdx = append(colIdx, zero)
+				}
+			}
+		}
 	}
-	dx := ReduceSum(Gather(t, Reshape(Const(g, colIdx), w, q, 2), false), 1) // [W, H, N, Cin]
-	return TransposeAllAxes(dx, 1, 0, 2, 3)
+	tz := Concatenate([]*Node{t, Zeros(g, shapes.Make(v.DType(), 1, cin))}, 0)
+	dx := ReduceSum(Gather(tz, Reshape(Const(g, colIdx), h*w*n, q, 1), false), 1) // [H·W·N, Cin]
+	return Reshape(dx, h, w, n, cin)
 }

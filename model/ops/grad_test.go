@@ -39,6 +39,7 @@ func TestScatterFreeGradients(t *testing.T) {
 	for _, c := range []conv{
 		{9, 3, 1, 1, 2, 3}, {9, 3, 2, 1, 2, 3}, {11, 5, 1, 2, 16, 4}, {12, 3, 2, 0, 16, 5},
 		{10, 1, 2, 0, 16, 3}, {13, 7, 4, 0, 3, 4}, {8, 2, 3, 0, 2, 2}, {7, 3, 1, 1, 20, 6},
+		{10, 2, 3, 0, 2, 2}, {10, 3, 2, 1, 16, 4}, {227, 7, 4, 0, 3, 2},
 	} {
 		t.Run(fmt.Sprintf("conv%+v", c), func(t *testing.T) {
 			x, k := randT(c.h, c.h, 2, c.cin), randT(c.k, c.k, c.cin, c.cout)

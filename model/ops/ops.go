@@ -144,29 +144,76 @@ func Conv2D(impl Impl, x, kernel *Node, stride, pad int) *Node {
 			PaddingPerDim([][2]int{{pad, pad}, {pad, pad}}).Done()
 		return ToHWNC(y)
 	}
-	x = padSpatial(x, pad)
-	h, w := x.Shape().Dimensions[0], x.Shape().Dimensions[1]
-	oh, ow := ConvOutSize(h, k, stride, 0), ConvOutSize(w, k, stride, 0)
-	if k == 1 && stride == 1 {
+	oh, ow := ConvOutSize(x.Shape().Dimensions[0], k, stride, pad), ConvOutSize(x.Shape().Dimensions[1], k, stride, pad)
+	if stride > 1 && kd[2] < 16 {
+		// A strided convolution over few channels (the first layer) is
+		// rewritten as a stride-1 convolution over space-to-depth blocks:
+		// its patches become rows of stride²·Cin values (see below).
+		x, kernel = spaceToDepth(padSpatial(x, pad), kernel, stride)
+		kd, k, stride, pad = kernel.Shape().Dimensions, kernel.Shape().Dimensions[0], 1, 0
+	}
+	n, cin, cout := x.Shape().Dimensions[2], kd[2], kd[3]
+	if d := x.Shape().Dimensions; k == 1 && stride == 1 && pad == 0 && d[0] == oh && d[1] == ow {
 		// A 1×1 convolution is a plain matrix product over channels.
-		return DotGeneral(x, []int{3}, nil, Reshape(kernel, kd[2], kd[3]), []int{0}, nil)
+		return DotGeneral(x, []int{3}, nil, Reshape(kernel, cin, cout), []int{0}, nil)
 	}
 	var y *Node
-	if n, cin := x.Shape().Dimensions[2], kd[2]; cin >= 16 {
-		// Patches laid out [OH·OW·N, K·K·Cin] make the convolution one plain
-		// MatMul; with the [OH, OW, K, K, N, Cin] layout below, ONNX Runtime
-		// first transposes all patches (2× slower for conv2 at 227). Gathering
-		// rows of Cin values pays off when Cin is not tiny.
-		patches := gatherPatches(x, oh, ow, k, stride) // [OH·OW·N, K·K·Cin]
-		y = DotGeneral(patches, []int{1}, nil, Reshape(kernel, k*k*cin, kd[3]), []int{0}, nil)
-		y = Reshape(y, oh, ow, n, kd[3])
+	var dk func(v *Node) *Node
+	if cin < 16 {
+		// Few channels: gather whole windows [OH, OW, K, K, N, Cin] from the
+		// padded input; rows of Cin values would be too short to gather.
+		x = padSpatial(x, pad)
+		pad = 0
+		patches := gatherWindows(x, oh, ow, k, stride)
+		y = DotGeneral(patches, []int{2, 3, 5}, nil, cut(kernel), []int{0, 1, 2}, nil) // [OH, OW, N, Cout]
+		dk = func(v *Node) *Node {
+			return DotGeneral(patches, []int{0, 1, 4}, nil, v, []int{0, 1, 2}, nil) // [K, K, Cin, Cout]
+		}
 	} else {
-		patches := gatherWindows(x, oh, ow, k, stride)                            // [OH, OW, K, K, N, Cin]
-		y = DotGeneral(patches, []int{2, 3, 5}, nil, kernel, []int{0, 1, 2}, nil) // [OH, OW, N, Cout]
+		// Patches laid out [OH·OW·N, K·K·Cin] make the convolution one plain
+		// MatMul (the [OH, OW, K, K, N, Cin] layout above costs ONNX Runtime
+		// a transpose of all patches: 2× slower for conv2 at 227).
+		patches := gatherPatches(x, oh, ow, k, stride, pad)
+		y = Reshape(MatMul(patches, cut(Reshape(kernel, k*k*cin, cout))), oh, ow, n, cout)
+		dk = func(v *Node) *Node {
+			// The kernel's gradient is patchesᵀ·v; computed as (vᵀ·patches)ᵀ
+			// it stays a plain MatMul that transposes v, not the patches.
+			vt := Transpose(Reshape(v, oh*ow*n, cout), 0, 1)
+			return Reshape(Transpose(MatMul(vt, patches), 0, 1), kd...)
+		}
 	}
-	return bridge(y, x, func(v *Node) *Node {
-		return convInputGrad(v, kernel, h, w, stride)
-	})
+	// One bridge carries both gradients; for the network's input image,
+	// which needs none, only the kernel's is built.
+	h, w, kc := x.Shape().Dimensions[0], x.Shape().Dimensions[1], cut(kernel)
+	if !needsGradient(x) {
+		return bridge(y, func(v *Node) []*Node { return []*Node{dk(v)} }, kernel)
+	}
+	return bridge(y, func(v *Node) []*Node {
+		return []*Node{convInputGrad(v, kc, h, w, stride, pad), dk(v)}
+	}, x, kernel)
+}
+
+// spaceToDepth rewrites a convolution of x [H, W, N, C] (already padded)
+// with kernel [K, K, C, Cout] and stride s as an equivalent stride-1
+// convolution: x becomes [H', W', N, s·s·C] blocks (zero-padded to a
+// multiple of s, and far enough that every window fits) and the kernel,
+// zero-padded to K' = ⌈K/s⌉·s, becomes [K'/s, K'/s, s·s·C, Cout].
+// Output position o reads blocks o … o+K'/s−1, which hold exactly the input
+// rows o·s … o·s+K'−1 of the original window (the padded rows meet zero
+// weights). Only reshapes, transposes and zero concatenations are used, so
+// gradients flow through it on every backend.
+func spaceToDepth(x, kernel *Node, s int) (*Node, *Node) {
+	d, kd := x.Shape().Dimensions, kernel.Shape().Dimensions
+	h, w, n, c, k, cout := d[0], d[1], d[2], d[3], kd[0], kd[3]
+	kb := (k + s - 1) / s // kernel size in blocks
+	oh, ow := ConvOutSize(h, k, s, 0), ConvOutSize(w, k, s, 0)
+	hb, wb := max((h+s-1)/s, oh-1+kb), max((w+s-1)/s, ow-1+kb)
+	x = padLow(x, hb*s-h, wb*s-w, 0)
+	x = TransposeAllAxes(Reshape(x, hb, s, wb, s, n, c), 0, 2, 4, 1, 3, 5)
+	x = Reshape(x, hb, wb, n, s*s*c)
+	kernel = padLow(kernel, kb*s-k, kb*s-k, 0)
+	kernel = TransposeAllAxes(Reshape(kernel, kb, s, kb, s, c, cout), 0, 2, 1, 3, 4, 5)
+	return x, Reshape(kernel, kb, kb, s*s*c, cout)
 }
 
 // MaxPool2D applies a k×k max-pool with the given stride to x [H, W, N, C] in
@@ -197,12 +244,14 @@ func maxPoolWindows(x *Node, oh, ow, k, stride int) *Node {
 	win := gatherWindows(x, oh, ow, k, stride) // [OH, OW, K, K, N, C]
 	y := ReduceMax(win, 2, 3)                  // [OH, OW, N, C]
 	d := x.Shape().Dimensions
-	return bridge(y, x, func(v *Node) *Node {
+	return bridge(y, func(v *Node) []*Node {
 		yd := y.Shape().Dimensions
 		keep := []int{yd[0], yd[1], 1, 1, yd[2], yd[3]}
-		isMax := NonNegativeIndicator(Sub(win, Reshape(StopGradient(y), keep...)))
-		return col2im(Mul(isMax, Reshape(v, keep...)), d[0], d[1], stride)
-	})
+		full := win.Shape().Dimensions
+		isMax := Equal(win, BroadcastToDims(Reshape(cut(y), keep...), full...))
+		routed := Where(isMax, BroadcastToDims(Reshape(v, keep...), full...), ZerosLike(win))
+		return []*Node{col2im(routed, d[0], d[1], stride)}
+	}, x)
 }
 
 // MaxPoolSame is a k×k, stride-1 max-pool that keeps the spatial size
@@ -241,7 +290,7 @@ func LRN(x *Node, size int, alpha, beta float64) *Node {
 	if x.DType() != dtypes.Float32 {
 		bandT = ConvertDType(bandT, x.DType())
 	}
-	sums := DotGeneral(Square(x), []int{x.Rank() - 1}, nil, bandT, []int{0}, nil)
+	sums := DotGeneral(Square(x), []int{x.Rank() - 1}, nil, cut(bandT), []int{0}, nil)
 	den := Pow(AddScalar(MulScalar(sums, alpha/float64(size)), 1), Scalar(g, x.DType(), beta))
 	return Div(x, den)
 }
