@@ -39,7 +39,7 @@ func act(kind string, x *Node) *Node {
 	case "leaky":
 		return activation.LeakyReluWith(x, 0.1)
 	default:
-		return activation.Relu(x)
+		return ops.Relu(x)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's idiomatic dot-import.
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gomlx/gomlx/ml/layers/activation"
 	mlx "github.com/gomlx/gomlx/ml/model"
 )
 
@@ -97,7 +96,7 @@ func (b *builder) convBNPad(name string, x *Node, out, k, stride, pad int, relu 
 	b.countConv(x, k, stride, pad, out)
 	y := b.batchNormIn(s, ops.Conv2D(b.cfg.Impl, x, w, stride, pad))
 	if relu {
-		y = activation.Relu(y)
+		y = ops.Relu(y)
 	}
 	return y
 }
@@ -121,8 +120,8 @@ func originBN(b *builder, x *Node) *Node {
 	x = ops.MaxPool2D(impl, x, 3, 2)
 	x = ops.Flatten(x)
 	in := x.Shape().Dimensions[1]
-	x = b.dropout(activation.Relu(b.dense("fc6", x, 512, heNormal(in), constant(0))), 0.5)
-	x = b.dropout(activation.Relu(b.dense("fc7", x, 512, heNormal(512), constant(0))), 0.5)
+	x = b.dropout(ops.Relu(b.dense("fc6", x, 512, heNormal(in), constant(0))), 0.5)
+	x = b.dropout(ops.Relu(b.dense("fc7", x, 512, heNormal(512), constant(0))), 0.5)
 	return b.dense("fc8", x, b.cfg.Classes, normal(0.01), constant(0))
 }
 
@@ -158,7 +157,7 @@ func resnet(b *builder, x *Node) *Node {
 			y := b.convBN(name+"_a", x, st.mid, 1, 1, true)
 			y = b.convBN(name+"_b", y, st.mid, 3, stride, true)
 			y = b.convBN(name+"_c", y, st.out, 1, 1, false)
-			x = activation.Relu(Add(y, short))
+			x = ops.Relu(Add(y, short))
 		}
 	}
 	return globalPoolDense(b, x)

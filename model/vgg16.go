@@ -5,7 +5,6 @@ import (
 
 	"github.com/agegender/agegender/model/ops"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's idiomatic dot-import.
-	"github.com/gomlx/gomlx/ml/layers/activation"
 )
 
 // VGG-16 in the layout of VGG-Face (Parkhi, Vedaldi & Zisserman 2015),
@@ -45,14 +44,14 @@ func vgg16(b *builder, x *Node) *Node {
 	for i, block := range VGG16Blocks {
 		for j, out := range block {
 			name := fmt.Sprintf("conv%d_%d", i+1, j+1)
-			x = activation.Relu(b.conv(name, x, out, 3, 1, 1, heNormal(3*3*cin), constant(0)))
+			x = ops.Relu(b.conv(name, x, out, 3, 1, 1, heNormal(3*3*cin), constant(0)))
 			cin = out
 		}
 		x = ops.MaxPool2D(impl, x, 2, 2)
 	}
 	x = ops.Flatten(x)
 	in := x.Shape().Dimensions[1]
-	x = b.dropout(activation.Relu(b.dense("fc6", x, 4096, heNormal(in), constant(0))), 0.5)
-	x = b.dropout(activation.Relu(b.dense("fc7", x, 4096, heNormal(4096), constant(0))), 0.5)
+	x = b.dropout(ops.Relu(b.dense("fc6", x, 4096, heNormal(in), constant(0))), 0.5)
+	x = b.dropout(ops.Relu(b.dense("fc7", x, 4096, heNormal(4096), constant(0))), 0.5)
 	return b.dense("fc8", x, b.cfg.Classes, heNormal(4096), constant(0))
 }

@@ -23,11 +23,13 @@ import (
 // to xs equal grad(v), where v is the gradient with respect to y. y must not
 // otherwise depend on xs through a differentiable path.
 //
-// It adds to y a term that is exactly zero, u − StopGradient(u), where u
-// holds the elements of all xs, flattened, concatenated and reshaped to y's
-// shape plus a trailing axis of length r (padded with zeros), and summed
-// over that axis; a custom gradient on the zero term replaces the incoming
-// v by grad(v) laid out like u, so that the reshapes carry it back to xs.
+// It adds to y a term that is exactly zero, u + (−StopGradient(u)), where
+// u holds the elements of all xs, flattened, concatenated, padded with
+// zeros to r·|y| and reshaped to [r, y's shape...], and summed over that
+// leading axis; a custom gradient on the zero term replaces the incoming v
+// (broadcast r times) by grad(v) laid out like u, so that the reshapes carry
+// it back to xs. The leading r axis keeps every copy contiguous, and the
+// negation of the stopped copy needs no gradient of its own.
 func bridge(y *Node, grad func(v *Node) []*Node, xs ...*Node) *Node {
 	g := y.Graph()
 	n, m := y.Shape().Size(), 0
@@ -36,7 +38,7 @@ func bridge(y *Node, grad func(v *Node) []*Node, xs ...*Node) *Node {
 	}
 	r := (m + n - 1) / n
 	ydims := y.Shape().Dimensions
-	packed := append(append([]int(nil), ydims...), r)
+	packed := append([]int{r}, ydims...)
 	pack := func(ts []*Node) *Node {
 		parts := make([]*Node, 0, len(ts)+1)
 		for _, t := range ts {
@@ -51,15 +53,18 @@ func bridge(y *Node, grad func(v *Node) []*Node, xs ...*Node) *Node {
 		return Reshape(Concatenate(parts, 0), packed...)
 	}
 	u := pack(xs)
-	zero := IdentityWithCustomGradient(Sub(u, StopGradient(u)), func(_, vu *Node) *Node {
-		// vu is v broadcast along the trailing axis; take one copy.
-		v := Reshape(Slice(vu, AxisRange().Spacer(), AxisRange(0, 1)), ydims...)
-		return pack(grad(v))
+	zero := IdentityWithCustomGradient(Add(u, Neg(StopGradient(u))), func(_, vu *Node) *Node {
+		// vu is v broadcast along the leading axis; take one copy.
+		v := vu
+		if r > 1 {
+			v = Slice(vu, AxisRange(0, 1))
+		}
+		return pack(grad(Reshape(v, ydims...)))
 	})
 	if r == 1 {
 		return Add(y, Reshape(zero, ydims...))
 	}
-	return Add(y, ReduceSum(zero, -1))
+	return Add(y, ReduceSum(zero, 0))
 }
 
 // needsGradient reports whether a gradient can flow into x: whether some

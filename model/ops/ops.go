@@ -249,7 +249,7 @@ func maxPoolWindows(x *Node, oh, ow, k, stride int) *Node {
 		keep := []int{yd[0], yd[1], 1, 1, yd[2], yd[3]}
 		full := win.Shape().Dimensions
 		isMax := Equal(win, BroadcastToDims(Reshape(cut(y), keep...), full...))
-		routed := Where(isMax, BroadcastToDims(Reshape(v, keep...), full...), ZerosLike(win))
+		routed := Where(isMax, BroadcastToDims(Reshape(v, keep...), full...), ScalarZero(win.Graph(), win.DType()))
 		return []*Node{col2im(routed, d[0], d[1], stride)}
 	}, x)
 }
@@ -293,6 +293,16 @@ func LRN(x *Node, size int, alpha, beta float64) *Node {
 	sums := DotGeneral(Square(x), []int{x.Rank() - 1}, nil, cut(bandT), []int{0}, nil)
 	den := Pow(AddScalar(MulScalar(sums, alpha/float64(size)), 1), Scalar(g, x.DType(), beta))
 	return Div(x, den)
+}
+
+// Relu is max(x, 0), written as x times a stopped 0/1 mask so that its
+// gradient is one product. GoMLX's Relu (Max(x, 0)) differentiates through
+// two Sign ops, which ONNX Runtime runs several times slower than a product:
+// 50 ms per training step for the first ReLU of origin at 227, batch 32.
+// The gradient at exactly 0 is 0, as in PyTorch.
+func Relu(x *Node) *Node {
+	mask := ConvertDType(GreaterThan(x, ScalarZero(x.Graph(), x.DType())), x.DType())
+	return Mul(x, cut(mask))
 }
 
 // Flatten turns x [H, W, N, C] into [N, H·W·C] (row-major H, W, C order).
