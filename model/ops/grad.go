@@ -104,25 +104,47 @@ func needsGradient(x *Node) bool {
 func cut(x *Node) *Node { return StopGradient(x) }
 
 // gatherWindows returns the k×k windows of x [H, W, N, C] read by an
-// output grid oh×ow with the given stride — [OH, OW, K, K, N, C] — with a
-// scatter-free gradient (see [col2im]), as a constant for autodiff (see [cut]).
-// Windows must lie inside x.
-func gatherWindows(x *Node, oh, ow, k, stride int) (win *Node) {
+// oh×ow output grid — window o starts at o·stride − pad — as
+// [OH, OW, K, K, N, C], with taps outside x reading fill. It is a constant
+// for autodiff (see [cut]); callers supply x's gradient with [col2im].
+func gatherWindows(x *Node, oh, ow, k, stride, pad int, fill float64) (win *Node) {
 	d := x.Shape().Dimensions
-	return cut(Gather(cut(x), windowIndices(x.Graph(), d[0], d[1], oh, ow, k, stride), true))
+	h, w, n, c := d[0], d[1], d[2], d[3]
+	outside, anyOutside := int64(h*w), false
+	idx := make([]int64, 0, oh*ow*k*k)
+	for oy := 0; oy < oh; oy++ {
+		for ox := 0; ox < ow; ox++ {
+			for ky := 0; ky < k; ky++ {
+				for kx := 0; kx < k; kx++ {
+					y, xx := oy*stride+ky-pad, ox*stride+kx-pad
+					if y < 0 || y >= h || xx < 0 || xx >= w {
+						idx, anyOutside = append(idx, outside), true
+					} else {
+						idx = append(idx, int64(y*w+xx))
+					}
+				}
+			}
+		}
+	}
+	g := x.Graph()
+	cells := Reshape(x, h*w, n, c)
+	if anyOutside {
+		cells = Concatenate([]*Node{cells, BroadcastToDims(Scalar(g, x.DType(), fill), 1, n, c)}, 0)
+	}
+	return cut(Gather(cut(cells), Reshape(Const(g, idx), oh, ow, k, k, 1), false))
 }
 
 // readers lists, for each of size input positions along one axis, the
 // (output index, kernel offset) pairs of the windows that read it — those
-// with o·stride + kk = position — padded to q = ⌈k/stride⌉ entries with
-// o = out, which callers point at an extra zero entry.
-func readers(size, out, k, stride int) [][2]int {
+// with o·stride + kk − pad = position — padded to q = ⌈k/stride⌉ entries
+// with o = out, which callers point at an extra zero entry.
+func readers(size, out, k, stride, pad int) [][2]int {
 	q := (k + stride - 1) / stride
 	r := make([][2]int, 0, size*q)
 	for y := 0; y < size; y++ {
 		n := 0
 		for kk := 0; kk < k; kk++ {
-			if o := y - kk; o >= 0 && o%stride == 0 && o/stride < out {
+			if o := y + pad - kk; o >= 0 && o%stride == 0 && o/stride < out {
 				r = append(r, [2]int{o / stride, kk})
 				n++
 			}
@@ -169,18 +191,19 @@ func gatherPatches(x *Node, oh, ow, k, stride, pad int) *Node {
 }
 
 // col2im is the adjoint of gatherWindows: it sums window gradients
-// v [OH, OW, K, K, N, C] back onto an h×w input grid [H, W, N, C].
+// v [OH, OW, K, K, N, C] back onto an h×w input grid [H, W, N, C] (window o
+// starts at o·stride − pad; taps outside the grid are dropped).
 //
 // It is itself a gather, not a scatter: input row y is read by the windows
 // (oy, ky) with oy·s + ky = y, at most q = ⌈k/s⌉ of them, and likewise for
 // columns. One Gather collects, for every input position, the q² window
 // entries that read it (unused slots point at an extra zero entry) into
 // [q, q, H, W, N, C], and a ReduceSum adds the q² blocks.
-func col2im(v *Node, h, w, stride int) *Node {
+func col2im(v *Node, h, w, stride, pad int) *Node {
 	d := v.Shape().Dimensions
 	oh, ow, k := d[0], d[1], d[2]
 	q := (k + stride - 1) / stride
-	rows, cols := readers(h, oh, k, stride), readers(w, ow, k, stride)
+	rows, cols := readers(h, oh, k, stride, pad), readers(w, ow, k, stride, pad)
 	zero := int64(oh * ow) // index of the appended zero entry
 	idx := make([]int64, 0, q*q*h*w*3)
 	for i := 0; i < q; i++ {

@@ -132,3 +132,22 @@ func maxRelDiff(a, b *tensors.Tensor) float64 {
 	}
 	return d / max(s, 1e-300)
 }
+
+// windowIndices builds int64 indices of shape [OH, OW, K, K, 2] pointing at
+// the input positions each output position reads. Positions past the end are
+// clamped to the last row/column (callers pad so that this never happens).
+func windowIndices(g *Graph, h, w, oh, ow, k, stride int) *Node {
+	idx := make([]int64, 0, oh*ow*k*k*2)
+	for oy := 0; oy < oh; oy++ {
+		for ox := 0; ox < ow; ox++ {
+			for ky := 0; ky < k; ky++ {
+				for kx := 0; kx < k; kx++ {
+					y, x := min(oy*stride+ky, h-1), min(ox*stride+kx, w-1)
+					idx = append(idx, int64(y), int64(x))
+				}
+			}
+		}
+	}
+	t := Const(g, idx)
+	return Reshape(t, oh, ow, k, k, 2)
+}

@@ -110,25 +110,6 @@ func padLow(x *Node, dh, dw int, value float64) *Node {
 	return x
 }
 
-// windowIndices builds int64 indices of shape [OH, OW, K, K, 2] pointing at
-// the input positions each output position reads. Positions past the end are
-// clamped to the last row/column (callers pad so that this never happens).
-func windowIndices(g *Graph, h, w, oh, ow, k, stride int) *Node {
-	idx := make([]int64, 0, oh*ow*k*k*2)
-	for oy := 0; oy < oh; oy++ {
-		for ox := 0; ox < ow; ox++ {
-			for ky := 0; ky < k; ky++ {
-				for kx := 0; kx < k; kx++ {
-					y, x := min(oy*stride+ky, h-1), min(ox*stride+kx, w-1)
-					idx = append(idx, int64(y), int64(x))
-				}
-			}
-		}
-	}
-	t := Const(g, idx)
-	return Reshape(t, oh, ow, k, k, 2)
-}
-
 // Conv2D convolves x [H, W, N, Cin] with kernel [K, K, Cin, Cout] (square
 // kernel, same stride and zero padding on both axes) and returns
 // [OH, OW, N, Cout]. No bias is added.
@@ -160,11 +141,9 @@ func Conv2D(impl Impl, x, kernel *Node, stride, pad int) *Node {
 	var y *Node
 	var dk func(v *Node) *Node
 	if cin < 16 {
-		// Few channels: gather whole windows [OH, OW, K, K, N, Cin] from the
-		// padded input; rows of Cin values would be too short to gather.
-		x = padSpatial(x, pad)
-		pad = 0
-		patches := gatherWindows(x, oh, ow, k, stride)
+		// Few channels: gather whole windows [OH, OW, K, K, N, Cin]; rows
+		// of Cin values would be too short to gather one by one.
+		patches := gatherWindows(x, oh, ow, k, stride, pad, 0)
 		y = DotGeneral(patches, []int{2, 3, 5}, nil, cut(kernel), []int{0, 1, 2}, nil) // [OH, OW, N, Cout]
 		dk = func(v *Node) *Node {
 			return DotGeneral(patches, []int{0, 1, 4}, nil, v, []int{0, 1, 2}, nil) // [K, K, Cin, Cout]
@@ -230,27 +209,27 @@ func MaxPool2D(impl Impl, x *Node, k, stride int) *Node {
 			PaddingPerDim([][2]int{{0, max(0, nh-h)}, {0, max(0, nw-w)}}).Done()
 		return ToHWNC(y)
 	}
-	// Ceil mode: windows that run past the bottom/right edge read a row or
-	// column of -1e30 rather than repeating an edge element, because a value
-	// present twice in one window would receive its gradient twice.
-	x = padLow(x, (oh-1)*stride+k-h, (ow-1)*stride+k-w, -1e30)
-	return maxPoolWindows(x, oh, ow, k, stride)
+	// Ceil mode: taps of windows that run past the bottom/right edge read
+	// -1e30 rather than repeating an edge element, because a value present
+	// twice in one window would receive its gradient twice.
+	return maxPoolWindows(x, oh, ow, k, stride, 0)
 }
 
-// maxPoolWindows max-pools x (already padded so every window lies inside)
-// and routes the gradient to each window's maximum without a scatter. Like
-// GoMLX's ReduceMax gradient, tied maxima all receive it.
-func maxPoolWindows(x *Node, oh, ow, k, stride int) *Node {
-	win := gatherWindows(x, oh, ow, k, stride) // [OH, OW, K, K, N, C]
-	y := ReduceMax(win, 2, 3)                  // [OH, OW, N, C]
+// maxPoolWindows max-pools x with windows starting at o·stride − pad (taps
+// outside x read -1e30) and routes the gradient to each window's maximum
+// without a scatter. Like GoMLX's ReduceMax gradient, tied maxima all
+// receive it.
+func maxPoolWindows(x *Node, oh, ow, k, stride, pad int) *Node {
+	win := gatherWindows(x, oh, ow, k, stride, pad, -1e30) // [OH, OW, K, K, N, C]
+	y := ReduceMax(win, 2, 3)                               // [OH, OW, N, C]
 	d := x.Shape().Dimensions
 	return bridge(y, func(v *Node) []*Node {
 		yd := y.Shape().Dimensions
 		keep := []int{yd[0], yd[1], 1, 1, yd[2], yd[3]}
 		full := win.Shape().Dimensions
-		isMax := Equal(win, BroadcastToDims(Reshape(cut(y), keep...), full...))
-		routed := Where(isMax, BroadcastToDims(Reshape(v, keep...), full...), ScalarZero(win.Graph(), win.DType()))
-		return []*Node{col2im(routed, d[0], d[1], stride)}
+		isMax := ConvertDType(Equal(win, BroadcastToDims(Reshape(cut(y), keep...), full...)), win.DType())
+		routed := Mul(isMax, BroadcastToDims(Reshape(v, keep...), full...))
+		return []*Node{col2im(routed, d[0], d[1], stride, pad)}
 	}, x)
 }
 
@@ -258,17 +237,7 @@ func maxPoolWindows(x *Node, oh, ow, k, stride int) *Node {
 // (padding with -1e30), as used by inception blocks' pool branch.
 func MaxPoolSame(x *Node, k int) *Node {
 	d := x.Shape().Dimensions
-	h, w := d[0], d[1]
-	p := k / 2
-	x = padLow(x, p, p, -1e30)
-	g := x.Graph()
-	front := func(x *Node, axis, n int) *Node {
-		dd := append([]int(nil), x.Shape().Dimensions...)
-		dd[axis] = n
-		return Concatenate([]*Node{BroadcastToDims(Scalar(g, x.DType(), -1e30), dd...), x}, axis)
-	}
-	x = front(front(x, 0, p), 1, p)
-	return maxPoolWindows(x, h, w, k, 1)
+	return maxPoolWindows(x, d[0], d[1], k, 1, k/2)
 }
 
 // LRN is Caffe's local response normalisation across channels:
