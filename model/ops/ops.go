@@ -221,7 +221,7 @@ func MaxPool2D(impl Impl, x *Node, k, stride int) *Node {
 // receive it.
 func maxPoolWindows(x *Node, oh, ow, k, stride, pad int) *Node {
 	win := gatherWindows(x, oh, ow, k, stride, pad, -1e30) // [OH, OW, K, K, N, C]
-	y := ReduceMax(win, 2, 3)                               // [OH, OW, N, C]
+	y := ReduceMax(win, 2, 3)                              // [OH, OW, N, C]
 	d := x.Shape().Dimensions
 	return bridge(y, func(v *Node) []*Node {
 		yd := y.Shape().Dimensions
