@@ -120,12 +120,16 @@ func Impl(b compute.Backend) ops.Impl {
 // InferenceImpl returns how network ops should be expressed for inference
 // (forward passes only) on backend b. ONNX Runtime computes the forward
 // pass of its native convolution and pooling exactly — only their
-// gradients are wrong — and its native convolution is 1.5× faster than the
-// portable form at batch 32 (BENCHMARKS.md), so inference uses it there;
-// training keeps Impl.
+// gradients are wrong — and its native convolution is faster than the
+// portable form from batch 8 on and slower below (BENCHMARKS.md), so
+// inference there picks by batch size (ops.Auto); XLA always uses native
+// ops; training keeps Impl.
 func InferenceImpl(b compute.Backend) ops.Impl {
-	if strings.HasPrefix(b.Name(), "xla") || strings.HasPrefix(b.Name(), "onnx") {
+	switch {
+	case strings.HasPrefix(b.Name(), "xla"):
 		return ops.Native
+	case strings.HasPrefix(b.Name(), "onnx"):
+		return ops.Auto
 	}
 	return ops.Portable
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/agegender/agegender/backend"
 	"github.com/agegender/agegender/model"
+	"github.com/agegender/agegender/model/ops"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -189,10 +190,11 @@ func contains(s, sub string) bool {
 var _ = dtypes.Float32
 
 // TestInferenceImplAgrees checks that the ops each backend uses for
-// inference (backend.InferenceImpl, native convolution and pooling on ONNX
-// Runtime) give the same probabilities as the pure-Go portable ops, at the
-// paper's 227×227 input (where ceil-mode pooling pads the edges) and at
-// every network's smallest input.
+// inference (backend.InferenceImpl: on ONNX Runtime, portable ops for small
+// batches and its native convolution and pooling from ops.AutoNativeBatch)
+// give the same probabilities as the pure-Go portable ops, for both batch
+// sizes, at the paper's 227×227 input (where ceil-mode pooling pads the
+// edges) and at every network's smallest input.
 func TestInferenceImplAgrees(t *testing.T) {
 	alts := others(t)
 	if len(alts) == 0 {
@@ -200,7 +202,7 @@ func TestInferenceImplAgrees(t *testing.T) {
 	}
 	ref, _ := backend.Open("go")
 	rng := rand.New(rand.NewPCG(5, 5))
-	probs := func(b compute.Backend, cfg model.Config, img []float32) []float32 {
+	probs := func(b compute.Backend, cfg model.Config, img []float32, n int) []float32 {
 		cfg.Impl = backend.InferenceImpl(b)
 		store := mlx.NewStore()
 		exec, err := mlx.NewExec(b, store, func(s *mlx.Scope, x *Node) *Node {
@@ -209,7 +211,7 @@ func TestInferenceImplAgrees(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Exec(tensors.FromFlatDataAndDimensions(img, 2, cfg.Input, cfg.Input, 3))
+		out, err := exec.Exec(tensors.FromFlatDataAndDimensions(img, n, cfg.Input, cfg.Input, 3))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -221,16 +223,18 @@ func TestInferenceImplAgrees(t *testing.T) {
 			inputs = append(inputs, 227)
 		}
 		for _, in := range inputs {
-			cfg := model.Config{Net: net, Classes: 8, Input: in, Seed: 9}
-			img := make([]float32, 2*in*in*3)
-			for i := range img {
-				img[i] = float32(rng.NormFloat64() * 60)
-			}
-			want := probs(ref, cfg, img)
-			for _, b := range alts {
-				got := probs(b, cfg, img)
-				if e := relErr(want, got); e > 1e-4 {
-					t.Errorf("%s at %d on %s (%s ops): probabilities differ by %.2g from pure Go", net, in, b.Name(), backend.InferenceImpl(b), e)
+			for _, n := range []int{1, ops.AutoNativeBatch} {
+				cfg := model.Config{Net: net, Classes: 8, Input: in, Seed: 9}
+				img := make([]float32, n*in*in*3)
+				for i := range img {
+					img[i] = float32(rng.NormFloat64() * 60)
+				}
+				want := probs(ref, cfg, img, n)
+				for _, b := range alts {
+					got := probs(b, cfg, img, n)
+					if e := relErr(want, got); e > 1e-4 {
+						t.Errorf("%s at %d, batch %d, on %s (%s ops): probabilities differ by %.2g from pure Go", net, in, n, b.Name(), backend.InferenceImpl(b), e)
+					}
 				}
 			}
 		}
