@@ -1,16 +1,46 @@
 #!/usr/bin/env bash
-# Prepares .gpu/ for the lent GPU machine (see ../shared/gpu/README.md):
-# the agegender binaries built with the XLA backend, the PyTorch speed
-# script and the run script. Carry .gpu with the run (64 MiB limit):
+# Prepares .gpu/ for one call on the lent GPU machine (../shared/gpu/README.md),
+# where at most 64 MiB travels: the working tree (~11 MiB) plus what `carry`
+# names. One folder per call, so two modes:
 #
-#   bench/gpu/prepare.sh && du -sh .gpu
-#   device run (carry .gpu): bash .gpu/run.sh   → results in $OUT
+#   bench/gpu/prepare.sh speed   GoMLX-XLA vs PyTorch speed (bench/speed, xz)
+#   bench/gpu/prepare.sh train   origin at 227 trained on UTKFace's train and
+#                                validation faces, packed small (bench/gpu/pack)
+#
+# then:  device run (carry .gpu, timeout_s 600): bash .gpu/run.sh
+# BUILD_TAGS=onnx builds the ONNX Runtime backend instead, to rehearse on a
+# CPU (see run.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-export GOEXPERIMENT=simd
-mkdir -p .gpu
-CGO_ENABLED=1 go build -trimpath -tags xla -o .gpu/speed ./bench/speed
-CGO_ENABLED=1 go build -trimpath -tags xla -o .gpu/agegender ./cmd/agegender
-cp bench/torch_speed.py bench/gpu/run.sh .gpu/
-grep -qx '.gpu/' .git/info/exclude 2>/dev/null || echo '.gpu/' >> .git/info/exclude
-du -sh .gpu
+MODE=${1:?usage: bench/gpu/prepare.sh speed|train}
+export GOEXPERIMENT=simd GOMLX_NO_AUTO_INSTALL=1
+TAGS=${BUILD_TAGS:-xla}
+rm -rf .gpu && mkdir -p .gpu
+grep -qx '.gpu/' .git/info/exclude 2>/dev/null || { mkdir -p .git/info && echo '.gpu/' >> .git/info/exclude; }
+build() { # stripped and xz-compressed: 37 MiB → 16 MiB for agegender
+  CGO_ENABLED=1 go build -trimpath -ldflags='-s -w' -tags "$TAGS" -o ".gpu/$1" "$2"
+  xz -T0 -6 ".gpu/$1"
+}
+case "$MODE" in
+speed)
+  build speed ./bench/speed
+  cp bench/torch_speed.py .gpu/ ;;
+train)
+  build agegender ./cmd/agegender
+  # Train and validation faces only (test is evaluated back here, on the
+  # returned model): 80 px, JPEG quality 70 fits the budget; the loader
+  # resizes them to 256 and crops 227, like any other input.
+  go run ./bench/gpu/pack -dst .gpu/utkface -side "${SIDE:-80}" -quality "${QUALITY:-70}" -splits train,val ;;
+*)
+  echo "prepare.sh: mode must be speed or train, got $MODE" >&2; exit 2 ;;
+esac
+cp bench/gpu/run.sh .gpu/
+echo "$MODE" > .gpu/mode
+carried=$(du -sb .gpu | cut -f1)
+tree=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
+total=$(( (carried + tree) / 1048576 ))
+echo "prepared .gpu ($MODE): $(( carried / 1048576 )) MiB + working tree $(( tree / 1048576 )) MiB = $total MiB of 64" >&2
+if [ "$total" -ge 63 ]; then
+  echo "prepare.sh: over the 64 MiB a device call carries; lower SIDE/QUALITY" >&2
+  exit 1
+fi
