@@ -13,14 +13,24 @@
 // gradient of the gathers itself (grad.go): the automatic one is a
 // scatter-add, which ONNX Runtime computes racily when indices repeat.
 //
-//   - a convolution gathers its input patches (im2col) with one Gather and
-//     contracts them with the kernel in one DotGeneral;
+//   - a convolution gathers its input patches (im2col) as rows
+//     [OH·OW·N, K·K·Cin] with one Gather and multiplies them by the kernel
+//     in one MatMul; a strided convolution over few channels (the first
+//     layer) is first rewritten as a stride-1 one over space-to-depth blocks;
 //   - a max-pool gathers each window and reduces it with ReduceMax;
 //   - LRN across channels is a matrix product with a banded C×C matrix;
-//   - zero padding is a Concatenate with zeros (no Pad op);
-//   - a gather's gradient is col2im by slices and concatenation, not a
-//     scatter-add (see [bridge]);
+//   - padding is an extra cell that out-of-bounds taps read (zero, or
+//     -1e30 for pools), not a padded copy (no Pad op);
+//   - gradients are written by hand (grad.go) as gathers, MatMuls and sums,
+//     never a scatter-add, and reach their inputs through a zero-valued
+//     "bridge" term with a custom gradient;
+//   - operands whose gradient is written by hand are cut from autodiff
+//     right at the op ("cut"), so GoMLX builds no dead gradients;
 //   - gather indices are int64.
+//
+// [Relu] is here too: GoMLX's differentiates through Sign, which ONNX
+// Runtime runs slowly. [Auto] picks Portable or Native by batch size, for
+// inference on ONNX Runtime. bench/layers times and profiles each op.
 //
 // Activations use the layout [H, W, N, C] ("HWNC") inside the network: with
 // the spatial axes first, a single Gather over the two leading axes extracts
