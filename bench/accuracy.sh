@@ -37,7 +37,8 @@ if [ -z "${SKIP_GO:-}" ]; then
     /usr/bin/time -v "$OUT/agegender" train --backend "$BACKEND" --data "$DATA" --task $task --net "$NET" --input "$INPUT" \
       --epochs "$EPOCHS" --batch "$BATCH" --optimizer adam --out "$OUT/$task" 2> >(tr '\r' '\n' | grep -v '^decoding\|batch/' > "$OUT/${task}_train.log")
     "$OUT/agegender" eval --backend "$BACKEND" --data "$DATA" --task $task --model "$OUT/$task/model.agm" --json \
-      --confusion "$OUT/$task/confusion.png" > "$OUT/${task}_eval.json" 2>/dev/null
+      --confusion "$OUT/$task/confusion.png" > "$OUT/${task}_eval.json" 2> "$OUT/${task}_eval.log" ||
+      echo "eval of $task failed: see $OUT/${task}_eval.log" >&2
   done
 fi
 if [ -z "${SKIP_TORCH:-}" ]; then
