@@ -41,6 +41,8 @@ func main() {
 	secs := flag.Float64("secs", 3, "seconds per measurement")
 	save := flag.String("save", "", "also write each layer's gradient graph as DIR/<layer>.onnx (onnx backend)")
 	net := flag.Bool("net", false, "also time the whole net's gradients (and save it as net.onnx)")
+	netName := flag.String("net-name", "origin", "network for --net")
+	netInput := flag.Int("net-input", 227, "input side for --net")
 	flag.Parse()
 	b, err := backend.Open(*be)
 	if err != nil {
@@ -78,7 +80,7 @@ func main() {
 	}
 	fmt.Printf("%-6s forward %8.1f ms   forward+grad %8.1f ms\n", "total", total[0], total[1])
 	if *net {
-		fmt.Printf("whole net (loss + all gradients, no optimizer): %.1f ms\n", timeNet(b, im, N, *secs, *save))
+		fmt.Printf("whole %s at %d (loss + all gradients, no optimizer): %.1f ms\n", *netName, *netInput, timeNet(b, im, *netName, *netInput, N, *secs, *save))
 	}
 }
 
@@ -139,11 +141,11 @@ func timeIt(secs float64, f func()) float64 {
 	return float64(time.Since(start).Microseconds()) / 1000 / float64(n)
 }
 
-// timeNet times the whole origin net at 227×227 — forward, softmax
+// timeNet times a whole net (origin at 227×227 by default) — forward, softmax
 // cross-entropy against one-hot labels, and the gradients of every
 // variable, without the optimizer — and optionally saves its ONNX graph.
-func timeNet(b compute.Backend, impl ops.Impl, n int, secs float64, save string) float64 {
-	cfg := model.Config{Net: "origin", Classes: 8, Input: 227, Seed: 1, Impl: impl}
+func timeNet(b compute.Backend, impl ops.Impl, net string, side, n int, secs float64, save string) float64 {
+	cfg := model.Config{Net: net, Classes: 8, Input: side, Seed: 1, Impl: impl}
 	store := mlx.NewStore()
 	store.SetRNGStateFromSeed(1)
 	exec := mlx.MustNewExec(b, store, func(s *mlx.Scope, x, labels *Node) []*Node {
@@ -158,7 +160,7 @@ func timeNet(b compute.Backend, impl ops.Impl, n int, secs float64, save string)
 		return append(Gradient(loss, vars...), loss)
 	})
 	rng := rand.New(rand.NewPCG(1, 2))
-	img := make([]float32, n*227*227*3)
+	img := make([]float32, n*side*side*3)
 	for i := range img {
 		img[i] = float32(rng.NormFloat64() * 50)
 	}
@@ -166,7 +168,7 @@ func timeNet(b compute.Backend, impl ops.Impl, n int, secs float64, save string)
 	for i := 0; i < n; i++ {
 		lab[i*8+i%8] = 1
 	}
-	x := tensors.FromFlatDataAndDimensions(img, n, 227, 227, 3)
+	x := tensors.FromFlatDataAndDimensions(img, n, side, side, 3)
 	y := tensors.FromFlatDataAndDimensions(lab, n, 8)
 	if save != "" {
 		g, err := exec.Compile(x.Shape(), y.Shape())

@@ -167,8 +167,11 @@ func Conv2D(impl Impl, x, kernel *Node, stride, pad int) *Node {
 	}
 	n, cin, cout := x.Shape().Dimensions[2], kd[2], kd[3]
 	if d := x.Shape().Dimensions; k == 1 && stride == 1 && pad == 0 && d[0] == oh && d[1] == ow {
-		// A 1×1 convolution is a plain matrix product over channels.
-		return DotGeneral(x, []int{3}, nil, Reshape(kernel, cin, cout), []int{0}, nil)
+		// A 1×1 convolution is a plain matrix product over channels, written
+		// on 2-D views so that both of its gradients are plain products too
+		// (contracting H, W and N at once is an Einsum on ONNX Runtime).
+		h, w, n := x.Shape().Dimensions[0], x.Shape().Dimensions[1], x.Shape().Dimensions[2]
+		return Reshape(MatMul(Reshape(x, h*w*n, cin), Reshape(kernel, cin, cout)), h, w, n, cout)
 	}
 	var y *Node
 	var dk func(v *Node) *Node
