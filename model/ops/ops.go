@@ -170,8 +170,7 @@ func Conv2D(impl Impl, x, kernel *Node, stride, pad int) *Node {
 		// A 1×1 convolution is a plain matrix product over channels, written
 		// on 2-D views so that both of its gradients are plain products too
 		// (contracting H, W and N at once is an Einsum on ONNX Runtime).
-		h, w, n := x.Shape().Dimensions[0], x.Shape().Dimensions[1], x.Shape().Dimensions[2]
-		return Reshape(MatMul(Reshape(x, h*w*n, cin), Reshape(kernel, cin, cout)), h, w, n, cout)
+		return Reshape(MatMul(Reshape(x, oh*ow*n, cin), Reshape(kernel, cin, cout)), oh, ow, n, cout)
 	}
 	var y *Node
 	var dk func(v *Node) *Node
