@@ -7,7 +7,9 @@ import (
 	"testing"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 	_ "github.com/gomlx/compute/gobackend"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
@@ -150,4 +152,45 @@ func windowIndices(g *Graph, h, w, oh, ow, k, stride int) *Node {
 	}
 	t := Const(g, idx)
 	return Reshape(t, oh, ow, k, k, 2)
+}
+
+// TestNeedsGradient checks the rule that decides whether Conv2D builds an
+// input gradient: only where a parameter is reachable without crossing a
+// StopGradient.
+func TestNeedsGradient(t *testing.T) {
+	b, err := compute.NewWithConfig("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := NewGraph(b, "needsGradient")
+	p := Parameter(g, "x", shapes.Make(dtypes.Float32, 2, 3))
+	c := Const(g, [][]float32{{1, 2, 3}, {4, 5, 6}})
+	for _, tc := range []struct {
+		name string
+		x    *Node
+		want bool
+	}{
+		{"parameter", p, true},
+		{"through ops", Add(Mul(p, c), c), true},
+		{"stopped", Add(StopGradient(p), c), false},
+		{"constant", Mul(c, c), false},
+		{"one of two paths stopped", Add(StopGradient(p), Neg(p)), true},
+	} {
+		if got := needsGradient(tc.x); got != tc.want {
+			t.Errorf("%s: needsGradient = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestAutoResolve checks that Auto picks portable ops for small batches
+// and native ones from AutoNativeBatch.
+func TestAutoResolve(t *testing.T) {
+	for n, want := range map[int]Impl{1: Portable, AutoNativeBatch - 1: Portable, AutoNativeBatch: Native, 64: Native} {
+		if got := Auto.resolve(n); got != want {
+			t.Errorf("Auto.resolve(%d) = %s, want %s", n, got, want)
+		}
+	}
+	if Portable.resolve(64) != Portable || Native.resolve(1) != Native {
+		t.Error("resolve must leave Portable and Native alone")
+	}
 }
