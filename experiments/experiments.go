@@ -226,6 +226,7 @@ func runOne(ctx context.Context, b compute.Backend, o Options, net string, task 
 	if err != nil {
 		return nil, err
 	}
+	defer p.Close()
 	testC, testL, err := Cache(spec.Dir, s.Test, task, cfg)
 	if err != nil {
 		return nil, err

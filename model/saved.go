@@ -164,6 +164,10 @@ func NewPredictor(backend compute.Backend, m *Model, impl ops.Impl) (*Predictor,
 // next one, so at most this many graphs are ever compiled.
 var batchSizes = []int{1, 2, 4, 10, 16, 32, 64}
 
+// Close releases the compiled graphs' backend memory; p must not be used
+// afterwards.
+func (p *Predictor) Close() { p.exec.Finalize() }
+
 // Probs returns class probabilities for n images packed in pix
 // (n × Input × Input × 3 floats, NHWC).
 func (p *Predictor) Probs(pix []float32, n int) ([][]float32, error) {

@@ -228,12 +228,17 @@ func Run(ctx context.Context, backend compute.Backend, opts Options, trainSet, v
 	}
 	trainer := gtrain.NewTrainer(backend, store, modelFn, loss.SparseCategoricalCrossEntropyLogits, opt,
 		[]metric.Interface{metric.NewSparseCategoricalAccuracy("Accuracy", "acc")}, nil)
+	// Compiled graphs hold backend memory (ONNX Runtime sessions keep their
+	// arenas) until finalized: release them when the run ends, so that one
+	// process can train many models (agegender experiments).
+	defer trainer.ResetComputationGraphs()
 	evalExec, err := mlx.NewExec(backend, store, func(s *mlx.Scope, x *Node) *Node {
 		return ArgMax(modelFn(s, x), -1, dtypes.Int32)
 	})
 	if err != nil {
 		return nil, err
 	}
+	defer evalExec.Finalize()
 
 	n := trainSet.Len()
 	perEpoch := int64(n / opts.Batch)
