@@ -27,7 +27,7 @@ for f in $(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do
     else
       res=FAIL; status=1; tail -20 /tmp/fuzz-$name.log >&2
     fi
-    execs=$(grep -o 'execs: [0-9]*' /tmp/fuzz-$name.log | tail -1 | cut -d' ' -f2)
+    execs=$(grep -o 'execs: [0-9]*' /tmp/fuzz-$name.log | tail -1 | cut -d' ' -f2 || true)
     echo "$(date -u +%FT%TZ) $pkg $name $T $res execs=${execs:-?} wall=$(( $(date +%s) - start ))s" | tee -a "$OUT"
   done
 done
