@@ -12,9 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/agegender/agegender/backend"
+	"github.com/agegender/agegender/bench/internal/timing"
 	"github.com/agegender/agegender/model"
 	"github.com/agegender/agegender/model/ops"
 	"github.com/gomlx/compute"
@@ -126,19 +126,7 @@ func timeLayer(b compute.Backend, impl ops.Impl, l layer, secs float64, save str
 			}
 		}
 	}
-	return timeIt(secs, run(forward)), timeIt(secs, run(grads))
-}
-
-func timeIt(secs float64, f func()) float64 {
-	f()
-	f()
-	start := time.Now()
-	n := 0
-	for time.Since(start).Seconds() < secs || n < 3 {
-		f()
-		n++
-	}
-	return float64(time.Since(start).Microseconds()) / 1000 / float64(n)
+	return timing.MsPerCall(secs, run(forward)), timing.MsPerCall(secs, run(grads))
 }
 
 // timeNet times a whole net (origin at 227×227 by default) — forward, softmax
@@ -180,7 +168,7 @@ func timeNet(b compute.Backend, impl ops.Impl, net string, side, n int, secs flo
 			os.Exit(1)
 		}
 	}
-	return timeIt(secs, func() {
+	return timing.MsPerCall(secs, func() {
 		for _, t := range exec.MustExec(x, y) {
 			t.FinalizeAll()
 		}

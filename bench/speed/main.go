@@ -15,9 +15,9 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/agegender/agegender/backend"
+	"github.com/agegender/agegender/bench/internal/timing"
 	"github.com/agegender/agegender/model"
 	"github.com/agegender/agegender/model/ops"
 	"github.com/gomlx/compute"
@@ -70,14 +70,14 @@ func main() {
 		n, _ := strconv.Atoi(s)
 		r := base
 		r.What, r.Batch = "inference", n
-		r.MsPerRun = timeIt(*secs, inference(b, cfg, n))
+		r.MsPerRun = timing.MsPerCall(*secs, inference(b, cfg, n))
 		r.ImgPerS = float64(n) / r.MsPerRun * 1000
 		enc.Encode(r)
 	}
 	if *trainBatch > 0 {
 		r := base
 		r.What, r.Batch = "train_step", *trainBatch
-		r.MsPerRun = timeIt(*secs, trainStep(b, cfg, *trainBatch))
+		r.MsPerRun = timing.MsPerCall(*secs, trainStep(b, cfg, *trainBatch))
 		r.ImgPerS = float64(*trainBatch) / r.MsPerRun * 1000
 		enc.Encode(r)
 	}
@@ -134,18 +134,4 @@ func trainStep(b compute.Backend, cfg model.Config, n int) func() {
 			t.FinalizeAll()
 		}
 	}
-}
-
-// timeIt warms f up twice, then runs it for about secs seconds and returns
-// the mean milliseconds per call.
-func timeIt(secs float64, f func()) float64 {
-	f()
-	f()
-	start := time.Now()
-	n := 0
-	for time.Since(start).Seconds() < secs || n < 3 {
-		f()
-		n++
-	}
-	return float64(time.Since(start).Milliseconds()) / float64(n)
 }

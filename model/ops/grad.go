@@ -270,19 +270,17 @@ func convInputGrad(v, kernel *Node, h, w, stride, pad int) *Node {
 	t := Reshape(MatMul(u, k2), h*ow*n*k, cin)
 	// 3. Columns: sum the q entries that read each input position.
 	zero = int64(h * ow * n * k)
+	cols := readers(w, ow, k, stride, pad)
 	colIdx := make([]int64, 0, h*w*n*q)
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			for b := 0; b < n; b++ {
-				m := 0
-				for kx := 0; kx < k; kx++ {
-					if o := x + pad - kx; o >= 0 && o%stride == 0 && o/stride < ow {
-						colIdx = append(colIdx, int64(((y*ow+o/stride)*n+b)*k+kx))
-						m++
+				for _, r := range cols[x*q : (x+1)*q] {
+					i := zero
+					if r[0] < ow {
+						i = int64(((y*ow+r[0])*n+b)*k + r[1])
 					}
-				}
-				for ; m < q; m++ {
-					colIdx = append(colIdx, zero)
+					colIdx = append(colIdx, i)
 				}
 			}
 		}

@@ -9,13 +9,13 @@ import (
 	"runtime"
 
 	"github.com/gomlx/compute"
+	ort "github.com/gomlx/compute-onnx/internal/ort"
 	onnx "github.com/gomlx/compute-onnx/internal/protos"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/dtypes/bfloat16"
 	"github.com/gomlx/compute/dtypes/float16"
 	"github.com/gomlx/compute/shapes"
 	"github.com/pkg/errors"
-	ort "github.com/gomlx/compute-onnx/internal/ort"
 	"google.golang.org/protobuf/proto"
 	"k8s.io/klog/v2"
 )

@@ -317,8 +317,6 @@ func (e *Executable) executeCUDA(ortInputs []ort.Value, inputs []compute.Buffer,
 	return outBuffers, nil
 }
 
-
-
 // executeCPU is the optimized execution path for CPU with pre-allocated outputs and recycling.
 func (e *Executable) executeCPU(inputs []compute.Buffer, donate []bool, defaultDevice compute.DeviceNum) ([]compute.Buffer, error) {
 	outWrappers := e.cachedOutWraps

@@ -66,10 +66,10 @@ func checkCUDAAndCUDNN() error {
 	if nvccErr != nil && !hasCudaLib {
 		return errors.Errorf(
 			"CUDA Toolkit not found. It is required for the ONNX Runtime CUDA provider to work.\n" +
-			"Pointers to install:\n" +
-			"  - Official NVIDIA CUDA Installation Guide: https://developer.nvidia.com/cuda-downloads\n" +
-			"  - Via package manager (Ubuntu/Debian): `sudo apt install nvidia-cuda-toolkit` (or similar for your distro)\n" +
-			"  - Or use conda/mamba: `conda install -c nvidia cuda-toolkit`",
+				"Pointers to install:\n" +
+				"  - Official NVIDIA CUDA Installation Guide: https://developer.nvidia.com/cuda-downloads\n" +
+				"  - Via package manager (Ubuntu/Debian): `sudo apt install nvidia-cuda-toolkit` (or similar for your distro)\n" +
+				"  - Or use conda/mamba: `conda install -c nvidia cuda-toolkit`",
 		)
 	}
 
@@ -89,10 +89,10 @@ func checkCUDAAndCUDNN() error {
 	if !hasCudnnLib {
 		return errors.Errorf(
 			"cuDNN library not found. It is required for the ONNX Runtime CUDA provider to work.\n" +
-			"Pointers to install:\n" +
-			"  - Official NVIDIA cuDNN Installation Guide: https://developer.nvidia.com/cudnn\n" +
-			"  - Via package manager (Ubuntu/Debian): `sudo apt install libcudnn9-dev` or `sudo apt install libcudnn8-dev` (depending on CUDA version)\n" +
-			"  - Or use conda/mamba: `conda install -c nvidia cudnn`",
+				"Pointers to install:\n" +
+				"  - Official NVIDIA cuDNN Installation Guide: https://developer.nvidia.com/cudnn\n" +
+				"  - Via package manager (Ubuntu/Debian): `sudo apt install libcudnn9-dev` or `sudo apt install libcudnn8-dev` (depending on CUDA version)\n" +
+				"  - Or use conda/mamba: `conda install -c nvidia cudnn`",
 		)
 	}
 

@@ -48,4 +48,3 @@ func TestMain(m *testing.M) {
 	teardown()
 	os.Exit(code)
 }
-

@@ -38,7 +38,6 @@ func (f *Function) Gather(
 	startIndicesShape := startIndicesNode.shape
 	Q := startIndicesShape.Rank()
 
-
 	// 1. Prepare indices to move the indexVectorAxis to the last axis.
 	var indicesNode *Node
 	if indexVectorAxis == Q {
@@ -217,4 +216,3 @@ func (f *Function) Gather(
 	}
 	return finalVal, nil
 }
-

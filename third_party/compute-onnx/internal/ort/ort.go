@@ -606,8 +606,6 @@ func NewEmptyTensor[T TensorData](shape Shape) (*Tensor[T], error) {
 	}, nil
 }
 
-
-
 func (s *Session) Run(inputNames []string, inputValues []Value, outputNames []string, outputValues []Value) error {
 	arena := GetArena(8192)
 	defer ReturnArena(arena)
