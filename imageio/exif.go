@@ -3,6 +3,7 @@ package imageio
 import (
 	"encoding/binary"
 	"image"
+	"image/draw"
 )
 
 // JPEGOrientation returns the EXIF orientation (1..8) of the JPEG file b,
@@ -95,38 +96,44 @@ func tiffOrientation(t []byte) int {
 //	4 mirror vertically   8 rotate 90° counter-clockwise
 //
 // For orientations 5..8 width and height swap. For 1 or an invalid value
-// img is returned as is; otherwise the result is a new *image.RGBA.
+// img is returned as is; otherwise the result is a new *image.RGBA. The
+// source is converted one row at a time (image/draw's fast paths) and each
+// row scattered to its place, so a JPEG's YCbCr image becomes one rotated
+// RGBA image without an unrotated RGBA copy in between.
 func Orient(img image.Image, o int) image.Image {
 	if o < 2 || o > 8 {
 		return img
 	}
-	src := ToRGBA(img)
-	w, h := src.Rect.Dx(), src.Rect.Dy()
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
 	ow, oh := w, h
 	if o >= 5 {
 		ow, oh = h, w
 	}
 	dst := image.NewRGBA(image.Rect(0, 0, ow, oh))
-	for y := 0; y < oh; y++ {
-		for x := 0; x < ow; x++ {
-			var sx, sy int
+	row := image.NewRGBA(image.Rect(0, 0, w, 1))
+	for sy := 0; sy < h; sy++ {
+		draw.Draw(row, row.Rect, img, image.Pt(b.Min.X, b.Min.Y+sy), draw.Src)
+		for sx := 0; sx < w; sx++ {
+			// (x, y) is where stored pixel (sx, sy) is displayed.
+			var x, y int
 			switch o {
 			case 2:
-				sx, sy = w-1-x, y
+				x, y = w-1-sx, sy
 			case 3:
-				sx, sy = w-1-x, h-1-y
+				x, y = w-1-sx, h-1-sy
 			case 4:
-				sx, sy = x, h-1-y
+				x, y = sx, h-1-sy
 			case 5:
-				sx, sy = y, x
+				x, y = sy, sx
 			case 6:
-				sx, sy = y, h-1-x
+				x, y = h-1-sy, sx
 			case 7:
-				sx, sy = w-1-y, h-1-x
+				x, y = h-1-sy, w-1-sx
 			case 8:
-				sx, sy = w-1-y, x
+				x, y = sy, w-1-sx
 			}
-			copy(dst.Pix[y*dst.Stride+4*x:y*dst.Stride+4*x+4], src.Pix[sy*src.Stride+4*sx:])
+			copy(dst.Pix[y*dst.Stride+4*x:y*dst.Stride+4*x+4], row.Pix[4*sx:])
 		}
 	}
 	return dst

@@ -1,9 +1,13 @@
 // Package imageio decodes image files that may come from strangers: it
-// bounds the bytes it reads, rejects decompression bombs from the header
-// before decoding any pixels, turns decoder panics into errors, and honours
-// the EXIF orientation of JPEG photos so that faces come out upright.
+// tells the format from the content, bounds the bytes it reads, rejects
+// decompression bombs from the header before decoding any pixels, turns
+// decoder panics into errors, honours the EXIF orientation of JPEG photos
+// so that faces come out upright, and composites transparent images onto
+// white as viewers show them.
 //
-// Supported formats are JPEG, PNG, GIF (first frame), BMP and WebP.
+// Supported formats are JPEG, PNG, GIF (first frame), BMP and WebP. HEIC,
+// AVIF and a few other image formats are recognised and refused with
+// [ErrUnsupportedFormat]; see [Sniff].
 package imageio
 
 import (
@@ -12,25 +16,45 @@ import (
 	"fmt"
 	"image"
 	"image/draw"
-	_ "image/gif" // register GIF
-	_ "image/jpeg"
-	_ "image/png"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
 	"io"
 	"os"
+	"sync"
 
-	_ "golang.org/x/image/bmp"  // register BMP
-	_ "golang.org/x/image/webp" // register WebP
+	"golang.org/x/image/bmp"
+	"golang.org/x/image/webp"
 )
 
-// Limits bounds the resources spent on one image. A zero field means the
-// value of [DefaultLimits].
+// Limits bounds the resources spent on one image. A zero MaxPixels or
+// MaxBytes means the value of [DefaultLimits].
 type Limits struct {
-	MaxPixels int64 // largest accepted width*height declared by the header
-	MaxBytes  int64 // largest accepted encoded size in bytes
+	// MaxPixels is the largest width×height returned. Larger images are
+	// refused with [ErrTooLarge], or downscaled when MaxDecodeBytes allows.
+	MaxPixels int64
+	// MaxBytes is the largest accepted encoded size in bytes.
+	MaxBytes int64
+	// MaxDecodeBytes, when positive, turns refusal into downscaling: an
+	// image over MaxPixels whose full-size decoded pixels take at most
+	// MaxDecodeBytes bytes (estimated from the header: 3 bytes per pixel
+	// for JPEG, 4 for 8-bit RGBA, 8 for 16-bit; see [DefaultDecodeBytes])
+	// is decoded at full size (Go's decoders cannot shrink while decoding)
+	// and shrunk to fit MaxPixels by an area average; only larger images
+	// are refused. The peak memory of one such decode is then about
+	// MaxDecodeBytes + 4×MaxPixels + the encoded size. Zero refuses every
+	// image over MaxPixels.
+	MaxDecodeBytes int64
+	// Large, when set, is held while an image over MaxPixels is decoded
+	// and downscaled, so that callers decoding on many goroutines keep at
+	// most one such full-size image in memory at a time. Share one lock
+	// (a *sync.Mutex) among the goroutines.
+	Large sync.Locker
 }
 
 // DefaultLimits accepts images up to 50 megapixels and 64 MiB encoded,
 // ample for photos while keeping a hostile file from exhausting memory.
+// It refuses larger images (MaxDecodeBytes is zero).
 var DefaultLimits = Limits{MaxPixels: 50_000_000, MaxBytes: 64 << 20}
 
 func (l Limits) withDefaults() Limits {
@@ -43,23 +67,80 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// ErrTooLarge is wrapped by errors for images over the byte or pixel limit.
-var ErrTooLarge = errors.New("image too large")
+// Errors wrapped by the errors of this package, for errors.Is. The full
+// message says more (the size, the format's name, what to do).
+var (
+	// ErrTooLarge: over the byte limit, or over the pixel limit (and the
+	// decode memory bound when downscaling).
+	ErrTooLarge = errors.New("image too large")
+	// ErrEmpty: the file or body has zero bytes.
+	ErrEmpty = errors.New("empty file")
+	// ErrUnsupportedFormat: an image format that is recognised but not
+	// decoded, such as HEIC or AVIF ("format not supported: HEIC ...").
+	ErrUnsupportedFormat = errors.New("format not supported")
+	// ErrNotImage: the content is no image format known to [Sniff].
+	ErrNotImage = errors.New("not an image")
+	// ErrCorrupt: the signature is that of a supported format but the
+	// header or the pixel data cannot be decoded (truncated, damaged).
+	ErrCorrupt = errors.New("corrupt image")
+)
+
+// Info describes a decoded image.
+type Info struct {
+	// Format is "jpeg", "png", "gif", "bmp" or "webp".
+	Format string
+	// Width and Height are the photo's size as displayed (after EXIF
+	// orientation) before any downscaling: the coordinate system in which
+	// to report positions to the user. The returned image is smaller when
+	// Downscaled; scale its coordinates by Width/Bounds().Dx().
+	Width, Height int
+	// Downscaled tells that the image was over Limits.MaxPixels and was
+	// shrunk to fit it.
+	Downscaled bool
+	// Flattened tells that the image had transparent pixels, composited
+	// onto white (see [Flatten]).
+	Flattened bool
+}
+
+// codec holds one format's decoder functions.
+type codec struct {
+	decode func(io.Reader) (image.Image, error)
+	config func(io.Reader) (image.Config, error)
+}
+
+var codecs = map[string]codec{
+	"jpeg": {jpeg.Decode, jpeg.DecodeConfig},
+	"png":  {png.Decode, png.DecodeConfig},
+	"gif":  {gif.Decode, gif.DecodeConfig},
+	"bmp":  {bmp.Decode, bmp.DecodeConfig},
+	"webp": {webp.Decode, webp.DecodeConfig},
+}
 
 // Decode reads an image from r and returns it with its format name
-// ("jpeg", "png", "gif", "bmp" or "webp"). It reads at most lim.MaxBytes
-// bytes, decodes the header first and refuses images whose declared
-// width*height exceeds lim.MaxPixels, and reports a decoder panic as an
-// error. JPEG images are rotated or flipped as their EXIF orientation tag
-// says (the result is then an *image.RGBA).
+// ("jpeg", "png", "gif", "bmp" or "webp"), like [DecodeInfo].
 func Decode(r io.Reader, lim Limits) (image.Image, string, error) {
+	img, info, err := DecodeInfo(r, lim)
+	return img, info.Format, err
+}
+
+// DecodeInfo reads an image from r and returns it with what [Info] tells.
+// It reads at most lim.MaxBytes bytes and tells the format from the first
+// bytes ([Sniff]: an empty input wraps [ErrEmpty], HEIC or AVIF
+// [ErrUnsupportedFormat], anything else unknown [ErrNotImage]). It decodes
+// the header first and refuses, or with lim.MaxDecodeBytes downscales,
+// images whose declared width×height exceeds lim.MaxPixels, and reports a
+// decoder panic as an error wrapping [ErrCorrupt]. JPEG images are rotated
+// or flipped as their EXIF orientation tag says, and transparent pixels
+// are composited onto white ([Flatten]). The result is an *image.RGBA when
+// it was oriented or downscaled, otherwise the decoder's own image type.
+func DecodeInfo(r io.Reader, lim Limits) (image.Image, Info, error) {
 	lim = lim.withDefaults()
 	b, err := io.ReadAll(io.LimitReader(r, lim.MaxBytes+1))
 	if err != nil {
-		return nil, "", fmt.Errorf("reading image: %w", err)
+		return nil, Info{}, fmt.Errorf("reading image: %w", err)
 	}
 	if int64(len(b)) > lim.MaxBytes {
-		return nil, "", fmt.Errorf("%w: more than %d bytes", ErrTooLarge, lim.MaxBytes)
+		return nil, Info{}, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, lim.MaxBytes)
 	}
 	return decodeBytes(b, lim)
 }
@@ -67,47 +148,105 @@ func Decode(r io.Reader, lim Limits) (image.Image, string, error) {
 // DecodeFile opens and decodes the image file at path like [Decode]. Errors
 // name the file.
 func DecodeFile(path string, lim Limits) (image.Image, string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, "", err // *PathError names the file
-	}
-	defer f.Close()
-	img, format, err := Decode(f, lim)
-	if err != nil {
-		return nil, format, fmt.Errorf("%s: %w", path, err)
-	}
-	return img, format, nil
+	img, info, err := DecodeFileInfo(path, lim)
+	return img, info.Format, err
 }
 
-func decodeBytes(b []byte, lim Limits) (img image.Image, format string, err error) {
+// DecodeFileInfo opens and decodes the image file at path like
+// [DecodeInfo]. It checks the file's size before reading it and reads it
+// in one piece. Errors name the file.
+func DecodeFileInfo(path string, lim Limits) (image.Image, Info, error) {
+	lim = lim.withDefaults()
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, Info{}, err // *PathError names the file
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, Info{}, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, Info{}, fmt.Errorf("%s: %w: not a regular file", path, ErrNotImage)
+	}
+	if st.Size() > lim.MaxBytes {
+		return nil, Info{}, fmt.Errorf("%s: %w: %d bytes, limit %d", path, ErrTooLarge, st.Size(), lim.MaxBytes)
+	}
+	// One read into a buffer of the file's size (plus one byte to see a
+	// file that grew); no doubling copies as in io.ReadAll.
+	b := make([]byte, st.Size()+1)
+	n, err := io.ReadFull(f, b)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return nil, Info{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(n) > lim.MaxBytes {
+		return nil, Info{}, fmt.Errorf("%s: %w: more than %d bytes", path, ErrTooLarge, lim.MaxBytes)
+	}
+	img, info, err := decodeBytes(b[:n], lim)
+	if err != nil {
+		return nil, info, fmt.Errorf("%s: %w", path, err)
+	}
+	return img, info, nil
+}
+
+func decodeBytes(b []byte, lim Limits) (img image.Image, info Info, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			img, err = nil, fmt.Errorf("corrupt %s image: decoder panicked: %v", format, r)
+			img, err = nil, fmt.Errorf("%w: %s decoder panicked: %v", ErrCorrupt, info.Format, r)
 		}
 	}()
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
+	info.Format, err = Sniff(b[:min(len(b), SniffLen)])
 	if err != nil {
-		if errors.Is(err, image.ErrFormat) {
-			return nil, "", errors.New("not a JPEG, PNG, GIF, BMP or WebP image")
-		}
-		return nil, format, fmt.Errorf("corrupt %s header: %w", format, err)
+		return nil, info, err
+	}
+	c := codecs[info.Format]
+	cfg, err := c.config(bytes.NewReader(b))
+	if err != nil {
+		return nil, info, fmt.Errorf("%w: %s header: %v", ErrCorrupt, info.Format, err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, format, fmt.Errorf("corrupt %s header: size %dx%d", format, cfg.Width, cfg.Height)
+		return nil, info, fmt.Errorf("%w: %s header: size %dx%d", ErrCorrupt, info.Format, cfg.Width, cfg.Height)
 	}
-	if px := int64(cfg.Width) * int64(cfg.Height); px > lim.MaxPixels {
-		return nil, format, fmt.Errorf("%w: %dx%d = %d pixels, limit %d", ErrTooLarge, cfg.Width, cfg.Height, px, lim.MaxPixels)
+	orient := 1
+	if info.Format == "jpeg" {
+		orient = JPEGOrientation(b)
 	}
-	img, _, err = image.Decode(bytes.NewReader(b))
-	if err != nil {
-		return nil, format, fmt.Errorf("corrupt %s image: %w", format, err)
+	info.Width, info.Height = cfg.Width, cfg.Height
+	if orient >= 5 {
+		info.Width, info.Height = cfg.Height, cfg.Width
 	}
-	if format == "jpeg" {
-		if o := JPEGOrientation(b); o > 1 {
-			img = Orient(img, o)
+	px := int64(cfg.Width) * int64(cfg.Height)
+	if px > lim.MaxPixels {
+		if lim.MaxDecodeBytes <= 0 {
+			return nil, info, fmt.Errorf("%w: %dx%d = %d pixels, limit %d", ErrTooLarge, cfg.Width, cfg.Height, px, lim.MaxPixels)
 		}
+		if need := decodedBytes(cfg.Width, cfg.Height, cfg.ColorModel); need > lim.MaxDecodeBytes {
+			return nil, info, fmt.Errorf("%w: %dx%d = %d pixels need about %d MiB to decode before downscaling, limit %d MiB",
+				ErrTooLarge, cfg.Width, cfg.Height, px, need>>20, lim.MaxDecodeBytes>>20)
+		}
+		if lim.Large != nil {
+			lim.Large.Lock()
+			defer lim.Large.Unlock()
+		}
+		info.Downscaled = true
 	}
-	return img, format, nil
+	img, err = c.decode(bytes.NewReader(b))
+	if err != nil {
+		return nil, info, fmt.Errorf("%w: %s data: %v", ErrCorrupt, info.Format, err)
+	}
+	if info.Downscaled {
+		info.Flattened = !isOpaque(img)
+		dw, dh := fitPixels(img.Bounds().Dx(), img.Bounds().Dy(), lim.MaxPixels)
+		img = downscale(img, dw, dh) // opaque, so Flatten below is a no-op
+	} else {
+		img, info.Flattened = Flatten(img)
+	}
+	return Orient(img, orient), info, nil
+}
+
+func isOpaque(img image.Image) bool {
+	o, ok := img.(interface{ Opaque() bool })
+	return ok && o.Opaque()
 }
 
 // ToRGBA returns img as an *image.RGBA with bounds starting at (0, 0):
