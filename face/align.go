@@ -37,6 +37,12 @@ const (
 	utkFrameCentre = utkSide / 2
 )
 
+// utkLandmarks are the mean BlazeFace landmarks (right eye, left eye, nose
+// tip, mouth) on UTKFace training images, in the 200×200 frame; measured
+// by TestCalibrateBlazeFace (go test ./face -run CalibrateBlazeFace
+// -calibrate=N -v).
+var utkLandmarks = [4]Point{{70, 62}, {130, 62}, {100, 95}, {100, 125}}
+
 // Align cuts face f out of img as an out×out image framed like a UTKFace
 // "aligned & cropped" face: rotated by -f.Angle so the eyes are level, and
 // scaled and shifted so the face has the size and position it has in the
@@ -45,14 +51,50 @@ const (
 // Align samples img bilinearly in a single affine pass (no intermediate
 // rotated copy). Where the frame reaches past the edge of img, the edge
 // pixels are repeated. Align panics if out is not positive.
+//
+// A face with Landmarks (BlazeFace) is fitted to UTKFace's framing from its
+// eyes, nose tip and mouth (see AlignTo); a face without (pigo) from its box
+// and pupils.
 func Align(img image.Image, f Face, out int) *image.RGBA {
-	if out <= 0 {
-		panic("face: Align needs a positive output size")
+	return AlignTo(img, f, out, UTKFace)
+}
+
+// Framing is where a network's training crops have a face's landmarks:
+// the person's right eye, left eye, nose tip and mouth centre, in the
+// continuous pixel coordinates of a Side×Side crop.
+type Framing struct {
+	Name   string
+	Side   float64
+	Points [4]Point
+}
+
+// UTKFace is the framing of UTKFace's "aligned & cropped" 200×200 images,
+// on which the built-in networks were trained: the mean BlazeFace
+// landmarks of UTKFace training images (TestCalibrateBlazeFace).
+var UTKFace = Framing{Name: "utkface", Side: utkSide, Points: utkLandmarks}
+
+// ArcFace is InsightFace's 112×112 five-point framing (ArcFace,
+// MobileFaceNet), with its two mouth corners averaged to the mouth
+// centre: the framing package transfer's MobileFaceNet backbone expects.
+var ArcFace = Framing{Name: "arcface", Side: 112, Points: [4]Point{
+	{38.2946, 51.6963}, {73.5318, 51.5014}, {56.0252, 71.7366}, {56.1396, 92.2848}}}
+
+// AlignTo cuts face f out of img as an out×out image in framing fr: the
+// similarity transform (rotation, uniform scale, shift) that best maps
+// fr's four landmarks onto the face's, by least squares, so the roll comes
+// from the landmarks at any angle, upside down included. A face without
+// Landmarks gets the positions its UTKFace framing (from box and pupils)
+// implies. Sampling is bilinear in a single pass, with edge pixels
+// repeated past the image's border. AlignTo panics if out is not positive
+// or fr.Side is not.
+func AlignTo(img image.Image, f Face, out int, fr Framing) *image.RGBA {
+	if out <= 0 || !(fr.Side > 0) {
+		panic("face: AlignTo needs a positive output size and framing side")
 	}
-	a := frameTransform(f)
+	a := frameTransformTo(f, fr)
 	dst := image.NewRGBA(image.Rect(0, 0, out, out))
 	s := newSampler(img)
-	step := utkSide / float64(out) // UTKFace-frame units per output pixel
+	step := fr.Side / float64(out) // frame units per output pixel
 	for v := 0; v < out; v++ {
 		py := (float64(v) + 0.5) * step
 		row := dst.Pix[v*dst.Stride:]
@@ -77,6 +119,47 @@ func Crops(img image.Image, faces []Face, out int) []*image.RGBA {
 		crops[i] = Align(img, f, out)
 	}
 	return crops
+}
+
+// frameTransformTo returns the affine map from a point of framing fr to the
+// point of the source image it shows (as frameTransform).
+func frameTransformTo(f Face, fr Framing) [6]float64 {
+	var pts [4]Point
+	if len(f.Landmarks) >= 4 {
+		copy(pts[:], f.Landmarks[:4])
+	} else {
+		a := frameTransform(f)
+		for i, q := range utkLandmarks {
+			pts[i] = Point{a[0]*q.X + a[1]*q.Y + a[2], a[3]*q.X + a[4]*q.Y + a[5]}
+		}
+		if fr.Name == UTKFace.Name {
+			return a
+		}
+	}
+	return similarity(fr.Points[:], pts[:])
+}
+
+// similarity returns, as the top two rows of a 3×3 matrix, the map
+// p ↦ s·R(θ)·p + t that brings the points from closest to the points to,
+// by least squares (Umeyama's method without reflection).
+func similarity(from, to []Point) [6]float64 {
+	var fm, tm Point
+	for i := range from {
+		fm.X += from[i].X / float64(len(from))
+		fm.Y += from[i].Y / float64(len(from))
+		tm.X += to[i].X / float64(len(to))
+		tm.Y += to[i].Y / float64(len(to))
+	}
+	var a, b, n float64
+	for i := range from {
+		fx, fy := from[i].X-fm.X, from[i].Y-fm.Y
+		tx, ty := to[i].X-tm.X, to[i].Y-tm.Y
+		a += fx*tx + fy*ty
+		b += fx*ty - fy*tx
+		n += fx*fx + fy*fy
+	}
+	c, s := a/n, b/n // s·cos θ, s·sin θ
+	return [6]float64{c, -s, tm.X - (c*fm.X - s*fm.Y), s, c, tm.Y - (s*fm.X + c*fm.Y)}
 }
 
 // frameTransform returns the affine map, as the row-major top two rows of a

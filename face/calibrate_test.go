@@ -2,6 +2,8 @@ package face
 
 import (
 	"flag"
+	"hash/fnv"
+	"path/filepath"
 	"math"
 	"sort"
 	"testing"
@@ -80,4 +82,49 @@ func stats(x []float64) string {
 	sd := math.Sqrt(v / float64(len(s)))
 	q := func(p float64) float64 { return s[int(p*float64(len(s)-1))] }
 	return fmtf("mean %7.2f sd %6.2f  p10 %7.2f median %7.2f p90 %7.2f", m, sd, q(0.1), q(0.5), q(0.9))
+}
+
+// TestCalibrateBlazeFace measures the mean BlazeFace landmarks on UTKFace
+// training images (split by data/sources: FNV-1a-64 of the file name
+// % 100 < 80), the utkLandmarks of align.go. Skipped unless -calibrate=N:
+//
+//	go test ./face -run CalibrateBlazeFace -calibrate=500 -v
+func TestCalibrateBlazeFace(t *testing.T) {
+	if *calibrate <= 0 {
+		t.Skip("run with -calibrate=N to measure the UTKFace landmark framing")
+	}
+	d := newTestBlazeFace(t)
+	var sum [NumLandmarks]Point
+	var sq [NumLandmarks]Point
+	n, seen := 0, 0
+	for _, f := range utkFiles(t, 4 * *calibrate, 21348/(4 * *calibrate)) {
+		h := fnv.New64a()
+		h.Write([]byte(filepath.Base(f)))
+		if h.Sum64()%100 >= 80 {
+			continue
+		}
+		if seen++; seen > *calibrate {
+			break
+		}
+		faces, err := d.Detect(loadImage(t, f), BlazeOptions{Upright: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(faces) == 0 {
+			continue
+		}
+		n++
+		for k, p := range faces[0].Landmarks {
+			sum[k].X += p.X
+			sum[k].Y += p.Y
+			sq[k].X += p.X * p.X
+			sq[k].Y += p.Y * p.Y
+		}
+	}
+	t.Logf("training images %d, with a face %d", min(seen, *calibrate), n)
+	for k := range sum {
+		mx, my := sum[k].X/float64(n), sum[k].Y/float64(n)
+		t.Logf("landmark %d: mean (%.1f, %.1f) sd (%.1f, %.1f)", k, mx, my,
+			math.Sqrt(sq[k].X/float64(n)-mx*mx), math.Sqrt(sq[k].Y/float64(n)-my*my))
+	}
 }

@@ -150,9 +150,21 @@ type Face struct {
 	// Angle, placed at the same centre, not the bounding box of the tilted
 	// face. It may reach past the image edges for faces cut by the frame.
 	Box image.Rectangle
-	// Score is the summed cascade confidence of all raw detections merged
-	// into this face; higher is more certain. Faces are sorted by it.
+	// Score is the detector's confidence on a 0–1 scale; faces are sorted
+	// by it. For BlazeFace it is the network's probability that the box
+	// holds a face (sigmoid of its logit); see DefaultBlazeMinScore for
+	// the threshold. For the pigo cascade it is CascadeScore mapped by
+	// Q/(Q+pigoScoreHalf), monotone but not a probability.
 	Score float32
+	// CascadeScore is pigo's summed cascade confidence of all raw
+	// detections merged into this face (Options.MinScore is on this
+	// scale); 0 for BlazeFace.
+	CascadeScore float32
+	// Landmarks are BlazeFace's six keypoints, indexed by RightEye,
+	// LeftEye, NoseTip, Mouth, RightEar and LeftEar, in the coordinates of
+	// Box; nil for pigo. When present, Align fits the face to its framing
+	// from the eyes, nose and mouth.
+	Landmarks []Point
 	// LeftEye and RightEye are the pupil centres, in the same coordinates
 	// as Box. "Left" and "right" are as seen in the image: LeftEye is the
 	// one nearer the image's left edge (the person's right eye). Both are
@@ -270,6 +282,11 @@ func (d *Detector) Detect(img image.Image, opt Options) ([]Face, error) {
 	return faces, nil
 }
 
+// pigoScoreHalf is the cascade score mapped to a Score of 0.5. Pigo's own
+// tools accept faces from a cascade score of 5 (Score 0.2); real faces in
+// UTKFace mostly score above 20.
+const pigoScoreHalf = 20
+
 // tiltPass is the roll, in radians, of the two extra detection passes. The
 // upright cascade finds faces tilted up to about 9 degrees; passes at ±15
 // degrees extend that to about 24.
@@ -313,7 +330,7 @@ func (d *Detector) scan(params pigo.ImageParams, tilt float64, maxSize int, opt 
 		cx, cy := toImage(float64(det.Col-s/2)+float64(s)/2, float64(det.Row-s/2)+float64(s)/2)
 		x0 := int(math.Round(cx - float64(s)/2))
 		y0 := int(math.Round(cy - float64(s)/2))
-		faces = append(faces, Face{Box: image.Rect(x0, y0, x0+s, y0+s), Score: det.Q, Angle: tilt})
+		faces = append(faces, Face{Box: image.Rect(x0, y0, x0+s, y0+s), Score: det.Q / (det.Q + pigoScoreHalf), CascadeScore: det.Q, Angle: tilt})
 	}
 	return faces
 }

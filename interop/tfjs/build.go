@@ -173,6 +173,8 @@ func init() {
 		"FusedDepthwiseConv2dNative": convOp(true, true),
 		"MatMul":                     matMulOp(false),
 		"_FusedMatMul":               matMulOp(true),
+		"Pad":                        (*builder).pad,
+		"MaxPool":                    (*builder).maxPool,
 	}
 }
 
@@ -242,6 +244,17 @@ func (b *builder) emit(f opFunc, n *Node, in []*graph.Node) (v *graph.Node, err 
 func (b *builder) constant(n *Node, _ []*graph.Node) (*graph.Node, error) {
 	t, ok := b.m.Weights[n.Name]
 	if !ok {
+		// A graph without weights (say one stored in a model file) reads
+		// them from variables that already exist in the scope.
+		if b.opts.AsVariables != nil && b.opts.AsVariables(n.Name) {
+			if v := b.opts.Scope.GetVariable(VariableName(n.Name)); v != nil {
+				if b.opts.Frozen != nil && b.opts.Frozen(n.Name) {
+					v.Trainable = false
+				}
+				return v.NodeValue(b.g), nil
+			}
+			return nil, fmt.Errorf("no weight of that name in the weights manifest, and no variable %q in scope %s", VariableName(n.Name), b.opts.Scope.Scope())
+		}
 		return nil, fmt.Errorf("no weight of that name in the weights manifest")
 	}
 	var tt *tensors.Tensor
@@ -437,6 +450,110 @@ func (b *builder) reshape(n *Node, in []*graph.Node) (*graph.Node, error) {
 		return nil, fmt.Errorf("cannot reshape %v to %v", x.Shape().Dimensions, dims)
 	}
 	return graph.Reshape(x, dims...), nil
+}
+
+// pad implements Pad (zeros only, as TensorFlow's Pad; PadV2 and
+// MirrorPad are other ops). Its second input is an int32 Const of shape
+// [rank, 2]: the zeros added before and after each axis. BlazeFace uses it
+// to widen the channels of a residual branch.
+func (b *builder) pad(n *Node, in []*graph.Node) (*graph.Node, error) {
+	if err := wantInputs(n, in, 2); err != nil {
+		return nil, err
+	}
+	p, err := b.constInts(dataInputs(n)[1])
+	if err != nil {
+		return nil, err
+	}
+	x := in[0]
+	if len(p) != 2*x.Rank() {
+		return nil, fmt.Errorf("paddings %v do not fit an input of rank %d (want [rank, 2])", p, x.Rank())
+	}
+	for axis := range x.Rank() {
+		before, after := p[2*axis], p[2*axis+1]
+		if before < 0 || after < 0 {
+			return nil, fmt.Errorf("negative paddings %v not supported", p)
+		}
+		x = zeroPad(x, axis, before, after)
+	}
+	return x, nil
+}
+
+// maxPool implements MaxPool in NHWC layout with VALID or SAME padding, as
+// the maximum of one strided slice per window tap (every backend has Slice
+// and Max; SAME pads with the input's lowest value, never picked unless
+// the whole window is padding, which SAME rules out).
+func (b *builder) maxPool(n *Node, in []*graph.Node) (*graph.Node, error) {
+	if err := wantInputs(n, in, 1); err != nil {
+		return nil, err
+	}
+	if f := attrString(n, "data_format", "NHWC"); f != "NHWC" {
+		return nil, fmt.Errorf("data_format %q not supported (only NHWC)", f)
+	}
+	x := in[0]
+	if x.Rank() != 4 {
+		return nil, fmt.Errorf("input rank %d, want 4", x.Rank())
+	}
+	k := attrInts(n, "ksize", nil)
+	s := attrInts(n, "strides", nil)
+	if len(k) != 4 || len(s) != 4 || k[0] != 1 || k[3] != 1 || s[0] != 1 || s[3] != 1 || k[1] < 1 || k[2] < 1 || s[1] < 1 || s[2] < 1 {
+		return nil, fmt.Errorf("ksize %v and strides %v not supported (want [1, h, w, 1])", k, s)
+	}
+	xd := x.Shape().Dimensions
+	switch p := attrString(n, "padding", "VALID"); p {
+	case "VALID":
+	case "SAME":
+		b0, a0 := SamePadding(xd[1], k[1], s[1], 1)
+		b1, a1 := SamePadding(xd[2], k[2], s[2], 1)
+		if b0+a0+b1+a1 > 0 {
+			low := graph.ReduceAllMin(x)
+			x = edgePad(x, 1, b0, a0, low)
+			x = edgePad(x, 2, b1, a1, low)
+		}
+	default:
+		return nil, fmt.Errorf("padding %q not supported", p)
+	}
+	xd = x.Shape().Dimensions
+	oh := (xd[1]-k[1])/s[1] + 1
+	ow := (xd[2]-k[2])/s[2] + 1
+	if oh <= 0 || ow <= 0 {
+		return nil, fmt.Errorf("window %v larger than the input %v", k, xd)
+	}
+	var y *graph.Node
+	for i := range k[1] {
+		for j := range k[2] {
+			t := graph.Slice(x, graph.AxisRange(),
+				graph.AxisRange(i, i+(oh-1)*s[1]+1).Stride(s[1]),
+				graph.AxisRange(j, j+(ow-1)*s[2]+1).Stride(s[2]),
+				graph.AxisRange())
+			if y == nil {
+				y = t
+			} else {
+				y = graph.Max(y, t)
+			}
+		}
+	}
+	return y, nil
+}
+
+// edgePad adds before and after copies of the scalar v along axis.
+func edgePad(x *graph.Node, axis, before, after int, v *graph.Node) *graph.Node {
+	fill := func(n int) *graph.Node {
+		d := append([]int(nil), x.Shape().Dimensions...)
+		d[axis] = n
+		return graph.BroadcastToDims(v, d...)
+	}
+	parts := []*graph.Node{}
+	if before > 0 {
+		parts = append(parts, fill(before))
+	}
+	parts = append(parts, x)
+	if after > 0 {
+		parts = append(parts, fill(after))
+	}
+	if len(parts) == 1 {
+		return x
+	}
+	return graph.Concatenate(parts, axis)
 }
 
 // broadcast applies NumPy/TensorFlow broadcasting: shapes are aligned on

