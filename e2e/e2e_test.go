@@ -42,7 +42,11 @@ func TestPageShowsFaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer an.Close()
-	srv := httptest.NewServer(serve.NewHandler(an, serve.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+	svc, err := serve.New(an, serve.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(svc)
 	defer srv.Close()
 
 	opts := []chromedp.ExecAllocatorOption{

@@ -1,47 +1,61 @@
 // Package serve is agegender's HTTP service: it answers photos posted to
-// it with every face's gender and age group, and serves a web page where a
+// it with every face's gender and age, and serves a web page where a
 // person can try it.
 //
-// Routes:
+// Routes (described for machines in openapi.json, served at /openapi.json):
 //
-//	POST /v1/predict   the image as the raw body, or as the multipart form
-//	                   field "image"; answers JSON (see Response). With
-//	                   ?annotate=1 the answer also holds the picture with
-//	                   the faces drawn on it, as a PNG data URL.
-//	GET  /healthz      "ok" while the server runs; never needs a token.
-//	GET  /             the web page (self-contained, no external resources).
+//	POST /v1/predict    the image, as raw bytes, as the multipart field
+//	                    "image", as base64 or a data: URI, or as JSON
+//	                    {"image": "<base64>"}; answers JSON (see Response).
+//	                    With ?annotate=1 the answer also holds the picture
+//	                    with the faces drawn on it, as a PNG data URL.
+//	GET  /healthz       liveness: 200 while the process serves HTTP.
+//	GET  /readyz        readiness: 200 once the models are loaded, 503
+//	                    while they load and while the service drains.
+//	GET  /metrics       Prometheus metrics (text exposition format).
+//	GET  /openapi.json  the OpenAPI 3.1 description of these routes.
+//	GET  /              the web page (self-contained, no external resources).
 //
-// The service is stateless and never touches the file system on behalf of
-// a request. It bounds what one request can cost (body size, image
-// dimensions, a limit on requests analysed at once), recovers from panics
-// in handlers, logs every request with log/slog, and, given a token,
-// requires "Authorization: Bearer <token>" on /v1/ routes.
+// Every answer carries an X-Request-ID header (the client's, when it sent
+// a sane one, else a new random id), and every error answer is a JSON
+// object {"error": "...", "status": N, "request_id": "..."}. Each request is
+// logged once with log/slog, with its id, status and, when it was
+// rejected, why.
 //
-// A typical program:
+// The service keeps no state between requests, so replicas can sit behind
+// any load balancer. It never touches the file system on behalf of a
+// request. It bounds what one request can cost (body size, image
+// dimensions, a limit on images analysed at once), recovers from panics in
+// handlers and, given a token, requires "Authorization: Bearer <token>" on
+// /v1/ routes. CORS is off unless Config.CORSOrigins names origins.
 //
-//	a, _ := agegender.New(agegender.Options{})
-//	srv := serve.NewServer("127.0.0.1:8080", serve.NewHandler(a, serve.Config{}))
-//	err := serve.Run(ctx, srv) // returns after ctx is cancelled and requests drain
+// A typical program starts listening at once, loads the models, and then
+// declares itself ready:
+//
+//	s, err := serve.New(nil, serve.Config{}) // not ready yet: /readyz is 503
+//	if err != nil { ... }                    // only for a malformed Config
+//	go func() {
+//		a, err := agegender.New(agegender.Options{})
+//		if err != nil { ... }
+//		s.SetAnalyzer(a) // ready: /readyz is 200
+//	}()
+//	// Run returns after ctx is cancelled and the requests in flight finish.
+//	err = serve.Run(ctx, serve.NewServer("127.0.0.1:8080", s), nil, nil)
 package serve
 
 import (
 	"bytes"
-	"context"
-	"crypto/subtle"
 	_ "embed"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
 	"image/png"
-	"io"
 	"log/slog"
-	"mime"
-	"net"
 	"net/http"
+	"net/url"
 	"runtime"
-	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/agegender/agegender"
@@ -54,13 +68,14 @@ type Analyzer interface {
 	Analyze(img image.Image) ([]agegender.Face, error)
 }
 
-// Config tunes NewHandler. The zero value is ready to use.
+// Config tunes New. The zero value is ready to use.
 type Config struct {
 	// Token, when not empty, is required as "Authorization: Bearer <Token>"
-	// on /v1/ routes. The page and /healthz stay open.
+	// on /v1/ routes. The page, /openapi.json, /healthz, /readyz and
+	// /metrics stay open.
 	Token string
-	// MaxBodyBytes bounds a request body; larger requests get 413.
-	// Default 20 MiB.
+	// MaxBodyBytes bounds a request body as sent (base64 counts as sent,
+	// about 4/3 of the image); larger requests get 413. Default 20 MiB.
 	MaxBodyBytes int64
 	// MaxPixels bounds the width×height of an image; larger ones get 413.
 	// Default imageio.DefaultLimits.MaxPixels (50 megapixels).
@@ -74,8 +89,27 @@ type Config struct {
 	// no memory, and a burst of hundreds of clients is served in turn
 	// rather than refused (bench/load.sh: 200 connections, no errors).
 	QueueTimeout time.Duration
+	// CORSOrigins are the origins (scheme://host[:port]) whose pages may
+	// call the API from a browser, or "*" for any. Empty: CORS is off and
+	// browsers allow only pages served by this service.
+	CORSOrigins []string
+	// DrainDelay is how long Run keeps answering while draining (new
+	// requests get 503, /readyz says not ready) even when no request is in
+	// flight, so that a load balancer polling /readyz notices. Default 0.
+	DrainDelay time.Duration
+	// Model describes what the service runs, for the agegender_model_info
+	// metric. Empty fields are reported as "unknown".
+	Model ModelInfo
 	// Logger receives one record per request. Default slog.Default().
 	Logger *slog.Logger
+}
+
+// ModelInfo names the models and backend behind a service.
+type ModelInfo struct {
+	Backend     string // compute backend, like "go" or "onnx"
+	GenderModel string // model file, or "builtin"
+	AgeModel    string // model file, or "builtin"
+	TenCrop     bool   // whether each face is averaged over 10 crops
 }
 
 // Defaults of Config.
@@ -103,11 +137,13 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Response is the JSON answer of POST /v1/predict.
+// Response is the JSON answer of POST /v1/predict (schema "Prediction" in
+// openapi.json).
 type Response struct {
 	// Faces are the faces found, most confident first; each is an object
 	// with "face", "box" ([x, y, width, height]), "gender", "gender_prob",
-	// "age_group", "age_probs" and "detection_score" (see agegender.Face).
+	// "age_group", "age_probs" and "detection_score", and, from models
+	// that estimate it, "age" and "age_std" in years (see agegender.Face).
 	Faces []agegender.Face `json:"faces"`
 	// Width and Height are the image's, after EXIF orientation.
 	Width  int `json:"width"`
@@ -119,99 +155,195 @@ type Response struct {
 	Annotated string `json:"annotated,omitempty"`
 }
 
-// errorResponse is the JSON body of every error answer.
-type errorResponse struct {
-	Error string `json:"error"`
-}
-
 //go:embed page.html
 var page []byte
 
-// handler holds a service's configuration; it has no mutable state
-// beyond the semaphore.
-type handler struct {
-	a   Analyzer
-	cfg Config
-	sem chan struct{}
+//go:embed openapi.json
+var openAPI []byte
+
+// OpenAPI returns the OpenAPI 3.1 description of the service's routes
+// (JSON), as served at /openapi.json.
+func OpenAPI() []byte { return bytes.Clone(openAPI) }
+
+// Service is the HTTP service: an http.Handler with all routes. Create
+// one with New; it is safe for concurrent use.
+type Service struct {
+	cfg     Config
+	cors    corsPolicy
+	sem     chan struct{}
+	metrics *metrics
+	handler http.Handler
+
+	analyzer atomic.Pointer[analyzerRef] // nil until SetAnalyzer
+	draining atomic.Bool
+	inFlight atomic.Int64 // requests being handled
 }
 
-// NewHandler returns the service's routes, wrapped in logging, panic
-// recovery and (with cfg.Token) authentication.
-func NewHandler(a Analyzer, cfg Config) http.Handler {
+type analyzerRef struct{ a Analyzer }
+
+// New returns the service for a, which may be nil while the models are
+// still loading (call SetAnalyzer when they are). It fails only for a
+// malformed cfg (an origin in CORSOrigins that is not "*" or
+// scheme://host[:port]).
+func New(a Analyzer, cfg Config) (*Service, error) {
 	cfg = cfg.withDefaults()
-	h := &handler{a: a, cfg: cfg, sem: make(chan struct{}, cfg.MaxConcurrent)}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/predict", h.predict)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ok\n")
-	})
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; connect-src 'self'")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Write(page)
-	})
-	return logRequests(cfg.Logger, recoverPanics(cfg.Logger, h.auth(mux)))
+	cors, err := newCORS(cfg.CORSOrigins)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, cors: cors, sem: make(chan struct{}, cfg.MaxConcurrent), metrics: newMetrics(cfg.Model)}
+	s.handler = s.routes()
+	if a != nil {
+		s.SetAnalyzer(a)
+	}
+	return s, nil
 }
 
-// auth requires the bearer token on /v1/ routes when one is configured.
-func (h *handler) auth(next http.Handler) http.Handler {
-	if h.cfg.Token == "" {
-		return next
+// SetAnalyzer makes the service ready: /v1/predict uses a from now on and
+// /readyz answers 200 (unless the service is draining).
+func (s *Service) SetAnalyzer(a Analyzer) {
+	s.analyzer.Store(&analyzerRef{a})
+	s.metrics.ready.Set(1)
+}
+
+// Drain starts the graceful end: from now on /readyz answers 503 and new
+// requests other than /healthz, /readyz and /metrics get 503 with
+// "Connection: close", while requests already in flight finish. Run calls
+// it when its context is cancelled.
+func (s *Service) Drain() {
+	s.draining.Store(true)
+	s.metrics.ready.Set(0)
+}
+
+// InFlight is the number of requests being handled now.
+func (s *Service) InFlight() int64 { return s.inFlight.Load() }
+
+// ServeHTTP answers one request.
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Metrics returns the handler of /metrics, for programs that expose
+// metrics on another port as well.
+func (s *Service) Metrics() http.Handler { return s.metrics.handler() }
+
+// routes builds the route table and wraps it in the middleware, outermost
+// first: request id, logging and metrics; panic recovery; CORS; draining;
+// authentication.
+func (s *Service) routes() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range s.routeTable() {
+		mux.Handle(rt.method+" "+rt.path, named(rt.method+" "+rt.path, rt.h))
 	}
-	want := []byte("Bearer " + h.cfg.Token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/v1/") &&
-			subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="agegender"`)
-			writeError(w, http.StatusUnauthorized, "missing or wrong token: send the header \"Authorization: Bearer <token>\"")
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	var h http.Handler = jsonMuxErrors(mux)
+	h = s.auth(h)
+	h = s.refuseWhileDraining(h)
+	h = s.cors.wrap(h)
+	h = recoverPanics(h)
+	return s.observe(h)
+}
+
+// route is one entry of the route table; openapi_test.go checks the table
+// against openapi.json.
+type route struct {
+	method, path string
+	h            http.HandlerFunc
+}
+
+func (s *Service) routeTable() []route {
+	return []route{
+		{"POST", "/v1/predict", s.predict},
+		{"GET", "/healthz", s.healthz},
+		{"GET", "/readyz", s.readyz},
+		{"GET", "/metrics", s.metrics.handler().ServeHTTP},
+		{"GET", "/openapi.json", serveOpenAPI},
+		{"GET", "/{$}", servePage},
+	}
+}
+
+// status is the JSON body of /healthz and /readyz.
+type status struct {
+	Status string `json:"status"`
+}
+
+func (s *Service) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, status{"ok"})
+}
+
+func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case s.draining.Load():
+		writeError(w, r, apiError{status: http.StatusServiceUnavailable, msg: "not ready: the service is shutting down"})
+	case s.analyzer.Load() == nil:
+		writeError(w, r, apiError{status: http.StatusServiceUnavailable, msg: "not ready: the models are still loading"})
+	default:
+		writeJSON(w, http.StatusOK, status{"ready"})
+	}
+}
+
+func serveOpenAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(openAPI)
+}
+
+func servePage(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; media-src blob: mediastream:; connect-src 'self'")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Write(page)
 }
 
 // predict answers POST /v1/predict.
-func (h *handler) predict(w http.ResponseWriter, r *http.Request) {
-	// Wait briefly for a slot: a burst is absorbed, a sustained overload
-	// is told to come back rather than piling up requests in memory.
-	timer := time.NewTimer(h.cfg.QueueTimeout)
+func (s *Service) predict(w http.ResponseWriter, r *http.Request) {
+	ref := s.analyzer.Load()
+	if ref == nil {
+		w.Header().Set("Retry-After", "5")
+		writeError(w, r, apiError{status: http.StatusServiceUnavailable, msg: "the models are still loading; retry in a few seconds"})
+		return
+	}
+	// Wait for a slot: a burst is absorbed, a sustained overload is told
+	// to come back rather than piling up requests in memory.
+	s.metrics.queue.Inc()
+	timer := time.NewTimer(s.cfg.QueueTimeout)
 	select {
-	case h.sem <- struct{}{}:
+	case s.sem <- struct{}{}:
+		s.metrics.queue.Dec()
 		timer.Stop()
-		defer func() { <-h.sem }()
+		defer func() { <-s.sem }()
 	case <-timer.C:
+		s.metrics.queue.Dec()
 		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "server busy: too many images being analysed; retry shortly")
+		writeError(w, r, apiError{status: http.StatusServiceUnavailable,
+			msg: fmt.Sprintf("server busy: no analysis slot came free within %v; retry shortly", s.cfg.QueueTimeout)})
 		return
 	case <-r.Context().Done():
+		s.metrics.queue.Dec()
 		timer.Stop()
+		infoOf(r).reason = "client went away while queued"
 		return
 	}
 	start := time.Now()
-	body, status, err := readImage(w, r, h.cfg.MaxBodyBytes)
-	if err != nil {
-		writeError(w, status, err.Error())
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	body, aerr := readImage(r, s.cfg.MaxBodyBytes)
+	if aerr != nil {
+		writeError(w, r, *aerr)
 		return
 	}
-	img, _, err := imageio.Decode(bytes.NewReader(body), imageio.Limits{MaxPixels: h.cfg.MaxPixels, MaxBytes: h.cfg.MaxBodyBytes})
+	img, _, err := imageio.Decode(bytes.NewReader(body), imageio.Limits{MaxPixels: s.cfg.MaxPixels, MaxBytes: s.cfg.MaxBodyBytes})
 	if err != nil {
-		status := http.StatusBadRequest
 		if errors.Is(err, imageio.ErrTooLarge) {
-			status = http.StatusRequestEntityTooLarge
+			writeError(w, r, apiError{status: http.StatusRequestEntityTooLarge, maxPixels: s.cfg.MaxPixels,
+				msg: fmt.Sprintf("%v; scale the image down to at most %d pixels (width×height)", err, s.cfg.MaxPixels)})
+			return
 		}
-		writeError(w, status, "cannot use the image: "+err.Error())
+		writeError(w, r, apiError{status: http.StatusBadRequest, msg: "cannot use the image: " + err.Error() + "; send a JPEG, PNG, GIF, BMP or WebP image"})
 		return
 	}
-	faces, err := h.a.Analyze(img)
+	faces, err := ref.a.Analyze(img)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "analysis failed: "+err.Error())
+		writeError(w, r, apiError{status: http.StatusInternalServerError, msg: "analysis failed: " + err.Error()})
 		return
 	}
-	if info, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
-		info.faces = len(faces)
-	}
+	infoOf(r).faces = len(faces)
+	s.metrics.faces.Add(float64(len(faces)))
 	b := img.Bounds()
 	resp := Response{Faces: faces, Width: b.Dx(), Height: b.Dy()}
 	if resp.Faces == nil {
@@ -220,7 +352,7 @@ func (h *handler) predict(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("annotate"); v == "1" || v == "true" {
 		var buf bytes.Buffer
 		if err := png.Encode(&buf, agegender.Annotate(img, faces)); err != nil {
-			writeError(w, http.StatusInternalServerError, "encoding the annotated image: "+err.Error())
+			writeError(w, r, apiError{status: http.StatusInternalServerError, msg: "encoding the annotated image: " + err.Error()})
 			return
 		}
 		resp.Annotated = "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())
@@ -229,180 +361,6 @@ func (h *handler) predict(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// readImage returns the encoded image of a request: the multipart field
-// "image", or else the whole body. On error it also returns the status.
-func readImage(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, int, error) {
-	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	var src io.Reader = r.Body
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
-		mr, err := r.MultipartReader()
-		if err != nil {
-			return nil, http.StatusBadRequest, fmt.Errorf("malformed multipart body: %v", err)
-		}
-		for {
-			p, err := mr.NextPart()
-			if err == io.EOF {
-				return nil, http.StatusBadRequest, errors.New(`multipart body has no field "image": name the file field "image"`)
-			}
-			if err != nil {
-				return nil, statusOf(err), fmt.Errorf("reading the multipart body: %w", err)
-			}
-			if p.FormName() == "image" {
-				src = p
-				break
-			}
-		}
-	}
-	b, err := io.ReadAll(src)
-	if err != nil {
-		return nil, statusOf(err), fmt.Errorf("reading the image: %w", err)
-	}
-	if len(b) == 0 {
-		return nil, http.StatusBadRequest, errors.New(`empty image: send it as the request body or as the multipart field "image"`)
-	}
-	return b, 0, nil
-}
-
-// statusOf is 413 for a body over the limit, else 400.
-func statusOf(err error) int {
-	var mb *http.MaxBytesError
-	if errors.As(err, &mb) {
-		return http.StatusRequestEntityTooLarge
-	}
-	return http.StatusBadRequest
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, errorResponse{Error: msg})
-}
-
-// requestInfo collects what the log record of a request reports.
-type requestInfo struct {
-	status int
-	faces  int
-}
-
-type infoKey struct{}
-
-// recorder remembers the status a handler writes.
-type recorder struct {
-	http.ResponseWriter
-	info *requestInfo
-}
-
-func (r *recorder) WriteHeader(code int) {
-	if r.info.status == 0 {
-		r.info.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.info.status == 0 {
-		r.info.status = http.StatusOK
-	}
-	return r.ResponseWriter.Write(b)
-}
-
-func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-// logRequests logs one record per request: method, path, status,
-// duration and, for predictions, the number of faces.
-func logRequests(log *slog.Logger, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		info := &requestInfo{faces: -1}
-		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
-		next.ServeHTTP(&recorder{ResponseWriter: w, info: info}, r)
-		attrs := []any{
-			"method", r.Method, "path", r.URL.Path, "status", info.status,
-			"duration_ms", float64(time.Since(start).Microseconds()) / 1000, "remote", r.RemoteAddr,
-		}
-		if info.faces >= 0 {
-			attrs = append(attrs, "faces", info.faces)
-		}
-		log.Info("request", attrs...)
-	})
-}
-
-// recoverPanics turns a panic in a handler into a 500 answer and a log
-// record, and keeps the server running.
-func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			p := recover()
-			if p == nil {
-				return
-			}
-			if p == http.ErrAbortHandler {
-				panic(p) // the handler's way of aborting the response
-			}
-			buf := make([]byte, 4<<10)
-			buf = buf[:runtime.Stack(buf, false)]
-			log.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(buf))
-			writeError(w, http.StatusInternalServerError, "internal error; the server logged the details")
-		}()
-		next.ServeHTTP(w, r)
-	})
-}
-
-// NewServer returns an http.Server for h on addr with timeouts that keep
-// slow or idle clients from holding connections: 10 s to send the headers,
-// 1 min for the whole request, 2 min to write the answer (analysis on the
-// CPU can take seconds), 2 min idle keep-alive.
-func NewServer(addr string, h http.Handler) *http.Server {
-	return &http.Server{
-		Addr:              addr,
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		WriteTimeout:      2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-	}
-}
-
-// ShutdownTimeout is how long Run lets requests in progress finish after
-// its context is cancelled.
-const ShutdownTimeout = 30 * time.Second
-
-// Run serves srv until ctx is cancelled (for example by SIGINT or SIGTERM,
-// see signal.NotifyContext), then shuts it down gracefully: it stops
-// accepting connections and waits up to ShutdownTimeout for requests in
-// progress. If ln is nil, Run listens on srv.Addr. ready, if not nil, is
-// called with the address actually listened on.
-func Run(ctx context.Context, srv *http.Server, ln net.Listener, ready func(addr string)) error {
-	if ln == nil {
-		var err error
-		ln, err = net.Listen("tcp", srv.Addr)
-		if err != nil {
-			return fmt.Errorf("serve: %w; choose another --addr", err)
-		}
-	}
-	if ready != nil {
-		ready(ln.Addr().String())
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("serve: shutting down: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
+// unmatchedPath describes a request path for an error message without
+// echoing control characters.
+func unmatchedPath(r *http.Request) string { return (&url.URL{Path: r.URL.Path}).EscapedPath() }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"github.com/agegender/agegender/internal/datatest"
 	"image"
 	"image/png"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/agegender/agegender"
+	"github.com/agegender/agegender/internal/datatest"
 	"github.com/agegender/agegender/internal/testmodel"
 )
 
@@ -56,6 +57,20 @@ func pngBytes(t testing.TB, w, h int) []byte {
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+// newService is New for a configuration that must be valid; it logs
+// nowhere unless cfg has a logger.
+func newService(t testing.TB, a Analyzer, cfg Config) *Service {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = quietLogger()
+	}
+	s, err := New(a, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // do sends a request to h and returns the recorded answer.
 func do(h http.Handler, method, target string, body []byte, header ...string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, target, bytes.NewReader(body))
@@ -69,15 +84,21 @@ func do(h http.Handler, method, target string, body []byte, header ...string) *h
 
 func errorOf(t testing.TB, rec *httptest.ResponseRecorder) string {
 	t.Helper()
-	var e errorResponse
-	if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error == "" {
-		t.Errorf("error answer is not {\"error\": ...} JSON: %q", rec.Body.String())
+	var e errorBody
+	if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error == "" || e.Status != rec.Code {
+		t.Errorf("error answer is not {\"error\": ..., \"status\": %d} JSON: %q", rec.Code, rec.Body.String())
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+		t.Errorf("error answer has Content-Type %q", ct)
+	}
+	if id := rec.Header().Get("X-Request-ID"); id == "" || e.RequestID != id {
+		t.Errorf("error answer's request_id %q, header X-Request-ID %q: want both, equal", e.RequestID, id)
 	}
 	return e.Error
 }
 
 func TestPredictRawBody(t *testing.T) {
-	h := NewHandler(&fake{faces: oneFace}, Config{Logger: quietLogger()})
+	h := newService(t, &fake{faces: oneFace}, Config{})
 	rec := do(h, "POST", "/v1/predict", pngBytes(t, 120, 90))
 	if rec.Code != 200 {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
@@ -108,7 +129,7 @@ func TestPredictRawBody(t *testing.T) {
 }
 
 func TestPredictNoFaces(t *testing.T) {
-	h := NewHandler(&fake{}, Config{Logger: quietLogger()})
+	h := newService(t, &fake{}, Config{})
 	rec := do(h, "POST", "/v1/predict", pngBytes(t, 10, 10))
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"faces":[]`) {
 		t.Errorf("status %d, body %s; want 200 with \"faces\":[]", rec.Code, rec.Body)
@@ -126,7 +147,7 @@ func multipartBody(t testing.TB, field string, data []byte) ([]byte, string) {
 }
 
 func TestPredictMultipartAndAnnotate(t *testing.T) {
-	h := NewHandler(&fake{faces: oneFace}, Config{Logger: quietLogger()})
+	h := newService(t, &fake{faces: oneFace}, Config{})
 	body, ct := multipartBody(t, "image", pngBytes(t, 100, 80))
 	rec := do(h, "POST", "/v1/predict?annotate=1", body, "Content-Type", ct)
 	if rec.Code != 200 {
@@ -152,33 +173,63 @@ func TestPredictMultipartAndAnnotate(t *testing.T) {
 }
 
 func TestBadRequests(t *testing.T) {
-	h := NewHandler(&fake{faces: oneFace}, Config{Logger: quietLogger(), MaxBodyBytes: 4096, MaxPixels: 100 * 100})
+	h := newService(t, &fake{faces: oneFace}, Config{MaxBodyBytes: 4096, MaxPixels: 100 * 100})
 	cases := []struct {
-		name, method, target string
-		body                 []byte
-		want                 int
+		name, method, target, ctype string
+		body                        []byte
+		want                        int
+		says                        string // part of the error message
 	}{
-		{"garbage", "POST", "/v1/predict", []byte("this is not an image"), 400},
-		{"truncated png", "POST", "/v1/predict", pngBytes(t, 50, 50)[:40], 400},
-		{"empty", "POST", "/v1/predict", nil, 400},
-		{"body over limit", "POST", "/v1/predict", make([]byte, 5000), 413},
-		{"too many pixels", "POST", "/v1/predict", pngBytes(t, 200, 200), 413},
-		{"GET predict", "GET", "/v1/predict", nil, 405},
-		{"POST page", "POST", "/", nil, 405},
-		{"unknown path", "GET", "/etc/passwd", nil, 404},
-		{"file name", "GET", "/serve.go", nil, 404},
+		{"garbage", "POST", "/v1/predict", "", []byte("this is not an image"), 400, "not a JPEG"},
+		{"garbage bytes", "POST", "/v1/predict", "image/jpeg", []byte("\x00\x01\x02garbage"), 400, "send a JPEG, PNG"},
+		{"truncated png", "POST", "/v1/predict", "", pngBytes(t, 50, 50)[:40], 400, "png"},
+		{"empty", "POST", "/v1/predict", "", nil, 400, "empty file"},
+		{"empty multipart field", "POST", "/v1/predict", "", nil, 400, "empty file"}, // body set below
+		{"empty JSON image", "POST", "/v1/predict", "application/json", []byte(`{"image": ""}`), 400, "empty file"},
+		{"JSON without image", "POST", "/v1/predict", "application/json", []byte(`{"photo": "abc"}`), 400, `{"image": "<base64>"}`},
+		{"malformed JSON", "POST", "/v1/predict", "application/json", []byte(`{"image": `), 400, `{"image": "<base64>"}`},
+		{"bad base64", "POST", "/v1/predict", "text/plain", []byte("abcde="), 400, "base64"},
+		{"data URI not base64", "POST", "/v1/predict", "text/plain", []byte("data:image/png,abc"), 400, "data:image/jpeg;base64,"},
+		{"unsupported type", "POST", "/v1/predict", "application/xml", []byte("<img/>"), 415, `multipart/form-data file field "image"`},
+		{"malformed type", "POST", "/v1/predict", "image/", []byte("x"), 400, "Content-Type"},
+		{"body over limit", "POST", "/v1/predict", "", make([]byte, 5000), 413, "limit of 4096 bytes (4 KiB)"},
+		{"too many pixels", "POST", "/v1/predict", "", pngBytes(t, 200, 200), 413, "at most 10000 pixels"},
+		{"GET predict", "GET", "/v1/predict", "", nil, 405, "allowed: POST"},
+		{"POST page", "POST", "/", "", nil, 405, "allowed: GET, HEAD"},
+		{"unknown path", "GET", "/etc/passwd", "", nil, 404, "/openapi.json"},
+		{"file name", "GET", "/serve.go", "", nil, 404, "no such path /serve.go"},
+		{"preflight without CORS", "OPTIONS", "/v1/predict", "", nil, 405, "OPTIONS"},
 		// ServeMux cleans the path and redirects to /serve.go, itself 404.
-		{"dot dot", "GET", "/../serve.go", nil, 307},
+		{"dot dot", "GET", "/../serve.go", "", nil, 307, ""},
 	}
 	for _, c := range cases {
-		rec := do(h, c.method, c.target, c.body)
+		body, ctype := c.body, c.ctype
+		if c.name == "empty multipart field" {
+			body, ctype = multipartBody(t, "image", nil)
+		}
+		rec := do(h, c.method, c.target, body, "Content-Type", ctype)
 		if rec.Code != c.want {
 			t.Errorf("%s: status %d, want %d (%s)", c.name, rec.Code, c.want, rec.Body)
 			continue
 		}
-		if c.want == 400 || c.want == 413 {
-			t.Logf("%s: %d %s", c.name, c.want, errorOf(t, rec))
+		if c.want >= 400 {
+			msg := errorOf(t, rec)
+			t.Logf("%s: %d %s", c.name, c.want, msg)
+			if !strings.Contains(msg, c.says) {
+				t.Errorf("%s: message %q does not say %q", c.name, msg, c.says)
+			}
 		}
+	}
+	// The limits are stated as numbers too.
+	var e errorBody
+	json.Unmarshal(do(h, "POST", "/v1/predict", make([]byte, 5000)).Body.Bytes(), &e)
+	if e.MaxBytes != 4096 {
+		t.Errorf("413 for the body: max_bytes %d, want 4096", e.MaxBytes)
+	}
+	e = errorBody{}
+	json.Unmarshal(do(h, "POST", "/v1/predict", pngBytes(t, 200, 200)).Body.Bytes(), &e)
+	if e.MaxPixels != 100*100 {
+		t.Errorf("413 for the pixels: max_pixels %d, want 10000", e.MaxPixels)
 	}
 	// A body over the limit inside a multipart form is 413 too.
 	body, ct := multipartBody(t, "image", make([]byte, 5000))
@@ -187,8 +238,50 @@ func TestBadRequests(t *testing.T) {
 	}
 }
 
+// TestBodyFormats sends the same image in every accepted form.
+func TestBodyFormats(t *testing.T) {
+	h := newService(t, &fake{faces: oneFace}, Config{})
+	img := pngBytes(t, 30, 20)
+	b64 := base64.StdEncoding.EncodeToString(img)
+	wrapped := ""
+	for i := 0; i < len(b64); i += 20 {
+		wrapped += b64[i:min(i+20, len(b64))] + "\r\n"
+	}
+	jsonBody, _ := json.Marshal(map[string]string{"image": b64})
+	jsonURI, _ := json.Marshal(map[string]string{"image": "data:image/png;base64," + b64})
+	mpB64, mpB64Type := multipartBody(t, "image", []byte(b64))
+	mp, mpType := multipartBody(t, "image", img)
+	cases := []struct {
+		name, ctype string
+		body        []byte
+	}{
+		{"raw, no type", "", img},
+		{"raw image/png", "image/png", img},
+		{"raw octet-stream", "application/octet-stream", img},
+		{"multipart", mpType, mp},
+		{"multipart base64", mpB64Type, mpB64},
+		{"base64 text", "text/plain", []byte(b64)},
+		{"base64 with line breaks", "text/plain; charset=utf-8", []byte(wrapped)},
+		{"base64 URL alphabet, unpadded", "", []byte(base64.RawURLEncoding.EncodeToString(img))},
+		{"base64 as curl -d sends it", "application/x-www-form-urlencoded", []byte(b64)},
+		{"form field image=", "application/x-www-form-urlencoded", []byte("image=" + url.QueryEscape(b64))},
+		{"data URI", "text/plain", []byte("data:image/png;base64," + b64)},
+		{"data URI, no type", "", []byte("data:image/png;base64," + b64)},
+		{"JSON", "application/json", jsonBody},
+		{"JSON data URI", "application/json; charset=utf-8", jsonURI},
+	}
+	for _, c := range cases {
+		rec := do(h, "POST", "/v1/predict", c.body, "Content-Type", c.ctype)
+		var r Response
+		json.Unmarshal(rec.Body.Bytes(), &r)
+		if rec.Code != 200 || r.Width != 30 || r.Height != 20 {
+			t.Errorf("%s: %d %s", c.name, rec.Code, rec.Body)
+		}
+	}
+}
+
 func TestAuth(t *testing.T) {
-	h := NewHandler(&fake{faces: oneFace}, Config{Logger: quietLogger(), Token: "s3cret"})
+	h := newService(t, &fake{faces: oneFace}, Config{Token: "s3cret"})
 	img := pngBytes(t, 20, 20)
 	if rec := do(h, "POST", "/v1/predict", img); rec.Code != 401 || rec.Header().Get("WWW-Authenticate") == "" {
 		t.Errorf("no token: %d, want 401 with WWW-Authenticate", rec.Code)
@@ -199,7 +292,7 @@ func TestAuth(t *testing.T) {
 	if rec := do(h, "POST", "/v1/predict", img, "Authorization", "Bearer s3cret"); rec.Code != 200 {
 		t.Errorf("right token: %d, want 200", rec.Code)
 	}
-	if rec := do(h, "GET", "/healthz", nil); rec.Code != 200 || rec.Body.String() != "ok\n" {
+	if rec := do(h, "GET", "/healthz", nil); rec.Code != 200 || rec.Body.String() != `{"status":"ok"}`+"\n" {
 		t.Errorf("healthz without token: %d %q", rec.Code, rec.Body)
 	}
 	if rec := do(h, "GET", "/", nil); rec.Code != 200 {
@@ -210,7 +303,7 @@ func TestAuth(t *testing.T) {
 func TestPanicRecovery(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	srv := httptest.NewServer(NewHandler(&fake{panics: true}, Config{Logger: log}))
+	srv := httptest.NewServer(newService(t, &fake{panics: true}, Config{Logger: log}))
 	defer srv.Close()
 	for i := range 2 { // the server keeps running after the first panic
 		res, err := http.Post(srv.URL+"/v1/predict", "image/png", bytes.NewReader(pngBytes(t, 10, 10)))
@@ -233,7 +326,7 @@ func TestPanicRecovery(t *testing.T) {
 
 func TestBusy(t *testing.T) {
 	f := &fake{faces: oneFace, release: make(chan struct{})}
-	h := NewHandler(f, Config{Logger: quietLogger(), MaxConcurrent: 1, QueueTimeout: 50 * time.Millisecond})
+	h := newService(t, f, Config{MaxConcurrent: 1, QueueTimeout: 50 * time.Millisecond})
 	img := pngBytes(t, 10, 10)
 	var wg sync.WaitGroup
 	var first *httptest.ResponseRecorder
@@ -260,7 +353,7 @@ func TestBusy(t *testing.T) {
 
 func TestLogRecord(t *testing.T) {
 	var logs bytes.Buffer
-	h := NewHandler(&fake{faces: oneFace}, Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	h := newService(t, &fake{faces: oneFace}, Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	do(h, "POST", "/v1/predict", pngBytes(t, 10, 10))
 	var rec map[string]any
 	if err := json.Unmarshal(logs.Bytes(), &rec); err != nil {
@@ -277,7 +370,7 @@ func TestLogRecord(t *testing.T) {
 }
 
 func TestPage(t *testing.T) {
-	h := NewHandler(&fake{}, Config{Logger: quietLogger()})
+	h := newService(t, &fake{}, Config{})
 	rec := do(h, "GET", "/", nil)
 	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
 		t.Fatalf("page: %d %s", rec.Code, rec.Header().Get("Content-Type"))
@@ -298,7 +391,7 @@ func TestPage(t *testing.T) {
 
 func TestRunShutsDownGracefully(t *testing.T) {
 	f := &fake{faces: oneFace, release: make(chan struct{})}
-	srv := NewServer("127.0.0.1:0", NewHandler(f, Config{Logger: quietLogger()}))
+	srv := NewServer("127.0.0.1:0", newService(t, f, Config{}))
 	if srv.ReadHeaderTimeout == 0 || srv.ReadTimeout == 0 || srv.WriteTimeout == 0 || srv.IdleTimeout == 0 {
 		t.Errorf("server lacks timeouts: %+v", srv)
 	}
@@ -354,7 +447,7 @@ func TestRealFace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := NewHandler(an, Config{Logger: quietLogger()})
+	h := newService(t, an, Config{})
 	rec := do(h, "POST", "/v1/predict", data, "Content-Type", "image/jpeg")
 	if rec.Code != 200 {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)

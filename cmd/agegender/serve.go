@@ -2,19 +2,30 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"runtime"
+	"strings"
+	"time"
 
 	"github.com/agegender/agegender"
 	"github.com/agegender/agegender/face"
 	"github.com/agegender/agegender/serve"
+	"github.com/gomlx/compute"
 )
 
-// cmdServe runs the HTTP service until SIGINT or SIGTERM (ctx), then shuts
-// it down gracefully.
+// originList is a repeatable string flag.
+type originList []string
+
+func (l *originList) String() string     { return strings.Join(*l, ",") }
+func (l *originList) Set(v string) error { *l = append(*l, v); return nil }
+
+// cmdServe runs the HTTP service until SIGINT or SIGTERM (ctx), then
+// drains it: requests in flight finish, new ones get 503. It listens at
+// once and loads the models meanwhile (/readyz says when they are loaded).
 func cmdServe(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "`host:port` to listen on; use :8080 to accept connections from other machines")
@@ -22,13 +33,16 @@ func cmdServe(ctx context.Context, args []string) error {
 	genderModel := fs.String("gender-model", "", "gender model `file` (default: built-in)")
 	ageModel := fs.String("age-model", "", "age model `file` (default: built-in)")
 	tencrop := fs.Bool("tencrop", false, "average 10 crops per face: a little more accurate, 10 times the work")
-	be := fs.String("backend", "", "compute backend: go, onnx or xla")
+	be := fs.String("backend", "", "compute backend: go, onnx or xla (default $GOMLX_BACKEND, then go)")
 	minFace := fs.Int("min-face", face.DefaultOptions().MinSize, "smallest face side searched for, in `pixels`")
 	maxBody := fs.Int64("max-body", serve.DefaultMaxBodyBytes>>20, "largest request body, in `MiB`")
 	maxPixels := fs.Int64("max-pixels", 50_000_000, "largest image width×height")
 	maxConc := fs.Int("max-concurrent", runtime.NumCPU(), "images analysed at once; more requests wait (see --queue-timeout), then get 503")
 	logJSON := fs.Bool("log-json", false, "log JSON records instead of text")
 	queue := fs.Duration("queue-timeout", serve.DefaultQueueTimeout, "how long a request waits for a free slot before it gets 503")
+	drainDelay := fs.Duration("drain-delay", 0, "on SIGTERM, answer 503 and fail /readyz for at least this long before closing, so a load balancer notices")
+	var origins originList
+	fs.Var(&origins, "cors-origin", "let pages from this `origin` (https://host[:port], or * for any) call the API from a browser; repeatable. Default: CORS off")
 	fs.Parse(args)
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected arguments %q; all settings are flags", fs.Args())
@@ -39,24 +53,60 @@ func cmdServe(ctx context.Context, args []string) error {
 	} else {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	fopts := face.DefaultOptions()
-	fopts.MinSize = *minFace
-	a, err := agegender.New(agegender.Options{
-		Backend: *be, GenderModel: *genderModel, AgeModel: *ageModel, TenCrop: *tencrop, Face: fopts,
+	backendName := *be
+	if backendName == "" {
+		backendName = os.Getenv(compute.ConfigEnvVar)
+	}
+	if backendName == "" {
+		backendName = "go"
+	}
+	s, err := serve.New(nil, serve.Config{
+		Token: *token, MaxBodyBytes: *maxBody << 20, MaxPixels: *maxPixels,
+		MaxConcurrent: *maxConc, QueueTimeout: *queue, CORSOrigins: origins, DrainDelay: *drainDelay, Logger: log,
+		Model: serve.ModelInfo{Backend: backendName, GenderModel: orBuiltin(*genderModel), AgeModel: orBuiltin(*ageModel), TenCrop: *tencrop},
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (flag --cors-origin)", err)
 	}
-	defer a.Close()
-	h := serve.NewHandler(a, serve.Config{
-		Token: *token, MaxBodyBytes: *maxBody << 20, MaxPixels: *maxPixels,
-		MaxConcurrent: *maxConc, QueueTimeout: *queue, Logger: log,
+
+	// Load the models while already listening: /healthz answers at once,
+	// /readyz once they are loaded. A failed load stops the server.
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	loaded := make(chan *agegender.Analyzer, 1)
+	go func() {
+		start := time.Now()
+		fopts := face.DefaultOptions()
+		fopts.MinSize = *minFace
+		a, err := agegender.New(agegender.Options{
+			Backend: *be, GenderModel: *genderModel, AgeModel: *ageModel, TenCrop: *tencrop, Face: fopts,
+		})
+		loaded <- a
+		if err != nil {
+			stop(fmt.Errorf("loading the models: %w", err))
+			return
+		}
+		s.SetAnalyzer(a)
+		log.Info("ready", "backend", backendName, "load_ms", time.Since(start).Milliseconds())
+	}()
+	err = serve.Run(ctx, serve.NewServer(*addr, s), nil, func(addr string) {
+		log.Info("listening", "url", "http://"+addr+"/", "auth", *token != "", "cors", origins.String())
 	})
-	err = serve.Run(ctx, serve.NewServer(*addr, h), nil, func(addr string) {
-		log.Info("listening", "url", "http://"+addr+"/", "auth", *token != "")
-	})
+	if a := <-loaded; a != nil {
+		a.Close()
+	}
+	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
 	if err == nil {
 		log.Info("stopped")
 	}
 	return err
+}
+
+func orBuiltin(path string) string {
+	if path == "" {
+		return "builtin"
+	}
+	return path
 }
