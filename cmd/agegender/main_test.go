@@ -74,8 +74,13 @@ func TestPredictBadInputs(t *testing.T) {
 	if !strings.Contains(out, `"file":"`+good+`"`) || !strings.Contains(out, `"faces":0`) {
 		t.Errorf("the good input was not answered (a blank image has no face): %q", out)
 	}
-	if strings.Contains(out, "notes.txt") {
-		t.Errorf("a non-image file was treated as an input: %q", out)
+	// Files found in a folder are chosen by content: notes.txt and the
+	// fake .jpg are skipped, each with a line saying why.
+	for _, name := range []string{"notes.txt", "fake.jpg"} {
+		want := `{"file":"` + filepath.Join(junk, name) + `","error":"` + filepath.Join(junk, name) + `: not an image: not a JPEG, PNG, GIF, BMP or WebP file","skipped":true}`
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("%s was not reported as skipped (want %s): %q", name, want, out)
+		}
 	}
 }
 

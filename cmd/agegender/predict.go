@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,12 +11,12 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/agegender/agegender"
@@ -38,7 +39,9 @@ type cropResult struct {
 
 // faceLine is one line of `predict --json` output: the --crop contract
 // plus the face's index and box ([x, y, width, height] in the photo's
-// pixels, after EXIF orientation).
+// pixels, after EXIF orientation, at full size even when the photo was
+// downscaled for analysis, and clipped to the photo: the detector's box
+// may reach past its edges, the printed one never does).
 type faceLine struct {
 	File           string             `json:"file"`
 	Face           int                `json:"face"`
@@ -56,16 +59,29 @@ type noFaceLine struct {
 	Faces int    `json:"faces"`
 }
 
-// imageExts are the extensions picked up when walking folders.
-var imageExts = map[string]bool{".jpg": true, ".jpeg": true, ".png": true, ".gif": true, ".bmp": true, ".webp": true}
-
 const predictUsage = `usage: agegender predict [flags] FILE|FOLDER|GLOB...
 
 Finds every face in the photos and prints its gender and age group.
-Folders are searched recursively for .jpg .jpeg .png .gif .bmp .webp files;
-quote glob patterns ('photos/*.jpg') to let agegender expand them.
-Results come out in input order. Unreadable inputs are reported on stderr
-and skipped; the command then exits with status 1.
+Folders are searched recursively and every file in them is tried: the
+content, not the name, tells a JPEG, PNG, GIF, BMP or WebP image; quote
+glob patterns ('photos/*.jpg') to let agegender expand them. Transparent
+images are analysed as shown on white; photos over --max-pixels are
+downscaled (boxes stay in the photo's pixels). Results come out in input
+order. Files found in folders or by patterns that are not images we can
+read (other files, HEIC, AVIF, empty files) are named on stderr with the
+reason and counted as skipped. Every other failure, and any input named
+on the command line that cannot be analysed, is reported on stderr, and
+the command then exits with status 1.
+
+With --json, --crop or --out, a file that is skipped or fails gets a line
+{"file": ..., "error": ..., "skipped": true|false} so that every input
+appears in the output.
+
+Batch work over many machines: --shard k/n takes the k-th of n shares of
+the files (by FNV-1a 64 of each path as given or found, modulo n), and
+--out FILE writes the JSON lines to FILE. Run the same command line (same
+inputs, same working directory) with --shard 1/n ... n/n: every file is
+analysed by exactly one of them.
 
 flags:
 `
@@ -80,6 +96,8 @@ func cmdPredict(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print one JSON object per face per line instead of a table")
 	annotate := fs.String("annotate", "", "write copies of the photos with faces boxed and labelled into this `folder`")
 	minFace := fs.Int("min-face", face.DefaultOptions().MinSize, "smallest face side searched for, in `pixels`")
+	detector := fs.String("detector", face.Detectors[0], "face detector: blazeface (landmarks, turned faces) or pigo (the cascade; --min-face applies to it)")
+	minScore := fs.Float64("min-score", 0, "smallest detection `score` (0–1) reported; 0 means the detector's calibrated default")
 	genderModel := fs.String("gender-model", "", "gender model `file` (default: built-in)")
 	ageModel := fs.String("age-model", "", "age model `file` (default: built-in)")
 	fs.StringVar(genderModel, "model-gender", "", "same as --gender-model")
@@ -88,6 +106,9 @@ func cmdPredict(ctx context.Context, args []string) error {
 	be := fs.String("backend", "", "compute backend: go, onnx or xla")
 	workers := fs.Int("workers", runtime.NumCPU(), "images decoded and analysed at once")
 	quiet := fs.Bool("quiet", false, "no progress bar or summary on stderr")
+	maxPixels := fs.Int64("max-pixels", imageio.DefaultLimits.MaxPixels, "largest image width×height analysed; larger photos are downscaled to it (refused only beyond 1 GiB of decoded pixels, about 350 megapixels of JPEG)")
+	shard := fs.String("shard", "", "analyse only share `k/n` of the files (1 ≤ k ≤ n), chosen by a hash of each path; run k = 1..n on n machines")
+	outFile := fs.String("out", "", "write JSON lines (as --json, or --crop's) to this `file` instead of stdout")
 	fs.Parse(args)
 	if fs.NArg() == 0 {
 		fs.Usage()
@@ -99,25 +120,59 @@ func cmdPredict(ctx context.Context, args []string) error {
 	if *crop && *annotate != "" {
 		return errors.New("predict: --annotate needs face detection; drop --crop")
 	}
-	files, walked, failed := expandInputs(fs.Args())
+	if *maxPixels < 1 {
+		return fmt.Errorf("predict: --max-pixels %d: use at least 1", *maxPixels)
+	}
+	k, n, err := parseShard(*shard)
+	if err != nil {
+		return fmt.Errorf("predict: %w", err)
+	}
+	failed := 0
+	fail := func(format string, a ...any) {
+		fmt.Fprintf(os.Stderr, "agegender: "+format+"\n", a...)
+		failed++
+	}
+	all, walked := expandInputs(fs.Args(), fail)
+	files := all[:0:0]
+	for _, f := range all {
+		if inShard(f.path, k, n) {
+			files = append(files, f)
+		}
+	}
+	if n > 1 && !*quiet {
+		fmt.Fprintf(os.Stderr, "shard %d/%d: %d of %d files\n", k, n, len(files), len(all))
+	}
+	w := io.Writer(os.Stdout)
+	if *outFile != "" {
+		*asJSON = true
+		f, err := os.Create(*outFile)
+		if err != nil {
+			return fmt.Errorf("predict: --out: %w", err)
+		}
+		defer f.Close()
+		bw := bufio.NewWriter(f)
+		defer bw.Flush()
+		w = bw
+	}
 	if *annotate != "" {
 		if err := os.MkdirAll(*annotate, 0o755); err != nil {
 			return fmt.Errorf("predict: --annotate: %w", err)
 		}
 	}
-	b, err := backend.Open(*be)
+	be2, err := backend.Open(*be)
 	if err != nil {
 		return err
 	}
 	if !*quiet {
-		fmt.Fprintln(os.Stderr, backend.Describe(b))
+		fmt.Fprintln(os.Stderr, backend.Describe(be2))
 	}
-	b.Finalize()
+	be2.Finalize()
 	fopts := face.DefaultOptions()
 	fopts.MinSize = *minFace
 	a, err := agegender.New(agegender.Options{
 		Backend: *be, GenderModel: *genderModel, AgeModel: *ageModel,
 		TenCrop: *tencrop, Face: fopts,
+		Detector: *detector, MinScore: float32(*minScore),
 	})
 	if err != nil {
 		return err
@@ -128,26 +183,38 @@ func cmdPredict(ctx context.Context, args []string) error {
 	if walked && !*quiet {
 		bar = progressbar.NewOptions(len(files), progressbar.OptionSetWriter(os.Stderr),
 			progressbar.OptionSetDescription("analysing"), progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(), progressbar.OptionSetItsString("img"),
 			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
 	}
-	out := &printer{w: os.Stdout, json: *asJSON, crop: *crop, annotate: *annotate, used: map[string]bool{}}
+	out := &printer{w: w, json: *asJSON, crop: *crop, annotate: *annotate, used: map[string]bool{}}
 	if !*asJSON && !*crop {
 		out.header()
 	}
+	// Images over --max-pixels are decoded at full size one at a time
+	// (imageio.Limits.Large), however many workers run.
+	lim := imageio.Limits{MaxPixels: *maxPixels, MaxDecodeBytes: imageio.DefaultDecodeBytes, Large: &sync.Mutex{}}
 	start := time.Now()
-	images, faces := 0, 0
-	results := analyseAll(ctx, a, files, *workers, *crop, *annotate != "")
+	images, faces, skipped, done := 0, 0, 0, 0
+	results := analyseAll(ctx, a, files, lim, *workers, *crop, *annotate != "")
 	for r := range results {
+		done++
 		if bar != nil {
+			bar.Describe("analysing " + rate(done, time.Since(start)))
 			bar.Add(1)
 		}
 		if r.err != nil {
 			if bar != nil {
 				bar.Clear()
 			}
-			fmt.Fprintf(os.Stderr, "agegender: %v\n", r.err)
-			failed++
+			if r.skipped {
+				fmt.Fprintf(os.Stderr, "agegender: skipped %v\n", r.err)
+				skipped++
+			} else {
+				fmt.Fprintf(os.Stderr, "agegender: %v\n", r.err)
+				failed++
+			}
+			if err := out.printError(r); err != nil {
+				return err
+			}
 			continue
 		}
 		images++
@@ -164,102 +231,32 @@ func cmdPredict(ctx context.Context, args []string) error {
 	}
 	if !*quiet {
 		secs := time.Since(start).Seconds()
-		fmt.Fprintf(os.Stderr, "%d images, %d faces in %.1f s (%.1f img/s)\n", images, faces, secs, float64(images)/max(secs, 1e-9))
+		fmt.Fprintf(os.Stderr, "%d images, %d faces in %.1f s (%.1f img/s); %d skipped, %d failed\n",
+			images, faces, secs, float64(images)/max(secs, 1e-9), skipped, failed)
 	}
 	if failed > 0 {
-		return fmt.Errorf("predict: %d inputs could not be read (see the messages above)", failed)
+		return fmt.Errorf("predict: %d inputs could not be analysed (see the messages above)", failed)
 	}
 	return nil
 }
 
-// expandInputs turns the command-line inputs into image files: files as
-// they are, folders walked recursively for image extensions, glob patterns
-// expanded. walked tells whether a folder or pattern was given (worth a
-// progress bar). Inputs that give nothing are reported on stderr and
-// counted in failed.
-func expandInputs(args []string) (files []string, walked bool, failed int) {
-	fail := func(format string, a ...any) {
-		fmt.Fprintf(os.Stderr, "agegender: "+format+"\n", a...)
-		failed++
-	}
-	for _, in := range args {
-		st, err := os.Stat(in)
-		if err != nil && strings.ContainsAny(in, "*?[") {
-			matches, gerr := filepath.Glob(in)
-			if gerr != nil {
-				fail("%s: bad glob pattern: %v", in, gerr)
-				continue
-			}
-			if len(matches) == 0 {
-				fail("%s: no files match the pattern", in)
-				continue
-			}
-			walked = true
-			for _, m := range matches {
-				if st, err := os.Stat(m); err == nil && st.IsDir() {
-					files = append(files, walkImages(m, fail)...)
-				} else {
-					files = append(files, m)
-				}
-			}
-			continue
-		}
-		if err != nil {
-			fail("%v", err) // *PathError names the file
-			continue
-		}
-		if st.IsDir() {
-			walked = true
-			found := walkImages(in, fail)
-			if len(found) == 0 {
-				fail("%s: no .jpg .jpeg .png .gif .bmp or .webp files in this folder", in)
-			}
-			files = append(files, found...)
-			continue
-		}
-		files = append(files, in)
-	}
-	return files, walked, failed
-}
-
-// walkImages lists the image files under dir in lexical order, skipping
-// hidden folders.
-func walkImages(dir string, fail func(string, ...any)) []string {
-	var out []string
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			fail("%v", err)
-			return nil
-		}
-		if d.IsDir() {
-			if p != dir && strings.HasPrefix(d.Name(), ".") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if imageExts[strings.ToLower(filepath.Ext(p))] {
-			out = append(out, p)
-		}
-		return nil
-	})
-	return out
-}
-
 // result is the analysis of one input file.
 type result struct {
-	file   string
-	format string
-	img    image.Image // kept only for --annotate
-	faces  []agegender.Face
-	err    error
+	file    string
+	info    imageio.Info    // Width, Height: the photo's size, for boxes
+	bounds  image.Rectangle // of the analysed image, smaller when downscaled
+	img     image.Image     // kept only for --annotate
+	faces   []agegender.Face
+	err     error
+	skipped bool // err says why a found file is no photo to analyse
 }
 
 // analyseAll analyses files on a pool of workers and delivers the results
 // in input order. At most 2×workers images are decoded and waiting at any
 // time, so memory stays bounded however many files there are.
-func analyseAll(ctx context.Context, a *agegender.Analyzer, files []string, workers int, crop, keepImage bool) <-chan result {
+func analyseAll(ctx context.Context, a *agegender.Analyzer, files []input, lim imageio.Limits, workers int, crop, keepImage bool) <-chan result {
 	type job struct {
-		file string
+		file input
 		out  chan result
 	}
 	jobs := make(chan job)
@@ -267,7 +264,7 @@ func analyseAll(ctx context.Context, a *agegender.Analyzer, files []string, work
 	for range workers {
 		go func() {
 			for j := range jobs {
-				j.out <- analyseFile(a, j.file, crop, keepImage)
+				j.out <- analyseFile(a, j.file, lim, crop, keepImage)
 			}
 		}()
 	}
@@ -303,12 +300,13 @@ func analyseAll(ctx context.Context, a *agegender.Analyzer, files []string, work
 	return results
 }
 
-func analyseFile(a *agegender.Analyzer, file string, crop, keepImage bool) result {
-	img, format, err := imageio.DecodeFile(file, imageio.DefaultLimits)
+func analyseFile(a *agegender.Analyzer, in input, lim imageio.Limits, crop, keepImage bool) result {
+	file := in.path
+	img, info, err := imageio.DecodeFileInfo(file, lim)
 	if err != nil {
-		return result{file: file, err: err}
+		return result{file: file, err: err, skipped: !in.explicit && skippable(err)}
 	}
-	r := result{file: file, format: format}
+	r := result{file: file, info: info, bounds: img.Bounds()}
 	if crop {
 		f, err := a.AnalyzeCrop(img)
 		r.faces, r.err = []agegender.Face{f}, err
@@ -333,10 +331,29 @@ type printer struct {
 	used     map[string]bool // annotated file names already written
 }
 
-const tableFormat = "%-40s %4s  %-21s %-6s %6s  %-9s %6s\n"
+const tableFormat = "%s %4s  %-21s %-6s %6s  %-9s %6s\n"
+
+// fileColumn is the width of the table's FILE column in terminal cells.
+const fileColumn = 40
 
 func (p *printer) header() {
-	fmt.Fprintf(p.w, tableFormat, "FILE", "FACE", "BOX (x,y w×h)", "GENDER", "PROB", "AGE", "PROB")
+	fmt.Fprintf(p.w, tableFormat, cell("FILE", fileColumn), "FACE", "BOX (x,y w×h)", "GENDER", "PROB", "AGE", "PROB")
+}
+
+// errorLine is the JSON line of a file that was skipped or failed.
+type errorLine struct {
+	File    string `json:"file"`
+	Error   string `json:"error"`
+	Skipped bool   `json:"skipped"`
+}
+
+// printError writes r's error as a JSON line in the JSON modes, so that
+// every input appears in the output; the table shows errors on stderr only.
+func (p *printer) printError(r result) error {
+	if !p.json && !p.crop {
+		return nil
+	}
+	return json.NewEncoder(p.w).Encode(errorLine{File: r.file, Error: r.err.Error(), Skipped: r.skipped})
 }
 
 func (p *printer) print(r result) error {
@@ -354,9 +371,8 @@ func (p *printer) print(r result) error {
 			}
 		}
 		for _, f := range r.faces {
-			b := f.Box
 			if err := enc.Encode(faceLine{
-				File: r.file, Face: f.Index, Box: [4]int{b.Min.X, b.Min.Y, b.Dx(), b.Dy()},
+				File: r.file, Face: f.Index, Box: photoBox(f.Box, r.bounds, r.info.Width, r.info.Height),
 				Gender: f.Gender, GenderProb: f.GenderProb, AgeGroup: f.AgeGroup, AgeProbs: f.AgeProbs,
 				DetectionScore: f.DetectionScore,
 			}); err != nil {
@@ -364,16 +380,13 @@ func (p *printer) print(r result) error {
 			}
 		}
 	default:
-		name := r.file
-		if len(name) > 40 {
-			name = "…" + name[len(name)-39:]
-		}
+		name := cell(r.file, fileColumn)
 		if len(r.faces) == 0 {
 			fmt.Fprintf(p.w, tableFormat, name, "-", "no face found", "", "", "", "")
 		}
 		for _, f := range r.faces {
-			b := f.Box
-			box := fmt.Sprintf("%d,%d %d×%d", b.Min.X, b.Min.Y, b.Dx(), b.Dy())
+			b := photoBox(f.Box, r.bounds, r.info.Width, r.info.Height)
+			box := fmt.Sprintf("%d,%d %d×%d", b[0], b[1], b[2], b[3])
 			fmt.Fprintf(p.w, tableFormat, name, strconv.Itoa(f.Index), box, f.Gender,
 				pct(f.GenderProb), f.AgeGroup, pct(f.AgeProb()))
 		}
@@ -387,10 +400,11 @@ func (p *printer) print(r result) error {
 func pct(p float32) string { return fmt.Sprintf("%.1f%%", 100*p) }
 
 // writeAnnotated saves r's image with its faces drawn: JPEG for JPEG
-// inputs, PNG otherwise. Names are the input's base name, made unique.
+// inputs, PNG otherwise; the image analysed, so downscaled when the photo
+// was over --max-pixels. Names are the input's base name, made unique.
 func (p *printer) writeAnnotated(r result) error {
 	ext := ".png"
-	if r.format == "jpeg" {
+	if r.info.Format == "jpeg" {
 		ext = ".jpg"
 	}
 	base := strings.TrimSuffix(filepath.Base(r.file), filepath.Ext(r.file))

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"image"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/agegender/agegender/imageio"
+	"github.com/rivo/uniseg"
+)
+
+// input is one file for predict. Explicit inputs were named on the command
+// line; the others were found in a folder or by a glob pattern, so a file
+// there that is no photo is skipped rather than an error.
+type input struct {
+	path     string
+	explicit bool
+}
+
+// expandInputs turns the command-line inputs into files: files as they
+// are, folders walked recursively (every regular file, whatever its name:
+// the decoder tells images by their content), glob patterns expanded.
+// walked tells whether a folder or pattern was given (worth a progress
+// bar). Inputs that give nothing are reported through fail.
+func expandInputs(args []string, fail func(format string, a ...any)) (files []input, walked bool) {
+	for _, in := range args {
+		st, err := os.Stat(in)
+		if err != nil && strings.ContainsAny(in, "*?[") {
+			matches, gerr := filepath.Glob(in)
+			if gerr != nil {
+				fail("%s: bad glob pattern: %v", in, gerr)
+				continue
+			}
+			if len(matches) == 0 {
+				fail("%s: no files match the pattern", in)
+				continue
+			}
+			walked = true
+			for _, m := range matches {
+				if st, err := os.Stat(m); err == nil && st.IsDir() {
+					files = append(files, walkFiles(m, fail)...)
+				} else {
+					files = append(files, input{path: m})
+				}
+			}
+			continue
+		}
+		if err != nil {
+			fail("%v", err) // *PathError names the file
+			continue
+		}
+		if st.IsDir() {
+			walked = true
+			found := walkFiles(in, fail)
+			if len(found) == 0 {
+				fail("%s: no files in this folder", in)
+			}
+			files = append(files, found...)
+			continue
+		}
+		files = append(files, input{path: in, explicit: true})
+	}
+	return files, walked
+}
+
+// walkFiles lists the files under dir in lexical order. Hidden folders
+// (.git, .thumbnails, ...) are not entered; each is named on stderr.
+func walkFiles(dir string, fail func(string, ...any)) []input {
+	var out []input
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			fail("%v", err)
+			return nil
+		}
+		if d.IsDir() {
+			if p != dir && strings.HasPrefix(d.Name(), ".") {
+				fmt.Fprintf(os.Stderr, "agegender: not searching %s: hidden folder\n", p)
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		out = append(out, input{path: p})
+		return nil
+	})
+	return out
+}
+
+// parseShard reads --shard "k/n" (1 ≤ k ≤ n); "" means the whole input,
+// returned as 1/1.
+func parseShard(s string) (k, n uint64, err error) {
+	if s == "" {
+		return 1, 1, nil
+	}
+	ks, ns, ok := strings.Cut(s, "/")
+	k, kerr := strconv.ParseUint(ks, 10, 32)
+	n, nerr := strconv.ParseUint(ns, 10, 32)
+	if !ok || kerr != nil || nerr != nil || n < 1 || k < 1 || k > n {
+		return 0, 0, fmt.Errorf("--shard %q: want k/n with 1 ≤ k ≤ n, as in --shard 3/8 for the third of eight shares", s)
+	}
+	return k, n, nil
+}
+
+// inShard tells whether path belongs to share k of n: shares are chosen by
+// FNV-1a 64 of the path exactly as given or found (so "photos/a.jpg" and
+// "./photos/a.jpg" differ), modulo n, so n machines running the same
+// command line over the same files with --shard 1/n … n/n analyse every
+// file exactly once, with no coordination.
+func inShard(path string, k, n uint64) bool {
+	h := fnv.New64a()
+	h.Write([]byte(path))
+	return h.Sum64()%n == k-1
+}
+
+// skippable tells the decode errors that mean "this file is not a photo we
+// can read" (not an image, a format not supported, an empty file), as
+// opposed to a photo that failed (corrupt, too large, unreadable).
+func skippable(err error) bool {
+	return errors.Is(err, imageio.ErrNotImage) || errors.Is(err, imageio.ErrUnsupportedFormat) || errors.Is(err, imageio.ErrEmpty)
+}
+
+// photoBox maps box, found in an image of size img (possibly downscaled
+// from the photo), to the photo's w×h pixels and clips it to them: the
+// detector's boxes may reach past the image's edges.
+func photoBox(box image.Rectangle, img image.Rectangle, w, h int) [4]int {
+	box = box.Intersect(img).Sub(img.Min)
+	sx, sy := float64(w)/float64(max(1, img.Dx())), float64(h)/float64(max(1, img.Dy()))
+	x0, y0 := int(float64(box.Min.X)*sx+0.5), int(float64(box.Min.Y)*sy+0.5)
+	x1, y1 := int(float64(box.Max.X)*sx+0.5), int(float64(box.Max.Y)*sy+0.5)
+	r := image.Rect(x0, y0, x1, y1).Intersect(image.Rect(0, 0, w, h))
+	return [4]int{r.Min.X, r.Min.Y, r.Dx(), r.Dy()}
+}
+
+// cell fits s into a table column width terminal cells wide: padded with
+// spaces, or cut at the left behind "…" when too wide. Widths are display
+// widths (uniseg: East Asian wide characters and emoji take two cells,
+// combining marks none), and cuts fall between grapheme clusters.
+func cell(s string, width int) string {
+	w := uniseg.StringWidth(s)
+	if w <= width {
+		return s + strings.Repeat(" ", width-w)
+	}
+	// Keep the longest tail of whole graphemes that fits after "…".
+	var clusters []string
+	g := uniseg.NewGraphemes(s)
+	for g.Next() {
+		clusters = append(clusters, g.Str())
+	}
+	tail, tw := "", 0
+	for i := len(clusters) - 1; i >= 0; i-- {
+		cw := uniseg.StringWidth(clusters[i])
+		if tw+cw > width-1 {
+			break
+		}
+		tail, tw = clusters[i]+tail, tw+cw
+	}
+	return "…" + tail + strings.Repeat(" ", width-1-tw)
+}
+
+// rate describes progress speed: done files in elapsed time, as
+// "12.3 files/s", or "4.2 s/file" when slower than one a second so that a
+// slow backend does not show "0.1 files/s". It is measured from the start of the
+// run, so from the first item on it is the true average (including the
+// first image's warm-up); "" before any item.
+func rate(done int, elapsed time.Duration) string {
+	s := elapsed.Seconds()
+	switch {
+	case done <= 0 || s <= 0:
+		return ""
+	case float64(done) >= s:
+		return fmt.Sprintf("%.1f files/s", float64(done)/s)
+	default:
+		return fmt.Sprintf("%.1f s/file", s/float64(done))
+	}
+}

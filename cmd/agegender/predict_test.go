@@ -1,0 +1,365 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/agegender/agegender/imageio"
+	"github.com/agegender/agegender/internal/datatest"
+	"github.com/rivo/uniseg"
+)
+
+func writePNG(t *testing.T, path string, img image.Image) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := png.Encode(f, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// jsonLines parses predict's JSON lines output into maps.
+func jsonLines(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("not a JSON line: %q: %v", sc.Text(), err)
+		}
+		lines = append(lines, m)
+	}
+	return lines
+}
+
+func TestParseShard(t *testing.T) {
+	for _, s := range []string{"1/1", "3/8", "8/8"} {
+		if _, _, err := parseShard(s); err != nil {
+			t.Errorf("%s: %v", s, err)
+		}
+	}
+	for _, s := range []string{"0/4", "5/4", "1/0", "3", "a/b", "1/2/3", "-1/2"} {
+		if _, _, err := parseShard(s); err == nil || !strings.Contains(err.Error(), "1 ≤ k ≤ n") {
+			t.Errorf("%q accepted or unclear: %v", s, err)
+		}
+	}
+}
+
+// TestShardsCoverEachFileOnce: for several n, the n shards of 5000 paths
+// are disjoint, cover every path, and are roughly even; then the command
+// itself, run as 3 shards with --out over one folder, writes every file
+// (photos and skipped files alike) into exactly one of the 3 outputs.
+func TestShardsCoverEachFileOnce(t *testing.T) {
+	for _, n := range []uint64{1, 2, 3, 7, 64} {
+		counts := make([]int, n)
+		for i := range 5000 {
+			p := fmt.Sprintf("archive/%03d/IMG_%05d.jpg", i%97, i)
+			in := 0
+			for k := uint64(1); k <= n; k++ {
+				if inShard(p, k, n) {
+					in++
+					counts[k-1]++
+				}
+			}
+			if in != 1 {
+				t.Fatalf("n=%d: %s is in %d shards", n, p, in)
+			}
+		}
+		for k, c := range counts {
+			if mean := 5000 / float64(n); float64(c) < 0.5*mean {
+				t.Errorf("n=%d: shard %d has %d paths, mean %.0f", n, k+1, c, mean)
+			}
+		}
+	}
+
+	m := testModels(t)
+	dir := t.TempDir()
+	photos := filepath.Join(dir, "photos")
+	os.MkdirAll(filepath.Join(photos, "sub"), 0o755)
+	var want []string
+	for i := range 10 {
+		p := filepath.Join(photos, fmt.Sprintf("p%d.png", i))
+		if i%3 == 0 {
+			p = filepath.Join(photos, "sub", fmt.Sprintf("q%d.png", i))
+		}
+		writePNG(t, p, image.NewGray(image.Rect(0, 0, 32+i, 32)))
+		want = append(want, p)
+	}
+	notes := filepath.Join(photos, "notes.txt")
+	os.WriteFile(notes, []byte("not a photo"), 0o644)
+	want = append(want, notes)
+
+	seen := map[string]int{}
+	for k := 1; k <= 3; k++ {
+		out := filepath.Join(dir, fmt.Sprintf("shard%d.jsonl", k))
+		stdout, err := capture(t, func() error {
+			return cmdPredict(context.Background(), append(m, "--quiet", "--workers", "1", "--shard", fmt.Sprintf("%d/3", k), "--out", out, photos))
+		})
+		if err != nil || stdout != "" {
+			t.Fatalf("shard %d/3: %v, stdout %q (want nothing: lines go to --out)", k, err, stdout)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range jsonLines(t, string(b)) {
+			seen[l["file"].(string)]++
+		}
+	}
+	for _, p := range want {
+		if seen[p] != 1 {
+			t.Errorf("%s appears in %d shard outputs, want exactly 1", p, seen[p])
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("the shards wrote %d files, want %d: %v", len(seen), len(want), seen)
+	}
+}
+
+// heifHeader returns the start of an ISO-BMFF image file with the brand.
+func heifHeader(brand string) []byte {
+	return []byte("\x00\x00\x00\x18ftyp" + brand + "\x00\x00\x00\x00mif1" + brand + "\x00\x00\x00\x08meta")
+}
+
+// TestPredictFileClasses: in a folder, files are chosen by content (a PNG
+// without extension is analysed, a text file named .png is not); HEIC and
+// AVIF say "format not supported", an empty file "empty file"; each
+// skipped file is named with its reason on stderr and in the JSON lines,
+// and skipping does not fail the run. Named on the command line, the same
+// empty file is a failure.
+func TestPredictFileClasses(t *testing.T) {
+	m := testModels(t)
+	dir := t.TempDir()
+	writePNG(t, filepath.Join(dir, "photo"), image.NewGray(image.Rect(0, 0, 40, 40)))
+	os.WriteFile(filepath.Join(dir, "text.png"), []byte("hello"), 0o644)
+	os.WriteFile(filepath.Join(dir, "IMG_0001.HEIC"), heifHeader("heic"), 0o644)
+	os.WriteFile(filepath.Join(dir, "cat.avif"), heifHeader("avif"), 0o644)
+	os.WriteFile(filepath.Join(dir, "empty.jpg"), nil, 0o644)
+	os.Mkdir(filepath.Join(dir, ".thumbnails"), 0o755)
+	writePNG(t, filepath.Join(dir, ".thumbnails", "t.png"), image.NewGray(image.Rect(0, 0, 8, 8)))
+
+	out, err := capture(t, func() error {
+		return cmdPredict(context.Background(), append(m, "--json", "--quiet", dir))
+	})
+	if err != nil {
+		t.Fatalf("skipped files made the run fail: %v", err)
+	}
+	want := map[string]string{
+		"photo":         "",
+		"text.png":      "not an image",
+		"IMG_0001.HEIC": "format not supported: HEIC",
+		"cat.avif":      "format not supported: AVIF",
+		"empty.jpg":     "empty file",
+	}
+	lines := jsonLines(t, out)
+	if len(lines) != len(want) {
+		t.Errorf("%d lines for %d files (the hidden folder must not be searched):\n%s", len(lines), len(want), out)
+	}
+	for _, l := range lines {
+		name := filepath.Base(l["file"].(string))
+		reason, ok := want[name]
+		if !ok {
+			t.Errorf("unexpected file %s", name)
+			continue
+		}
+		errText, _ := l["error"].(string)
+		switch {
+		case reason == "" && (errText != "" || l["faces"] != 0.0):
+			t.Errorf("%s: want it analysed (no face), got %v", name, l)
+		case reason != "" && (!strings.Contains(errText, reason) || l["skipped"] != true):
+			t.Errorf("%s: want skipped with %q, got %v", name, reason, l)
+		}
+	}
+	if _, err := capture(t, func() error {
+		return cmdPredict(context.Background(), append(m, "--json", "--quiet", filepath.Join(dir, "empty.jpg")))
+	}); err == nil {
+		t.Error("an empty file named on the command line did not fail the run")
+	}
+}
+
+// faceJPEGCutout returns testdata/face.jpg (320×400, face box about
+// [58 134 200 201]) as an NRGBA cut-out: the person kept inside an ellipse
+// around the face, the background fully transparent with hidden colours
+// (dark noise), as background-removal tools write it. It also returns the
+// cut-out flattened onto white, and the same pixels with the hidden
+// colours made opaque (what analysing without flattening would see).
+func faceJPEGCutout(t *testing.T) (cut *image.NRGBA, flat *image.RGBA, hidden *image.NRGBA) {
+	img, _, err := imageio.DecodeFile(filepath.Join(datatest.RepoRoot(), "testdata", "face.jpg"), imageio.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := img.Bounds()
+	cut, hidden = image.NewNRGBA(b), image.NewNRGBA(b)
+	draw.Draw(cut, b, img, b.Min, draw.Src)
+	draw.Draw(hidden, b, img, b.Min, draw.Src)
+	flat = image.NewRGBA(b)
+	draw.Draw(flat, b, img, b.Min, draw.Src)
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			dx, dy := float64(x-158)/112, float64(y-234)/125
+			if dx*dx+dy*dy <= 1 {
+				continue
+			}
+			v := uint8((x*7919)^(y*104729)) / 4
+			cut.SetNRGBA(x, y, color.NRGBA{v, v / 2, v, 0})
+			hidden.SetNRGBA(x, y, color.NRGBA{v, v / 2, v, 255})
+			flat.SetRGBA(x, y, color.RGBA{255, 255, 255, 255})
+		}
+	}
+	return cut, flat, hidden
+}
+
+// TestTransparentCutout: an RGBA cut-out gets the answer of its copy
+// flattened onto white (boxes, genders, ages, probabilities), the face is
+// found in it, and the answer differs from that of the hidden colours (so
+// the test would see flattening missing).
+func TestTransparentCutout(t *testing.T) {
+	m := testModels(t)
+	dir := t.TempDir()
+	cut, flat, hidden := faceJPEGCutout(t)
+	paths := map[string]string{}
+	for name, img := range map[string]image.Image{"cut": cut, "flat": flat, "hidden": hidden} {
+		paths[name] = filepath.Join(dir, name+".png")
+		writePNG(t, paths[name], img)
+	}
+	out, err := capture(t, func() error {
+		return cmdPredict(context.Background(), append(m, "--json", "--quiet", "--tencrop=false", paths["cut"], paths["flat"], paths["hidden"]))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := map[string]string{} // the lines without their "file" field
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		for name, p := range paths {
+			if rest, ok := strings.CutPrefix(l, `{"file":"`+p+`"`); ok {
+				answer[name] += rest + "\n"
+			}
+		}
+	}
+	if !strings.Contains(answer["flat"], `"box"`) {
+		t.Fatalf("no face found in the flattened photo: %s", out)
+	}
+	if answer["cut"] != answer["flat"] {
+		t.Errorf("the cut-out's answer differs from its white-flattened copy's:\ncut-out: %sflat:    %s", answer["cut"], answer["flat"])
+	}
+	if answer["hidden"] == answer["flat"] {
+		t.Errorf("the hidden background gives the same answer as white, so this test cannot tell flattening: %s", answer["hidden"])
+	}
+}
+
+// TestMaxPixelsDownscales: with --max-pixels below the photo's size the
+// photo is downscaled, not refused, and the boxes are still in the full
+// photo's pixels (close to those found at full size) and inside it.
+func TestMaxPixelsDownscales(t *testing.T) {
+	m := testModels(t)
+	photo := filepath.Join(datatest.RepoRoot(), "testdata", "face.jpg") // 320×400
+	run := func(extra ...string) []map[string]any {
+		out, err := capture(t, func() error {
+			return cmdPredict(context.Background(), append(append(m, "--json", "--quiet", "--tencrop=false"), append(extra, photo)...))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return jsonLines(t, out)
+	}
+	full, small := run(), run("--max-pixels", "60000") // 219×273
+	if len(full) == 0 || len(small) == 0 || full[0]["box"] == nil || small[0]["box"] == nil {
+		t.Fatalf("no face: full %v, downscaled %v", full, small)
+	}
+	fb, sb := full[0]["box"].([]any), small[0]["box"].([]any)
+	for i := range 4 {
+		f, s := fb[i].(float64), sb[i].(float64)
+		if d := f - s; d > 0.1*fb[2].(float64) || d < -0.1*fb[2].(float64) {
+			t.Errorf("box %v at full size, %v downscaled: not in the photo's pixels", fb, sb)
+			break
+		}
+	}
+	if x, y, w, h := sb[0].(float64), sb[1].(float64), sb[2].(float64), sb[3].(float64); x < 0 || y < 0 || x+w > 320 || y+h > 400 {
+		t.Errorf("box %v reaches outside the 320×400 photo", sb)
+	}
+}
+
+func TestPhotoBox(t *testing.T) {
+	img := image.Rect(0, 0, 100, 50)
+	cases := []struct {
+		box  image.Rectangle
+		w, h int
+		want [4]int
+	}{
+		{image.Rect(10, 10, 30, 30), 100, 50, [4]int{10, 10, 20, 20}},
+		{image.Rect(-10, -5, 30, 20), 100, 50, [4]int{0, 0, 30, 20}},   // clipped at the top left
+		{image.Rect(90, 40, 120, 70), 100, 50, [4]int{90, 40, 10, 10}}, // and the bottom right
+		{image.Rect(10, 10, 30, 30), 400, 200, [4]int{40, 40, 80, 80}}, // downscaled 4×
+		{image.Rect(200, 200, 220, 220), 100, 50, [4]int{0, 0, 0, 0}},  // wholly outside
+	}
+	for _, c := range cases {
+		if got := photoBox(c.box, img, c.w, c.h); got != c.want {
+			t.Errorf("photoBox(%v, %dx%d) = %v, want %v", c.box, c.w, c.h, got, c.want)
+		}
+	}
+}
+
+// TestCellWideCharacters: table cells are padded and cut by display width
+// (CJK and emoji take two cells), never inside a character or a grapheme.
+func TestCellWideCharacters(t *testing.T) {
+	for _, s := range []string{
+		"photos/face.jpg",
+		"写真/家族/おばあちゃんの誕生日パーティー/IMG_0001.jpg",
+		"famille/👨‍👩‍👧‍👦/été à la plage/IMG_0002.jpg",
+		"e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301.png",
+		"한국어/사진/서울/가족/여름휴가/바닷가에서/IMG_0003.jpg",
+	} {
+		for _, width := range []int{40, 21, 8} {
+			c := cell(s, width)
+			if !utf8.ValidString(c) {
+				t.Errorf("cell(%q, %d) = %q: invalid UTF-8", s, width, c)
+			}
+			if w := uniseg.StringWidth(c); w != width {
+				t.Errorf("cell(%q, %d) = %q is %d cells wide", s, width, c, w)
+			}
+			if uniseg.StringWidth(s) > width && !strings.HasPrefix(c, "…") {
+				t.Errorf("cell(%q, %d) = %q: cut without a mark", s, width, c)
+			}
+		}
+	}
+	if c := cell("写真/a.jpg", 12); c != "写真/a.jpg  " {
+		t.Errorf("short wide name padded to %q", c)
+	}
+}
+
+func TestRate(t *testing.T) {
+	cases := []struct {
+		n    int
+		d    time.Duration
+		want string
+	}{
+		{0, 0, ""},
+		{0, time.Second, ""},
+		{1, 4 * time.Second, "4.0 s/file"}, // the first, slow item: not "0 files/s"
+		{1, 100 * time.Millisecond, "10.0 files/s"},
+		{30, 2 * time.Second, "15.0 files/s"},
+	}
+	for _, c := range cases {
+		if got := rate(c.n, c.d); got != c.want {
+			t.Errorf("rate(%d, %v) = %q, want %q", c.n, c.d, got, c.want)
+		}
+	}
+}
