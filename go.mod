@@ -44,4 +44,6 @@ require (
 	k8s.io/klog/v2 v2.140.0 // indirect
 )
 
+replace github.com/gomlx/compute => ./third_party/compute
+
 replace github.com/gomlx/compute-onnx => ./third_party/compute-onnx
