@@ -55,6 +55,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -334,7 +335,11 @@ func (s *Service) predict(w http.ResponseWriter, r *http.Request) {
 				msg: fmt.Sprintf("%v; scale the image down to at most %d pixels (width×height)", err, s.cfg.MaxPixels)})
 			return
 		}
-		writeError(w, r, apiError{status: http.StatusBadRequest, msg: "cannot use the image: " + err.Error() + "; send a JPEG, PNG, GIF, BMP or WebP image"})
+		msg := "cannot use the image: " + err.Error()
+		if !strings.Contains(msg, "JPEG") {
+			msg += "; send a JPEG, PNG, GIF, BMP or WebP image"
+		}
+		writeError(w, r, apiError{status: http.StatusBadRequest, msg: msg})
 		return
 	}
 	faces, err := ref.a.Analyze(img)

@@ -181,7 +181,7 @@ func TestBadRequests(t *testing.T) {
 		says                        string // part of the error message
 	}{
 		{"garbage", "POST", "/v1/predict", "", []byte("this is not an image"), 400, "not a JPEG"},
-		{"garbage bytes", "POST", "/v1/predict", "image/jpeg", []byte("\x00\x01\x02garbage"), 400, "send a JPEG, PNG"},
+		{"garbage bytes", "POST", "/v1/predict", "image/jpeg", []byte("\x00\x01\x02garbage"), 400, "JPEG, PNG"},
 		{"truncated png", "POST", "/v1/predict", "", pngBytes(t, 50, 50)[:40], 400, "png"},
 		{"empty", "POST", "/v1/predict", "", nil, 400, "empty file"},
 		{"empty multipart field", "POST", "/v1/predict", "", nil, 400, "empty file"}, // body set below
