@@ -457,6 +457,8 @@ func TestRealFace(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%s", rec.Body)
+	// The library's real answer matches the documented schema.
+	loadSpec(t).checkAnswer(t, "POST", "/v1/predict", rec)
 	if len(r.Faces) != 1 || r.Width != 200 || r.Height != 200 {
 		t.Fatalf("got %d faces in %dx%d, want 1 in 200x200", len(r.Faces), r.Width, r.Height)
 	}
