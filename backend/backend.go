@@ -1,17 +1,21 @@
 // Package backend opens the GoMLX compute backend a run asks for, and says
 // which one it got.
 //
-//   - "go": pure Go (github.com/gomlx/compute/gobackend), always available,
-//     no cgo. Build with GOEXPERIMENT=simd for its fast kernels.
+//   - "go": pure Go (github.com/gomlx/compute/gobackend, patched in
+//     third_party/compute), always available, no cgo. Build with
+//     GOEXPERIMENT=simd for its fast kernels.
 //   - "onnx": ONNX Runtime on the CPU; needs the binary built with
-//     -tags onnx and libonnxruntime.so (see the README).
+//     -tags onnx (./setup.sh does when it installed ONNX Runtime) and
+//     libonnxruntime.so at run time (see [ORTLibrary]).
 //   - "xla": XLA through a PJRT plugin (GPUs); needs -tags xla.
 //
 // The name may carry a configuration after a colon, as in GoMLX's
 // GOMLX_BACKEND variable ("xla:/path/to/xla_cuda_plugin.so"). When name is
-// empty, GOMLX_BACKEND is used, then "go". A backend that is not compiled
-// in, or cannot start, is an error that says how to fix it — never a silent
-// fall-back to another backend.
+// empty, GOMLX_BACKEND is used, then [Default]: the fastest backend this
+// binary can run. A backend named explicitly is strict: one that is not
+// compiled in, or cannot start, is an error that says how to fix it — never
+// a silent fall-back to another backend. Nothing is ever downloaded at run
+// time, and the process environment is left alone.
 package backend
 
 import (
@@ -22,29 +26,36 @@ import (
 
 	"github.com/agegender/agegender/model/ops"
 	"github.com/gomlx/compute"
-	_ "github.com/gomlx/compute/gobackend" // the default, pure-Go backend
+	_ "github.com/gomlx/compute/gobackend" // the pure-Go backend, always there
 )
 
-// Open starts the named backend.
+// Open starts the named backend ("" for GOMLX_BACKEND, then [Default]).
 func Open(name string) (b compute.Backend, err error) {
 	if name == "" {
 		name = os.Getenv(compute.ConfigEnvVar)
 	}
 	if name == "" {
-		name = "go"
+		name, _ = Default()
 	}
-	kind, _, _ := strings.Cut(name, ":")
-	// Nothing may be downloaded at run time.
-	os.Setenv("GOMLX_NO_AUTO_INSTALL", "1")
-	if kind == "onnx" && os.Getenv("ONNXRUNTIME_SHARED_LIBRARY_PATH") == "" {
-		if lib := findORT(); lib != "" {
-			os.Setenv("ONNXRUNTIME_SHARED_LIBRARY_PATH", lib)
-		} else {
-			return nil, fmt.Errorf("ONNX Runtime not found; run ./setup.sh (it installs it into .deps/onnxruntime) or set ONNXRUNTIME_SHARED_LIBRARY_PATH to libonnxruntime.so (version >= 1.26)")
-		}
-	}
+	kind, config, _ := strings.Cut(name, ":")
 	if !compiledIn(kind) {
 		return nil, fmt.Errorf("backend %q is not compiled into this binary; %s", kind, howTo(kind))
+	}
+	if isONNX(kind) {
+		// The library path travels in the configuration (a patch in
+		// third_party/compute-onnx), so nothing is auto-installed and no
+		// environment variable is set.
+		if !hasOption(config, "lib") {
+			lib := ORTLibrary()
+			if env := os.Getenv("ONNXRUNTIME_SHARED_LIBRARY_PATH"); lib == "" && env != "" {
+				return nil, fmt.Errorf("ONNXRUNTIME_SHARED_LIBRARY_PATH names %s, which does not exist; point it at libonnxruntime.so (version >= 1.26), or unset it to use the one ./setup.sh installs", env)
+			}
+			if lib == "" {
+				return nil, fmt.Errorf("ONNX Runtime not found; run ./setup.sh (it installs it into %s) or set ONNXRUNTIME_SHARED_LIBRARY_PATH to libonnxruntime.so (version >= 1.26)", filepath.Dir(ORTRelPath))
+			}
+			config = strings.TrimPrefix(config+",lib="+lib, ",")
+		}
+		name = kind + ":" + config
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -58,13 +69,38 @@ func Open(name string) (b compute.Backend, err error) {
 	return b, nil
 }
 
+// Default returns the backend Open starts when neither its argument nor
+// GOMLX_BACKEND names one: "onnx:cpu" (ONNX Runtime on the CPU, several
+// times faster; BENCHMARKS.md) when this binary was built with -tags onnx
+// and [ORTLibrary] finds the library, otherwise "go". When ONNX Runtime is
+// compiled in but its library is missing, note is one line saying so and
+// how to install it; otherwise it is empty. [Describe] includes the note.
+func Default() (name, note string) {
+	if !compiledIn("onnx") {
+		return "go", ""
+	}
+	if ORTLibrary() != "" {
+		return "onnx:cpu", ""
+	}
+	return "go", "ONNX Runtime is compiled in but libonnxruntime was not found, so this runs on pure Go (./setup.sh installs it into " + filepath.Dir(ORTRelPath) + ", or set ONNXRUNTIME_SHARED_LIBRARY_PATH)"
+}
+
 // ORTRelPath is where setup.sh installs ONNX Runtime, relative to the
 // repository root.
 const ORTRelPath = ".deps/onnxruntime/libonnxruntime.so.1"
 
-// findORT looks for the project-local ONNX Runtime next to the executable
-// and in the working directory and its parents.
-func findORT() string {
+// ORTLibrary returns the ONNX Runtime shared library to load, or "" if
+// there is none: the file ONNXRUNTIME_SHARED_LIBRARY_PATH names, else
+// ORTRelPath under the executable's folder or under the working directory
+// or one of its parents (so the binary ./setup.sh builds, and the tests of
+// every package, find the library ./setup.sh installed).
+func ORTLibrary() string {
+	if p := os.Getenv("ONNXRUNTIME_SHARED_LIBRARY_PATH"); p != "" {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		return ""
+	}
 	var dirs []string
 	if exe, err := os.Executable(); err == nil {
 		dirs = append(dirs, filepath.Dir(exe))
@@ -84,6 +120,18 @@ func findORT() string {
 		}
 	}
 	return ""
+}
+
+func isONNX(kind string) bool { return kind == "onnx" || kind == "onnxruntime" }
+
+// hasOption reports whether a comma-separated configuration sets key=….
+func hasOption(config, key string) bool {
+	for _, part := range strings.Split(config, ",") {
+		if k, _, ok := strings.Cut(part, "="); ok && strings.TrimSpace(k) == key {
+			return true
+		}
+	}
+	return false
 }
 
 func compiledIn(kind string) bool {
@@ -134,7 +182,13 @@ func InferenceImpl(b compute.Backend) ops.Impl {
 	return ops.Portable
 }
 
-// Describe is the one line a command prints about where it runs.
+// Describe is the one line a command prints about where it runs. On pure
+// Go in a binary that has ONNX Runtime compiled in but cannot find its
+// library, it ends with Default's note.
 func Describe(b compute.Backend) string {
-	return fmt.Sprintf("backend %s (%s), ops %s", b.Name(), b.Description(), Impl(b))
+	s := fmt.Sprintf("backend %s (%s), ops %s", b.Name(), b.Description(), Impl(b))
+	if _, note := Default(); note != "" && strings.HasPrefix(strings.ToLower(b.Name()), "go") {
+		s += "; " + note
+	}
+	return s
 }

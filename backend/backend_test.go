@@ -240,3 +240,62 @@ func TestInferenceImplAgrees(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultPicksFastestAvailable checks Default: ONNX Runtime when it is
+// compiled in and its library is found, pure Go otherwise — with a note
+// only when ONNX Runtime is compiled in but missing — and that Open of an
+// explicit "onnx" stays strict when the library is missing.
+func TestDefaultPicksFastestAvailable(t *testing.T) {
+	onnxIn := false
+	for _, k := range compute.List() {
+		onnxIn = onnxIn || k == "onnx"
+	}
+	name, note := backend.Default()
+	switch {
+	case !onnxIn && (name != "go" || note != ""):
+		t.Errorf("without ONNX Runtime compiled in, Default() = %q, %q; want \"go\" and no note", name, note)
+	case onnxIn && backend.ORTLibrary() != "" && (name != "onnx:cpu" || note != ""):
+		t.Errorf("with ONNX Runtime compiled in and found, Default() = %q, %q; want \"onnx:cpu\" and no note", name, note)
+	}
+
+	t.Setenv("ONNXRUNTIME_SHARED_LIBRARY_PATH", "/nonexistent/libonnxruntime.so")
+	t.Setenv(compute.ConfigEnvVar, "")
+	if lib := backend.ORTLibrary(); lib != "" {
+		t.Fatalf("ORTLibrary() = %q for a path that does not exist", lib)
+	}
+	name, note = backend.Default()
+	if name != "go" {
+		t.Errorf("with the library missing, Default() = %q; want \"go\"", name)
+	}
+	if onnxIn != (note != "") {
+		t.Errorf("with the library missing and ONNX Runtime compiled in = %v, note = %q", onnxIn, note)
+	}
+	b, err := backend.Open("")
+	if err != nil {
+		t.Fatalf("Open(\"\") with the library missing: %v", err)
+	}
+	if d := backend.Describe(b); onnxIn && !contains(d, note) {
+		t.Errorf("Describe = %q; want it to carry the note %q", d, note)
+	}
+	if !onnxIn {
+		return
+	}
+	if _, err := backend.Open("onnx"); err == nil || !contains(err.Error(), "does not exist") {
+		t.Errorf("Open(\"onnx\") with the library missing: err = %v; want an error naming the missing file", err)
+	}
+}
+
+// TestOpenLeavesEnvironmentAlone checks that opening backends sets no
+// process environment variable (it used to set GOMLX_NO_AUTO_INSTALL and
+// ONNXRUNTIME_SHARED_LIBRARY_PATH).
+func TestOpenLeavesEnvironmentAlone(t *testing.T) {
+	before := fmt.Sprint(os.Environ())
+	for _, name := range append([]string{"", "go"}, compute.List()...) {
+		if b, err := backend.Open(name); err == nil {
+			b.Finalize()
+		}
+	}
+	if after := fmt.Sprint(os.Environ()); after != before {
+		t.Errorf("backend.Open changed the process environment:\nbefore %s\nafter  %s", before, after)
+	}
+}

@@ -49,14 +49,19 @@ func getSupportedOps() map[compute.OpType]bool {
 	return ops
 }
 
-func initializeORT(cuda bool) error {
+func initializeORT(cuda bool, lib string) error {
 	initMutex.Lock()
 	defer initMutex.Unlock()
 	if isOrtInitialized {
 		return nil
 	}
 
-	path := os.Getenv("ONNXRUNTIME_SHARED_LIBRARY_PATH")
+	// agegender patch: a library named in the configuration ("lib=PATH")
+	// comes first, so a caller need not set process environment variables.
+	path := lib
+	if path == "" {
+		path = os.Getenv("ONNXRUNTIME_SHARED_LIBRARY_PATH")
+	}
 	if path == "" {
 		installDir, err := onnxruntime.GetInstallPath()
 		if err == nil {
@@ -147,13 +152,13 @@ func init() {
 	}
 }
 
-func parseConfig(config string) (cuda bool, logSeverity int, err error) {
+func parseConfig(config string) (cuda bool, logSeverity int, lib string, err error) {
 	cuda = false
 	hasProvider := false
 	logSeverity = -1 // not set
 
 	if config == "" {
-		return HasNvidiaGPU(), -1, nil
+		return HasNvidiaGPU(), -1, "", nil
 	}
 
 	parts := strings.Split(config, ",")
@@ -169,7 +174,7 @@ func parseConfig(config string) (cuda bool, logSeverity int, err error) {
 			if key == "log" {
 				var level int
 				if _, err := fmt.Sscanf(val, "%d", &level); err != nil {
-					return false, 0, errors.Errorf("invalid log level: %q", val)
+					return false, 0, "", errors.Errorf("invalid log level: %q", val)
 				}
 				// Map level to ORT severity (higher level = more verbose):
 				// level=0 -> severity=3 (ERROR)
@@ -181,8 +186,10 @@ func parseConfig(config string) (cuda bool, logSeverity int, err error) {
 					severity = 0
 				}
 				logSeverity = severity
+			} else if key == "lib" { // agegender patch: lib=PATH of libonnxruntime
+				lib = val
 			} else {
-				return false, 0, errors.Errorf("unknown config option: %q", key)
+				return false, 0, "", errors.Errorf("unknown config option: %q", key)
 			}
 		} else {
 			partLower := strings.ToLower(part)
@@ -193,7 +200,7 @@ func parseConfig(config string) (cuda bool, logSeverity int, err error) {
 				cuda = false
 				hasProvider = true
 			} else {
-				return false, 0, errors.Errorf("invalid config value %q: expected \"cpu\", \"cuda\", \"gpu\", or key=value option", part)
+				return false, 0, "", errors.Errorf("invalid config value %q: expected \"cpu\", \"cuda\", \"gpu\", or key=value option", part)
 			}
 		}
 	}
@@ -201,7 +208,7 @@ func parseConfig(config string) (cuda bool, logSeverity int, err error) {
 	if !hasProvider {
 		cuda = HasNvidiaGPU()
 	}
-	return cuda, logSeverity, nil
+	return cuda, logSeverity, lib, nil
 }
 
 func New(config string) (compute.Backend, error) {
@@ -209,7 +216,7 @@ func New(config string) (compute.Backend, error) {
 		return nil, errors.Errorf("onnxruntime backend is not supported on platform %s/%s", runtime.GOOS, runtime.GOARCH)
 	}
 
-	cuda, logSeverity, err := parseConfig(config)
+	cuda, logSeverity, lib, err := parseConfig(config)
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +228,7 @@ func New(config string) (compute.Backend, error) {
 		}
 	}
 
-	err = initializeORT(cuda)
+	err = initializeORT(cuda, lib)
 	if err != nil {
 		return nil, err
 	}
