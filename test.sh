@@ -2,7 +2,10 @@
 # Runs agegender's checks: gofmt, go vet, and the test suite on the pure-Go
 # backend; then, when ONNX Runtime is installed (./setup.sh puts it in
 # .deps/onnxruntime), the suite again with the ONNX Runtime backend compiled
-# in, including the cross-backend gradient comparison.
+# in, including the cross-backend gradient comparison. Tests read the
+# datasets under AGEGENDER_DATA (default ../shared/data) and skip when they
+# are missing, unless AGEGENDER_REQUIRE_DATA=1 (as in CI) makes that a
+# failure.
 set -euo pipefail
 cd "$(dirname "$0")"
 export GOEXPERIMENT=simd GOMLX_NO_AUTO_INSTALL=1
@@ -13,6 +16,9 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -count=1 -timeout 20m ./...
+# The patched pure-Go backend's worker pool (its own module; see
+# third_party/compute/README.md): the deadlock it had must stay fixed.
+(cd third_party/compute && go test -count=1 -timeout 2m ./internal/gobackend/workerspool/)
 # Short runs of every fuzz target (the long ones: FUZZTIME=10m bench/fuzz.sh).
 FUZZTIME=${FUZZTIME:-5s} OUT=${TMPDIR:-/tmp}/agegender-fuzz.log bench/fuzz.sh
 if [ -f .deps/onnxruntime/libonnxruntime.so.1 ]; then

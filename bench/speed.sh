@@ -34,8 +34,10 @@ fi
 # model loading included). E2E_ONLY=1 runs just this part.
 ls ../shared/data/utkface/images/ | sed -n "1~80p" | sed -n 1,256p | sed "s#^#../shared/data/utkface/images/#" > "$OUT/files.txt"
 for be in go onnx; do
-  bin=./agegender; [ $be = onnx ] && bin=./agegender-onnx
+  bin=./agegender
   [ -x $bin ] || continue
+  # ./setup.sh compiles ONNX Runtime in only when it installed the library.
+  [ $be = go ] || [ -f .deps/onnxruntime/libonnxruntime.so.1 ] || continue
   start=$(date +%s.%N)
   xargs $bin predict --crop --tencrop=false --backend $be < "$OUT/files.txt" > "$OUT/predict_$be.jsonl" 2>/dev/null
   end=$(date +%s.%N)

@@ -16,7 +16,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOEXPERIMENT=simd GOMLX_NO_AUTO_INSTALL=1
 BIN=./agegender
-[ "${BACKEND:-go}" = onnx ] && BIN=./agegender-onnx
 [ -x "$BIN" ] || ./setup.sh
 exec "$BIN" transfer --backend "${BACKEND:-go}" --backbone "${BACKBONE:-mobilefacenet}" --max "${MAX:-0}" \
   --cache "${CACHE:-runs/transfer-cache}" "$@"

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/agegender/agegender/internal/datatest"
 	"golang.org/x/image/draw"
 	"golang.org/x/image/math/f64"
 )
@@ -83,9 +84,10 @@ func TestAlignUTKFaceIdentity(t *testing.T) {
 // the face is tilted; see the package documentation.)
 func testFace(t *testing.T, d *Detector, skip int) (image.Image, Face) {
 	t.Helper()
-	names, err := filepath.Glob(filepath.Join(utkDir, "30_*.jpg"))
+	dir := utkDir(t)
+	names, err := filepath.Glob(filepath.Join(dir, "30_*.jpg"))
 	if err != nil || len(names) == 0 {
-		t.Skipf("UTKFace images not found in %s", utkDir)
+		datatest.Missing(t, "UTKFace images not found in %s", dir)
 	}
 	sort.Strings(names)
 	for _, f := range names[:min(len(names), 50)] {

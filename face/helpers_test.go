@@ -8,20 +8,23 @@ import (
 	"path/filepath"
 	"sort"
 	"testing"
+
+	"github.com/agegender/agegender/internal/datatest"
 )
 
-// utkDir holds the UTKFace "aligned & cropped" images. Tests that need them
-// skip when it is absent.
-const utkDir = "/work/shared/data/utkface/images"
+// utkDir returns the folder of UTKFace's "aligned & cropped" images; tests
+// that need them skip when it is absent (internal/datatest).
+func utkDir(t testing.TB) string { return datatest.SharedDir(t, "utkface/images") }
 
 var fmtf = fmt.Sprintf
 
 // utkFiles returns n UTKFace files: every step-th of the sorted listing.
 func utkFiles(t testing.TB, n, step int) []string {
 	t.Helper()
-	names, err := filepath.Glob(filepath.Join(utkDir, "*.jpg"))
+	dir := utkDir(t)
+	names, err := filepath.Glob(filepath.Join(dir, "*.jpg"))
 	if err != nil || len(names) == 0 {
-		t.Skipf("UTKFace images not found in %s", utkDir)
+		datatest.Missing(t, "UTKFace images not found in %s", dir)
 	}
 	sort.Strings(names)
 	var out []string

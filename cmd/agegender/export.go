@@ -23,7 +23,7 @@ func cmdExport(ctx context.Context, args []string) error {
 		return fmt.Errorf("export: --onnx FILE is required")
 	}
 	if !onnx.Available {
-		return fmt.Errorf("export: this binary cannot write ONNX; run ./setup.sh and use ./agegender-onnx export")
+		return fmt.Errorf("export: this binary cannot write ONNX; run ./setup.sh (with npm available, it installs ONNX Runtime and builds ./agegender with it)")
 	}
 	var m *model.Model
 	var err error

@@ -6,7 +6,8 @@
 // The exported graph takes "images" [N, S, S, 3] (float32, RGB, 0..255
 // minus the model's mean — see model.Info) and returns "probs" [N, C]. It
 // is built with GoMLX's ONNX Runtime backend (binaries built with
-// -tags onnx, such as ./agegender-onnx).
+// -tags onnx, such as the ./agegender that ./setup.sh builds when it
+// installed ONNX Runtime).
 package onnx
 
 import (
