@@ -14,7 +14,7 @@ func cmdImport(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("import", flag.ExitOnError)
 	prototxt := fs.String("prototxt", "", "Caffe deploy.prototxt (required)")
 	weights := fs.String("caffemodel", "", "Caffe .caffemodel weights (required)")
-	meanFile := fs.String("mean", "../shared/data/adience/caffe/mean.binaryproto", "Caffe mean.binaryproto (BGR); empty for VGG-Face's mean")
+	meanFile := fs.String("mean", dataPath("adience/caffe/mean.binaryproto"), "Caffe mean.binaryproto (BGR); empty for VGG-Face's mean")
 	task := fs.String("task", "gender", "gender or age")
 	out := fs.String("out", "", "output model file (required)")
 	half := fs.Bool("half", true, "store the weights as float16")

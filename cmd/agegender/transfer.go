@@ -16,8 +16,8 @@ import (
 // faceres's own zero-training predictions as a baseline.
 func cmdTransfer(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("transfer", flag.ExitOnError)
-	images := fs.String("data", "../shared/data/utkface/images", "UTKFace image folder")
-	modelsDir := fs.String("models", "../shared/models/tfjs", "folder with mobilefacenet.json / faceres.json and their .bin")
+	images := fs.String("data", dataPath("utkface/images"), "UTKFace image folder")
+	modelsDir := fs.String("models", modelsPath("tfjs"), "folder with mobilefacenet.json / faceres.json and their .bin")
 	bb := fs.String("backbone", "mobilefacenet", "frozen feature extractor: mobilefacenet or faceres")
 	cache := fs.String("cache", "runs/transfer-cache", "feature cache folder (features are extracted once)")
 	max := fs.Int("max", 0, "use at most this many train and test images (0: all)")
