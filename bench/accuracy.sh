@@ -20,7 +20,7 @@ BATCH=${BATCH:-50}
 NET=${NET:-origin}
 BACKEND=${BACKEND:-go}
 TASKS=${TASKS:-gender age}
-DATA=../shared/data/utkface/images
+DATA=${AGEGENDER_DATA:-../shared/data}/utkface/images
 mkdir -p "$OUT"
 if [ "$BACKEND" = onnx ]; then
   CGO_ENABLED=1 go build -tags onnx -o "$OUT/agegender" ./cmd/agegender

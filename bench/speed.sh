@@ -32,7 +32,8 @@ fi
 # End to end: predict --crop on 256 real UTKFace crops (every 80th file) with
 # the built-in models, centre crop, one process per backend (start-up and
 # model loading included). E2E_ONLY=1 runs just this part.
-ls ../shared/data/utkface/images/ | sed -n "1~80p" | sed -n 1,256p | sed "s#^#../shared/data/utkface/images/#" > "$OUT/files.txt"
+UTK=${AGEGENDER_DATA:-../shared/data}/utkface/images
+ls "$UTK" | sed -n "1~80p" | sed -n 1,256p | sed "s#^#$UTK/#" > "$OUT/files.txt"
 for be in go onnx; do
   bin=./agegender
   [ -x $bin ] || continue

@@ -23,11 +23,12 @@ import (
 
 	"github.com/agegender/agegender/data/utkface"
 	"github.com/agegender/agegender/imageio"
+	"github.com/agegender/agegender/internal/dataroot"
 	"golang.org/x/image/draw"
 )
 
 func main() {
-	src := flag.String("src", "../shared/data/utkface/images", "UTKFace image folder")
+	src := flag.String("src", dataroot.Path("utkface/images"), "UTKFace image folder ($AGEGENDER_DATA/utkface/images)")
 	dst := flag.String("dst", ".gpu/utkface", "output folder (created)")
 	side := flag.Int("side", 96, "side of the square output images")
 	quality := flag.Int("quality", 80, "JPEG quality")
