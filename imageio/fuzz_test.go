@@ -24,7 +24,8 @@ func encoded(t testing.TB) (jpg, pngb []byte) {
 }
 
 // FuzzDecodeAndDetect feeds arbitrary bytes through the whole photo
-// pipeline: decode (every format, EXIF orientation, size limits), then face
+// pipeline: decode (every format, EXIF orientation, size limits,
+// downscaling, transparency), then face
 // detection and alignment. It must end in an image and faces inside it, or
 // an error — never a panic, a hang or a huge allocation.
 func FuzzDecodeAndDetect(f *testing.F) {
@@ -45,7 +46,16 @@ func FuzzDecodeAndDetect(f *testing.F) {
 		f.Fatal(err)
 	}
 	lim := Limits{MaxPixels: 4 << 20, MaxBytes: 1 << 20}
+	// Downscaling: anything up to 16 MiB of decoded pixels is shrunk to
+	// at most 4096 pixels.
+	small := Limits{MaxPixels: 4096, MaxBytes: 1 << 20, MaxDecodeBytes: 16 << 20}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if img, info, err := DecodeInfo(bytes.NewReader(data), small); err == nil {
+			b := img.Bounds()
+			if px := int64(b.Dx()) * int64(b.Dy()); px > small.MaxPixels || px == 0 || b.Dx() > info.Width || b.Dy() > info.Height {
+				t.Fatalf("downscaled to %v (photo %dx%d), limit %d pixels", b, info.Width, info.Height, small.MaxPixels)
+			}
+		}
 		img, _, err := Decode(bytes.NewReader(data), lim)
 		if err != nil {
 			return
