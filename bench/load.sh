@@ -33,7 +33,7 @@ LUA
 "$BIN" serve --addr 127.0.0.1:$PORT --log-json > "$OUT/server.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
-for i in $(seq 1 100); do curl -fs http://127.0.0.1:$PORT/healthz >/dev/null && break; sleep 0.2; done
+for i in $(seq 1 600); do curl -fs http://127.0.0.1:$PORT/readyz >/dev/null && break; sleep 0.2; done  # ready: models loaded
 {
   echo "date: $(date -u +%F' '%T) UTC"
   echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem/{print $2}') GiB"
@@ -41,7 +41,7 @@ for i in $(seq 1 100); do curl -fs http://127.0.0.1:$PORT/healthz >/dev/null && 
 } > "$OUT/machine.txt"
 wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --timeout 30s -s "$OUT/post.lua" http://127.0.0.1:$PORT/v1/predict | tee "$OUT/wrk.txt"
 peak=$(awk '/VmHWM/{print $2" "$3}' /proc/$pid/status)
-codes=$(grep -o '"status":[0-9]*' "$OUT/server.log" | sort | uniq -c | tr '\n' ' ')
+codes=$(grep -o "\"route\":\"POST /v1/predict\",\"status\":[0-9]*" "$OUT/server.log" | sed "s/.*://" | sort | uniq -c | tr '\n' ' ')
 echo "server peak memory (VmHWM): $peak; status codes: $codes" | tee -a "$OUT/wrk.txt"
 kill -INT $pid; wait $pid || true
 grep '^JSON' "$OUT/wrk.txt" | sed 's/^JSON //' > "$OUT/result.json"
