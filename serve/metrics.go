@@ -39,7 +39,6 @@ var latencyBuckets = []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 
 
 func newMetrics(m ModelInfo) *metrics {
 	reg := prometheus.NewRegistry()
-	f := func(c prometheus.Collector) { reg.MustRegister(c) }
 	x := &metrics{
 		reg: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -70,10 +69,8 @@ func newMetrics(m ModelInfo) *metrics {
 		},
 	})
 	info.Set(1)
-	for _, c := range []prometheus.Collector{x.requests, x.duration, x.inFlight, x.queue, x.faces, x.ready, info,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
-		f(c)
-	}
+	reg.MustRegister(x.requests, x.duration, x.inFlight, x.queue, x.faces, x.ready, info,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return x
 }
 

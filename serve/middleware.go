@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strings"
 	"time"
@@ -268,7 +269,6 @@ func (m *muxErrorWriter) WriteHeader(code int) {
 	default:
 		msg = http.StatusText(code)
 	}
-	m.Header().Del("X-Content-Type-Options")
 	m.swallow = true
 	writeError(m.ResponseWriter, m.r, apiError{status: code, msg: msg})
 }
@@ -281,3 +281,7 @@ func (m *muxErrorWriter) Write(b []byte) (int, error) {
 }
 
 func (m *muxErrorWriter) Unwrap() http.ResponseWriter { return m.ResponseWriter }
+
+// unmatchedPath is a request's path for an error message, escaped so that
+// it cannot carry control characters into a log or a page.
+func unmatchedPath(r *http.Request) string { return (&url.URL{Path: r.URL.Path}).EscapedPath() }

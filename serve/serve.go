@@ -53,7 +53,6 @@ import (
 	"image/png"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -365,7 +364,3 @@ func (s *Service) predict(w http.ResponseWriter, r *http.Request) {
 	resp.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
 	writeJSON(w, http.StatusOK, resp)
 }
-
-// unmatchedPath describes a request path for an error message without
-// echoing control characters.
-func unmatchedPath(r *http.Request) string { return (&url.URL{Path: r.URL.Path}).EscapedPath() }
