@@ -36,7 +36,8 @@ import (
 	"time"
 
 	"github.com/agegender/agegender/data/prep"
-	"github.com/agegender/agegender/eval"
+	"github.com/agegender/agegender/eval/plot"
+	"github.com/agegender/agegender/internal/atomicfile"
 	"github.com/agegender/agegender/model"
 	"github.com/agegender/agegender/model/modelfile"
 	"github.com/agegender/agegender/model/ops"
@@ -380,7 +381,7 @@ func Run(ctx context.Context, backend compute.Backend, opts Options, trainSet, v
 				return nil, err
 			}
 			if hj, err := json.MarshalIndent(st.History, "", "  "); err == nil {
-				if err := modelfile.WriteFileAtomic(filepath.Join(opts.OutDir, HistoryName), hj); err != nil {
+				if err := atomicfile.WriteFile(filepath.Join(opts.OutDir, HistoryName), hj, 0o644); err != nil {
 					return nil, err
 				}
 			}
@@ -591,8 +592,8 @@ func saveCurves(path string, hist []Epoch) error {
 		ta = append(ta, e.TrainAcc)
 		va = append(va, e.ValAcc)
 	}
-	return eval.SaveCurvesPNG(path, "training curves", "epoch", "loss / accuracy",
-		eval.Curve{Name: "train loss", X: x, Y: tl},
-		eval.Curve{Name: "train accuracy", X: x, Y: ta},
-		eval.Curve{Name: "validation accuracy", X: x, Y: va})
+	return plot.SaveCurvesPNG(path, "training curves", "epoch", "loss / accuracy",
+		plot.Curve{Name: "train loss", X: x, Y: tl},
+		plot.Curve{Name: "train accuracy", X: x, Y: ta},
+		plot.Curve{Name: "validation accuracy", X: x, Y: va})
 }

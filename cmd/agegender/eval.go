@@ -13,6 +13,7 @@ import (
 	"github.com/agegender/agegender/backend"
 	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/eval"
+	"github.com/agegender/agegender/eval/plot"
 	"github.com/agegender/agegender/model"
 	"github.com/agegender/agegender/models"
 	"github.com/agegender/agegender/predict"
@@ -115,7 +116,7 @@ func cmdEval(ctx context.Context, args []string) error {
 		}
 		png = filepath.Join(dir, task.String()+"_confusion.png")
 	}
-	if err := eval.SaveConfusionPNG(res.TenCrop, png); err != nil {
+	if err := plot.SaveConfusionPNG(res.TenCrop, png); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -205,10 +206,10 @@ func calibrateModel(p *model.Predictor, modelPath string, task data.Task, val []
 	*before = eval.ECE(eval.ReliabilityBins(test, eval.ECEBins))
 	binsAfter := eval.ReliabilityBins(scaled, eval.ECEBins)
 	*after = eval.ECE(binsAfter)
-	if err := eval.SaveReliabilityPNG(eval.ReliabilityBins(test, eval.ECEBins), strings.TrimSuffix(out, filepath.Ext(out))+"_reliability_before.png", task.String()+" before calibration"); err != nil {
+	if err := plot.SaveReliabilityPNG(eval.ReliabilityBins(test, eval.ECEBins), strings.TrimSuffix(out, filepath.Ext(out))+"_reliability_before.png", task.String()+" before calibration"); err != nil {
 		return err
 	}
-	if err := eval.SaveReliabilityPNG(binsAfter, strings.TrimSuffix(out, filepath.Ext(out))+"_reliability_after.png", task.String()+" after calibration"); err != nil {
+	if err := plot.SaveReliabilityPNG(binsAfter, strings.TrimSuffix(out, filepath.Ext(out))+"_reliability_after.png", task.String()+" after calibration"); err != nil {
 		return err
 	}
 	m, err := models.Load(modelPath, task.String())

@@ -13,7 +13,7 @@ import (
 	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/data/sources"
 	"github.com/agegender/agegender/experiments"
-	"github.com/agegender/agegender/model/modelfile"
+	"github.com/agegender/agegender/internal/atomicfile"
 )
 
 func cmdExperiments(ctx context.Context, args []string) error {
@@ -67,11 +67,11 @@ func cmdExperiments(ctx context.Context, args []string) error {
 	})
 	table := experiments.Table(rows)
 	fmt.Print(table)
-	if werr := modelfile.WriteFileAtomic(filepath.Join(*out, "table.md"), []byte(table)); werr != nil && err == nil {
+	if werr := atomicfile.WriteFile(filepath.Join(*out, "table.md"), []byte(table), 0o644); werr != nil && err == nil {
 		err = werr
 	}
 	if j, jerr := json.MarshalIndent(rows, "", "  "); jerr == nil {
-		modelfile.WriteFileAtomic(filepath.Join(*out, "results.json"), j)
+		atomicfile.WriteFile(filepath.Join(*out, "results.json"), j, 0o644)
 	}
 	return err
 }
