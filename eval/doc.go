@@ -45,8 +45,8 @@
 //
 // # Plots
 //
-// [SaveConfusionPNG], [SaveCurvesPNG] and [SaveReliabilityPNG] draw PNG
-// files with gonum.org/v1/plot. Files are written atomically: the image is
-// written to a temporary file in the destination directory and then renamed
-// into place, so a reader never sees a half-written PNG.
+// Package eval/plot draws the confusion matrix, training curves and
+// reliability diagrams as PNG files. It lives apart so that eval, and the
+// library packages that use it (predict), depend on the standard library
+// only — no plotting, font, PDF or LaTeX packages.
 package eval

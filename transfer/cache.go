@@ -12,7 +12,8 @@ import (
 	"path/filepath"
 
 	"github.com/agegender/agegender/data"
-	"github.com/agegender/agegender/interop/tfjs"
+	"github.com/agegender/agegender/internal/atomicfile"
+	"github.com/gomlx/compute/dtypes/float16"
 )
 
 // The feature cache file holds the features of one backbone on one list of
@@ -65,30 +66,12 @@ func WriteCache(path string, key uint64, dim int, f Features) error {
 			return fmt.Errorf("transfer: %s: row %d has %d features, want %d", path, r, len(row), dim)
 		}
 		for j, v := range row {
-			binary.LittleEndian.PutUint16(b[2*j:], tfjs.Float32ToFloat16(v))
+			binary.LittleEndian.PutUint16(b[2*j:], float16.FromFloat32(v).Bits())
 		}
 		buf.Write(b)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := atomicfile.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("transfer: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("transfer: %w", err)
-	}
-	_, err = tmp.Write(buf.Bytes())
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("transfer: writing %s: %w", path, err)
 	}
 	return nil
 }
@@ -141,7 +124,7 @@ func ReadCache(path string, key uint64, dim, numSamples int) (Features, error) {
 	p = p[4*n:]
 	flat := make([]float32, n*d)
 	for i := range flat {
-		v := tfjs.Float16ToFloat32(binary.LittleEndian.Uint16(p[2*i:]))
+		v := float16.FromBits(binary.LittleEndian.Uint16(p[2*i:])).Float32()
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 			return Features{}, fmt.Errorf("transfer: %s: feature %d is %v", path, i, v)
 		}

@@ -1,14 +1,23 @@
-package eval
+// Package plot draws the figures of an evaluation as PNG files: confusion
+// matrices, training curves and reliability diagrams, with
+// gonum.org/v1/plot. It is kept apart from package eval so that programs
+// that only compute metrics (and the agegender library, which needs none)
+// do not link a plotting library, its fonts and its PDF and LaTeX
+// back-ends. Files are written atomically (internal/atomicfile): a reader
+// never sees a half-written PNG, and each file has mode 0644.
+package plot
 
 import (
 	"errors"
 	"fmt"
 	"image/color"
+	"io"
 	"math"
-	"os"
-	"path/filepath"
 
-	"gonum.org/v1/plot"
+	"github.com/agegender/agegender/eval"
+	"github.com/agegender/agegender/internal/atomicfile"
+
+	gplot "gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/palette"
 	"gonum.org/v1/plot/palette/moreland"
@@ -48,17 +57,17 @@ func confusionSide(k int) vg.Length {
 // between frequent and rare classes. Each cell is labelled with its row
 // percentage and raw count. True classes run down the vertical axis (the
 // first class at the top) and predicted classes along the horizontal axis.
-func SaveConfusionPNG(r Report, path string) error {
+func SaveConfusionPNG(r eval.Report, path string) error {
 	k := len(r.ClassNames)
 	if k == 0 {
-		return errors.New("eval: SaveConfusionPNG: report has no classes")
+		return errors.New("plot: SaveConfusionPNG: report has no classes")
 	}
 	if len(r.Confusion) != k {
-		return fmt.Errorf("eval: SaveConfusionPNG: confusion matrix has %d rows for %d classes", len(r.Confusion), k)
+		return fmt.Errorf("plot: SaveConfusionPNG: confusion matrix has %d rows for %d classes", len(r.Confusion), k)
 	}
 	for t, row := range r.Confusion {
 		if len(row) != k {
-			return fmt.Errorf("eval: SaveConfusionPNG: confusion row %d has %d columns for %d classes", t, len(row), k)
+			return fmt.Errorf("plot: SaveConfusionPNG: confusion row %d has %d columns for %d classes", t, len(row), k)
 		}
 	}
 
@@ -87,7 +96,7 @@ func SaveConfusionPNG(r Report, path string) error {
 	}
 	labels, err := plotter.NewLabels(xy)
 	if err != nil {
-		return fmt.Errorf("eval: SaveConfusionPNG: %w", err)
+		return fmt.Errorf("plot: SaveConfusionPNG: %w", err)
 	}
 	for i := range labels.TextStyle {
 		labels.TextStyle[i].Color = colors[i]
@@ -96,7 +105,7 @@ func SaveConfusionPNG(r Report, path string) error {
 		labels.TextStyle[i].Font = font.From(plotter.DefaultFont, vg.Points(9))
 	}
 
-	p := plot.New()
+	p := gplot.New()
 	p.Title.Text = fmt.Sprintf("%s: confusion matrix (accuracy %.1f%%, n=%d)", r.Task, 100*r.Accuracy, r.N)
 	p.X.Label.Text = "predicted"
 	p.Y.Label.Text = "true"
@@ -158,9 +167,9 @@ type Curve struct {
 // and validation data. Curves of up to 50 points also mark each point.
 func SaveCurvesPNG(path, title, xLabel, yLabel string, curves ...Curve) error {
 	if len(curves) == 0 {
-		return errors.New("eval: SaveCurvesPNG: no curves to plot")
+		return errors.New("plot: SaveCurvesPNG: no curves to plot")
 	}
-	p := plot.New()
+	p := gplot.New()
 	p.Title.Text = title
 	p.X.Label.Text = xLabel
 	p.Y.Label.Text = yLabel
@@ -169,10 +178,10 @@ func SaveCurvesPNG(path, title, xLabel, yLabel string, curves ...Curve) error {
 
 	for i, c := range curves {
 		if len(c.X) != len(c.Y) {
-			return fmt.Errorf("eval: SaveCurvesPNG: curve %q has %d x values but %d y values", c.Name, len(c.X), len(c.Y))
+			return fmt.Errorf("plot: SaveCurvesPNG: curve %q has %d x values but %d y values", c.Name, len(c.X), len(c.Y))
 		}
 		if len(c.X) == 0 {
-			return fmt.Errorf("eval: SaveCurvesPNG: curve %q is empty", c.Name)
+			return fmt.Errorf("plot: SaveCurvesPNG: curve %q is empty", c.Name)
 		}
 		xys := make(plotter.XYs, len(c.X))
 		for j := range c.X {
@@ -180,7 +189,7 @@ func SaveCurvesPNG(path, title, xLabel, yLabel string, curves ...Curve) error {
 		}
 		line, err := plotter.NewLine(xys)
 		if err != nil {
-			return fmt.Errorf("eval: SaveCurvesPNG: curve %q: %w", c.Name, err)
+			return fmt.Errorf("plot: SaveCurvesPNG: curve %q: %w", c.Name, err)
 		}
 		line.Color = plotutil.Color(i)
 		line.Width = vg.Points(1.5)
@@ -188,7 +197,7 @@ func SaveCurvesPNG(path, title, xLabel, yLabel string, curves ...Curve) error {
 		if len(xys) <= 50 {
 			pts, err := plotter.NewScatter(xys)
 			if err != nil {
-				return fmt.Errorf("eval: SaveCurvesPNG: curve %q: %w", c.Name, err)
+				return fmt.Errorf("plot: SaveCurvesPNG: curve %q: %w", c.Name, err)
 			}
 			pts.Color = line.Color
 			pts.Shape = draw.CircleGlyph{}
@@ -203,17 +212,17 @@ func SaveCurvesPNG(path, title, xLabel, yLabel string, curves ...Curve) error {
 }
 
 // SaveReliabilityPNG draws a reliability diagram from bins produced by
-// ReliabilityBins and writes it to path as a PNG. Each non-empty bin is a
+// eval.ReliabilityBins and writes it to path as a PNG. Each non-empty bin is a
 // bar spanning its confidence interval with height equal to its accuracy;
 // a dot marks the bin's mean confidence. A perfectly calibrated model has
 // its dots on the dashed diagonal; bars below the diagonal mean
 // over-confidence. The expected calibration error is appended to title.
-func SaveReliabilityPNG(bins []Bin, path, title string) error {
+func SaveReliabilityPNG(bins []eval.Bin, path, title string) error {
 	if len(bins) == 0 {
-		return errors.New("eval: SaveReliabilityPNG: no bins to plot")
+		return errors.New("plot: SaveReliabilityPNG: no bins to plot")
 	}
-	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s (ECE %.3f)", title, ECE(bins))
+	p := gplot.New()
+	p.Title.Text = fmt.Sprintf("%s (ECE %.3f)", title, eval.ECE(bins))
 	p.X.Label.Text = "confidence"
 	p.Y.Label.Text = "accuracy"
 	p.X.Min, p.X.Max = 0, 1
@@ -227,7 +236,7 @@ func SaveReliabilityPNG(bins []Bin, path, title string) error {
 	var dots plotter.XYs
 	for i, b := range bins {
 		if math.IsNaN(b.Lo) || math.IsNaN(b.Hi) || math.IsNaN(b.Accuracy) || math.IsNaN(b.Confidence) {
-			return fmt.Errorf("eval: SaveReliabilityPNG: bin %d has NaN fields", i)
+			return fmt.Errorf("plot: SaveReliabilityPNG: bin %d has NaN fields", i)
 		}
 		if b.Count == 0 {
 			continue
@@ -236,7 +245,7 @@ func SaveReliabilityPNG(bins []Bin, path, title string) error {
 			{X: b.Lo, Y: 0}, {X: b.Hi, Y: 0}, {X: b.Hi, Y: b.Accuracy}, {X: b.Lo, Y: b.Accuracy},
 		})
 		if err != nil {
-			return fmt.Errorf("eval: SaveReliabilityPNG: bin %d: %w", i, err)
+			return fmt.Errorf("plot: SaveReliabilityPNG: bin %d: %w", i, err)
 		}
 		poly.Color = barColor
 		poly.LineStyle.Color = color.White
@@ -248,7 +257,7 @@ func SaveReliabilityPNG(bins []Bin, path, title string) error {
 
 	diag, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: 1, Y: 1}})
 	if err != nil {
-		return fmt.Errorf("eval: SaveReliabilityPNG: %w", err)
+		return fmt.Errorf("plot: SaveReliabilityPNG: %w", err)
 	}
 	diag.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 	diag.Color = color.Gray{Y: 80}
@@ -258,7 +267,7 @@ func SaveReliabilityPNG(bins []Bin, path, title string) error {
 		p.Legend.Add("accuracy per bin", bar)
 		pts, err := plotter.NewScatter(dots)
 		if err != nil {
-			return fmt.Errorf("eval: SaveReliabilityPNG: %w", err)
+			return fmt.Errorf("plot: SaveReliabilityPNG: %w", err)
 		}
 		pts.Color = color.RGBA{R: 200, G: 60, B: 40, A: 255}
 		pts.Shape = draw.CircleGlyph{}
@@ -269,44 +278,17 @@ func SaveReliabilityPNG(bins []Bin, path, title string) error {
 	return savePNG(p, reliabilitySide, reliabilitySide, path)
 }
 
-// savePNG renders p at w×h and writes it to path atomically: the PNG goes
-// to a temporary file in the destination directory, which is then renamed
-// over path. Missing parent directories are created.
-func savePNG(p *plot.Plot, w, h vg.Length, path string) (err error) {
+// savePNG renders p at w×h and writes it to path as a PNG, atomically
+// (internal/atomicfile), creating missing parent folders.
+func savePNG(p *gplot.Plot, w, h vg.Length, path string) error {
 	c := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(pngDPI))
 	p.Draw(draw.New(c))
-
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("eval: creating directory for %s: %w", path, err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	err := atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		_, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(w)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("eval: writing %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = (vgimg.PngCanvas{Canvas: c}).WriteTo(f); err != nil {
-		return fmt.Errorf("eval: encoding %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("eval: writing %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("eval: writing %s: %w", path, err)
-	}
-	// CreateTemp makes files readable by the owner only; an image should
-	// have ordinary permissions.
-	if err = os.Chmod(tmp, 0o644); err != nil {
-		return fmt.Errorf("eval: writing %s: %w", path, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("eval: writing %s: %w", path, err)
+		return fmt.Errorf("plot: %w", err)
 	}
 	return nil
 }

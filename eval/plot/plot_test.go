@@ -1,4 +1,4 @@
-package eval
+package plot
 
 import (
 	"image"
@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agegender/agegender/eval"
 	"gonum.org/v1/plot/vg"
 )
 
@@ -63,17 +64,17 @@ func checkPNG(t *testing.T, path string, w, h vg.Length) image.Image {
 }
 
 func TestSaveConfusionPNG(t *testing.T) {
-	var preds []Prediction
+	var preds []eval.Prediction
 	for c := range ageNames {
 		for j := range 5 {
 			p := c
 			if j == 0 { // one in five predicted one group too old
 				p = min(c+1, 7)
 			}
-			preds = append(preds, Prediction{Label: c, Probs: peaked(8, p)})
+			preds = append(preds, eval.Prediction{Label: c, Probs: peaked(8, p)})
 		}
 	}
-	r, err := Evaluate("age", ageNames, true, preds)
+	r, err := eval.Evaluate("age", ageNames, true, preds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func TestSaveConfusionPNG(t *testing.T) {
 	checkPNG(t, path, side, side)
 
 	// Overwriting an existing file works (rename replaces it).
-	g, err := Evaluate("gender", genderNames, false, genderPreds())
+	g, err := eval.Evaluate("gender", genderNames, false, genderPreds())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestSaveConfusionPNG(t *testing.T) {
 	}
 	checkPNG(t, path, confusionSide(2), confusionSide(2))
 
-	if err := SaveConfusionPNG(Report{}, path); err == nil {
+	if err := SaveConfusionPNG(eval.Report{}, path); err == nil {
 		t.Error("empty report: no error")
 	}
 	bad := g
@@ -146,16 +147,16 @@ func TestSaveCurvesPNG(t *testing.T) {
 }
 
 func TestSaveReliabilityPNG(t *testing.T) {
-	var preds []Prediction
+	var preds []eval.Prediction
 	for i := range 300 {
 		conf := 0.5 + 0.5*float64(i)/300
 		label := 0
 		if float64(i%10) >= 10*(conf-0.1) { // over-confident by ~0.1
 			label = 1
 		}
-		preds = append(preds, Prediction{Label: label, Probs: []float32{float32(conf), float32(1 - conf)}})
+		preds = append(preds, eval.Prediction{Label: label, Probs: []float32{float32(conf), float32(1 - conf)}})
 	}
-	bins := ReliabilityBins(preds, 15)
+	bins := eval.ReliabilityBins(preds, 15)
 	path := filepath.Join(t.TempDir(), "a", "reliability.png")
 	if err := SaveReliabilityPNG(bins, path, "gender"); err != nil {
 		t.Fatal(err)
@@ -166,7 +167,7 @@ func TestSaveReliabilityPNG(t *testing.T) {
 		t.Error("no bins: no error")
 	}
 	// All-empty bins still give a diagram with the diagonal.
-	if err := SaveReliabilityPNG(ReliabilityBins(nil, 10), path, "empty"); err != nil {
+	if err := SaveReliabilityPNG(eval.ReliabilityBins(nil, 10), path, "empty"); err != nil {
 		t.Errorf("empty bins: %v", err)
 	}
 }
@@ -178,7 +179,7 @@ func TestSavePNGFailsCleanly(t *testing.T) {
 	if err := os.WriteFile(blocker, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err := SaveReliabilityPNG(ReliabilityBins(genderPreds(), 5), filepath.Join(blocker, "r.png"), "x")
+	err := SaveReliabilityPNG(eval.ReliabilityBins(genderPreds(), 5), filepath.Join(blocker, "r.png"), "x")
 	if err == nil {
 		t.Fatal("saving under a regular file: no error")
 	}
@@ -187,7 +188,7 @@ func TestSavePNGFailsCleanly(t *testing.T) {
 	if err := os.Mkdir(target, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := SaveReliabilityPNG(ReliabilityBins(genderPreds(), 5), target, "x"); err == nil {
+	if err := SaveReliabilityPNG(eval.ReliabilityBins(genderPreds(), 5), target, "x"); err == nil {
 		t.Fatal("renaming over a directory: no error")
 	}
 	entries, _ := os.ReadDir(dir)
@@ -196,4 +197,29 @@ func TestSavePNGFailsCleanly(t *testing.T) {
 			t.Errorf("temporary file %s left behind after failure", e.Name())
 		}
 	}
+}
+
+var genderNames = []string{"male", "female"}
+
+var ageNames = []string{"0-2", "4-6", "8-12", "15-20", "25-32", "38-43", "48-53", "60-100"}
+
+// genderPreds is a small binary example: two males (one misclassified)
+// and two females.
+func genderPreds() []eval.Prediction {
+	return []eval.Prediction{
+		{Label: 0, Probs: []float32{0.90, 0.10}},
+		{Label: 0, Probs: []float32{0.08, 0.92}},
+		{Label: 1, Probs: []float32{0.15, 0.85}},
+		{Label: 1, Probs: []float32{0.45, 0.55}},
+	}
+}
+
+// peaked is a k-class probability vector with 0.65 on class c.
+func peaked(k, c int) []float32 {
+	p := make([]float32, k)
+	for i := range p {
+		p[i] = 0.35 / float32(k-1)
+	}
+	p[c] = 0.65
+	return p
 }

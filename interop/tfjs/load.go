@@ -37,6 +37,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/gomlx/compute/dtypes/float16"
 )
 
 // Limits on what Load accepts. They are far above the needs of mobile-size
@@ -631,7 +633,7 @@ func decodeWeight(l weightLayout, b []byte) *Tensor {
 		}
 	case "float16":
 		for i := range v {
-			v[i] = Float16ToFloat32(binary.LittleEndian.Uint16(b[2*i:]))
+			v[i] = float16.FromBits(binary.LittleEndian.Uint16(b[2*i:])).Float32()
 		}
 	case "uint8":
 		mn, sc := float32(*l.w.Quantization.Min), float32(*l.w.Quantization.Scale)
@@ -654,66 +656,4 @@ func decodeWeight(l weightLayout, b []byte) *Tensor {
 	}
 	t.F32 = v
 	return t
-}
-
-// Float16ToFloat32 converts an IEEE 754 half-precision value (as its bits)
-// to float32, exactly: subnormals, infinities and NaN included.
-func Float16ToFloat32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	frac := uint32(h) & 0x3ff
-	switch {
-	case exp == 0 && frac == 0:
-		return math.Float32frombits(sign)
-	case exp == 0: // subnormal: normalise
-		e := uint32(127 - 15 + 1)
-		for frac&0x400 == 0 {
-			frac <<= 1
-			e--
-		}
-		frac &= 0x3ff
-		return math.Float32frombits(sign | e<<23 | frac<<13)
-	case exp == 0x1f:
-		return math.Float32frombits(sign | 0xff<<23 | frac<<13)
-	}
-	return math.Float32frombits(sign | (exp+127-15)<<23 | frac<<13)
-}
-
-// Float32ToFloat16 converts f to IEEE 754 half precision, rounding to
-// nearest even; values beyond the half range become ±Inf.
-func Float32ToFloat16(f float32) uint16 {
-	b := math.Float32bits(f)
-	sign := uint16(b>>16) & 0x8000
-	exp := int32(b>>23) & 0xff
-	frac := b & 0x7fffff
-	if exp == 0xff { // Inf or NaN
-		if frac != 0 {
-			return sign | 0x7e00
-		}
-		return sign | 0x7c00
-	}
-	e := exp - 127 + 15
-	if e >= 0x1f {
-		return sign | 0x7c00
-	}
-	if e <= 0 { // subnormal or zero in half precision
-		if e < -10 {
-			return sign
-		}
-		m := frac | 0x800000
-		shift := uint32(14 - e)
-		half := m >> shift
-		rem := m & (1<<shift - 1)
-		mid := uint32(1) << (shift - 1)
-		if rem > mid || (rem == mid && half&1 == 1) {
-			half++
-		}
-		return sign | uint16(half)
-	}
-	half := uint32(e)<<10 | frac>>13
-	rem := frac & 0x1fff
-	if rem > 0x1000 || (rem == 0x1000 && half&1 == 1) {
-		half++ // may carry into the exponent, which is still correct
-	}
-	return sign | uint16(half)
 }

@@ -60,23 +60,6 @@ func TestLoadModels(t *testing.T) {
 	}
 }
 
-func TestFloat16(t *testing.T) {
-	for _, c := range []struct {
-		h uint16
-		f float32
-	}{{0x0000, 0}, {0x3c00, 1}, {0xc000, -2}, {0x7bff, 65504}, {0x0001, 5.960464477539063e-08}, {0x0400, 6.103515625e-05}, {0x3555, 0.333251953125}} {
-		if got := Float16ToFloat32(c.h); got != c.f {
-			t.Errorf("Float16ToFloat32(%#04x) = %g, want %g", c.h, got, c.f)
-		}
-		if got := Float32ToFloat16(c.f); got != c.h {
-			t.Errorf("Float32ToFloat16(%g) = %#04x, want %#04x", c.f, got, c.h)
-		}
-	}
-	if !math.IsInf(float64(Float16ToFloat32(0x7c00)), 1) || !math.IsNaN(float64(Float16ToFloat32(0x7e00))) {
-		t.Error("Inf/NaN not preserved")
-	}
-}
-
 func TestSamePadding(t *testing.T) {
 	for _, c := range []struct{ in, k, s, d, b, a int }{
 		{112, 3, 2, 1, 0, 1}, {7, 7, 1, 1, 3, 3}, {224, 3, 2, 1, 0, 1}, {5, 3, 1, 2, 2, 2}, {4, 1, 2, 1, 0, 0},

@@ -34,8 +34,8 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 
+	"github.com/agegender/agegender/internal/atomicfile"
 	"github.com/gomlx/compute/dtypes/float16"
 )
 
@@ -119,13 +119,13 @@ type Meta struct {
 	Payload json.RawMessage `json:"payload"`
 }
 
-// Write stores meta and tensors at path atomically.
+// Write stores meta and tensors at path atomically (internal/atomicfile:
+// readers see the old file or the new one, never a mix; mode 0644).
 func Write(path string, meta Meta, ts []Tensor) error {
-	var buf bytes.Buffer
-	if err := Encode(&buf, meta, ts); err != nil {
-		return fmt.Errorf("modelfile: writing %s: %w", path, err)
+	if err := atomicfile.Write(path, 0o644, func(w io.Writer) error { return Encode(w, meta, ts) }); err != nil {
+		return fmt.Errorf("modelfile: %w", err)
 	}
-	return WriteFileAtomic(path, buf.Bytes())
+	return nil
 }
 
 // Encode writes the format to w.
@@ -340,46 +340,4 @@ func (r *reader) u32() uint32 {
 		return 0
 	}
 	return binary.LittleEndian.Uint32(b)
-}
-
-// WriteFileAtomic writes data to path so that readers see either the old
-// content or the new, never a mix: temp file, fsync, rename, fsync the dir.
-func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(name)
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(name, path); err != nil {
-		return err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

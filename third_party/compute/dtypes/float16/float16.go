@@ -99,69 +99,48 @@ func FromNumbers[T numberTypes](values ...T) []Float16 {
 	return out
 }
 
-// FromFloat32 converts a float32 to a Float16.
+// FromFloat32 converts a float32 to a Float16, rounding to nearest even;
+// values beyond the half range become ±Inf, NaN stays NaN.
+//
+// agegender patch: upstream shifted subnormal results by 15 bits too many,
+// so every value below 2^-14 (6.1e-5) in magnitude became zero, and rounded
+// their ties away from zero; this version is exact to the last bit
+// (TestFromFloat32Subnormals).
 func FromFloat32(x float32) Float16 {
-	bits := math.Float32bits(x)
-	sign := uint16((bits >> 16) & 0x8000)
-	exp := int((bits >> 23) & 0xFF)
-	mantissa := bits & 0x007FFFFF
-
-	if exp == 0xFF {
-		// NaN or Infinity
-		if mantissa == 0 {
-			return Float16(sign | 0x7C00)
+	b := math.Float32bits(x)
+	sign := uint16(b>>16) & 0x8000
+	exp := int32(b>>23) & 0xff
+	frac := b & 0x7fffff
+	if exp == 0xff { // Inf or NaN
+		if frac != 0 {
+			return Float16(sign | 0x7e00)
 		}
-		// NaN: keep some bits of mantissa
-		return Float16(sign | 0x7C00 | uint16(mantissa>>13) | 1)
+		return Float16(sign | 0x7c00)
 	}
-
-	exp -= 127 // Unbias
-
-	if exp > 15 {
-		// Overflow -> Infinity
-		return Float16(sign | 0x7C00)
+	e := exp - 127 + 15
+	if e >= 0x1f {
+		return Float16(sign | 0x7c00)
 	}
-
-	if exp < -24 {
-		// Underflow -> Zero
-		return Float16(sign)
-	}
-
-	if exp < -14 {
-		// Denormalized
-		mantissa |= 0x00800000 // Add implicit leading bit
-		shift := uint(14 - exp)
-		// Rounding to nearest even
-		mantissa = (mantissa >> (shift - 1))
-		if (mantissa & 1) != 0 {
-			// Round up
-			mantissa = (mantissa >> 1) + 1
-		} else {
-			mantissa >>= 1
+	if e <= 0 { // subnormal or zero in half precision
+		if e < -10 {
+			return Float16(sign)
 		}
-		return Float16(sign | uint16(mantissa))
-	}
-
-	// Normalized
-	resExp := uint16(exp+15) << 10
-	resMantissa := uint16(mantissa >> 13)
-
-	// Rounding to nearest even
-	if (mantissa & 0x1000) != 0 {
-		if (mantissa&0x0FFF) != 0 || (resMantissa&1) != 0 {
-			resMantissa++
-			if resMantissa&0x0400 != 0 {
-				resMantissa = 0
-				resExp += 0x0400
-				if resExp >= 0x7C00 {
-					// Overflow to infinity
-					return Float16(sign | 0x7C00)
-				}
-			}
+		m := frac | 0x800000
+		shift := uint32(14 - e)
+		half := m >> shift
+		rem := m & (1<<shift - 1)
+		mid := uint32(1) << (shift - 1)
+		if rem > mid || (rem == mid && half&1 == 1) {
+			half++
 		}
+		return Float16(sign | uint16(half))
 	}
-
-	return Float16(sign | resExp | resMantissa)
+	half := uint32(e)<<10 | frac>>13
+	rem := frac & 0x1fff
+	if rem > 0x1000 || (rem == 0x1000 && half&1 == 1) {
+		half++ // may carry into the exponent, which is still correct
+	}
+	return Float16(sign | uint16(half))
 }
 
 // FromFloat64 converts a float64 to a Float16.
