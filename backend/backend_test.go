@@ -187,8 +187,6 @@ func contains(s, sub string) bool {
 	return false
 }
 
-var _ = dtypes.Float32
-
 // TestInferenceImplAgrees checks that the ops each backend uses for
 // inference (backend.InferenceImpl: on ONNX Runtime, portable ops for small
 // batches and its native convolution and pooling from ops.AutoNativeBatch)

@@ -10,7 +10,8 @@
 #   bench/scale.sh [OUT]     (default runs/scale)
 #
 # Environment: REPLICAS ("1 3"), CONNS (200), DURATION (60s), THREADS (2),
-# IMAGES (16), BIN (./agegender; built when missing), BASE_PORT (18180:
+# IMAGES (16), QUEUE_TIMEOUT (serve's --queue-timeout, default 30s),
+# BIN (./agegender; built when missing), BASE_PORT (18180:
 # replicas on BASE_PORT+1...), LB_PORT (18190). Installs nginx and wrk
 # (Debian packages) when missing. Everything listens on 127.0.0.1 only.
 set -euo pipefail
@@ -22,6 +23,7 @@ CONNS=${CONNS:-200}
 DURATION=${DURATION:-60s}
 THREADS=${THREADS:-2}
 IMAGES=${IMAGES:-16}
+QUEUE_TIMEOUT=${QUEUE_TIMEOUT:-30s}
 BIN=${BIN:-./agegender}
 BASE_PORT=${BASE_PORT:-18180}
 LB_PORT=${LB_PORT:-18190}
@@ -85,7 +87,7 @@ wait_ready() {
 {
   echo "date: $(date -u +%F' '%T) UTC"
   echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem/{print $2}') GiB; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "command: bench/scale.sh $OUT (REPLICAS=\"$REPLICAS\" CONNS=$CONNS DURATION=$DURATION THREADS=$THREADS IMAGES=$IMAGES BIN=$BIN)"
+  echo "command: bench/scale.sh $OUT (REPLICAS=\"$REPLICAS\" CONNS=$CONNS DURATION=$DURATION THREADS=$THREADS IMAGES=$IMAGES QUEUE_TIMEOUT=$QUEUE_TIMEOUT BIN=$BIN)"
   echo "nginx: $($NGINX -v 2>&1 | cut -d/ -f2); wrk: $(wrk -v 2>&1 | head -1 | awk '{print $2}')"
 } > "$OUT/machine.txt"
 echo "| replicas | requests | throughput | p50 | p90 | p99 | max | errors | peak memory per replica |" > "$OUT/summary.md"
@@ -99,7 +101,7 @@ for n in $REPLICAS; do
   servers=""
   for i in $(seq 1 "$n"); do
     port=$((BASE_PORT + i))
-    "$BIN" serve --addr 127.0.0.1:$port --log-json > "$dir/replica-$i.log" 2>&1 &
+    "$BIN" serve --addr 127.0.0.1:$port --queue-timeout "$QUEUE_TIMEOUT" --log-json > "$dir/replica-$i.log" 2>&1 &
     pids+=($!)
     servers="$servers    server 127.0.0.1:$port max_fails=0;"$'\n'
   done
@@ -150,9 +152,11 @@ NGINX
   for i in $(seq 1 "$n"); do
     mem="$mem $(awk '/VmHWM/{printf "%.0f MB", $2/1024}' /proc/${pids[$((i - 1))]}/status)"
   done
-  codes=$(cat "$dir"/replica-*.log | grep -o '"route":"POST /v1/predict","status":[0-9]*' | sed 's/.*://' | sort | uniq -c | awk '{printf "%s×%s ", $2, $1}')
   cleanup
   wait 2>/dev/null || true
+  # Counted after the replicas drained: requests still queued when wrk
+  # stopped are answered then, too.
+  codes=$(cat "$dir"/replica-*.log | grep -o '"route":"POST /v1/predict","status":[0-9]*' | sed 's/.*://' | sort | uniq -c | awk '{printf "%s×%s ", $2, $1}')
   r=$(grep '^JSON' "$dir/wrk.txt" | sed 's/^JSON //')
   echo "$r" > "$dir/result.json"
   python3 - "$n" "$r" "$mem" "$codes" >> "$OUT/summary.md" <<'PY'

@@ -93,9 +93,6 @@ func Names() []string {
 // MinInput is the smallest input side the named network accepts.
 func MinInput(name string) int { return registry[name].minInput }
 
-// Describe returns the network's one-line description.
-func Describe(name string) string { return registry[name].Doc }
-
 // Logits builds the network on a batch of images [N, S, S, 3] and returns
 // class scores [N, Classes]. Variables are created in scope. Dropout is
 // active when the scope's store is in training mode.

@@ -10,8 +10,6 @@ import (
 	"github.com/agegender/agegender/model/modelfile"
 	"github.com/agegender/agegender/model/ops"
 	"github.com/gomlx/compute"
-	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's idiomatic dot-import.
 	"github.com/gomlx/gomlx/core/tensors"
 	mlx "github.com/gomlx/gomlx/ml/model"
@@ -205,6 +203,3 @@ func (p *Predictor) Probs(pix []float32, n int) ([][]float32, error) {
 	}
 	return out, nil
 }
-
-var _ = shapes.Make
-var _ = dtypes.Float32

@@ -154,16 +154,6 @@ func (e *Extractor) Run(images [][]uint8) ([][][]float32, error) {
 	return res, nil
 }
 
-// Extract returns the backbone feature of every image (packed RGB bytes of
-// Size×Size).
-func (e *Extractor) Extract(images [][]uint8) ([][]float32, error) {
-	r, err := e.Run(images)
-	if err != nil || len(r) == 0 {
-		return nil, err
-	}
-	return r[0], nil
-}
-
 // Features are the backbone features of a list of samples.
 type Features struct {
 	Index []int       // position in the sample list of each row; undecodable images are absent

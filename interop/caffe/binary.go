@@ -469,17 +469,6 @@ func WriteNetParameter(w io.Writer, layers []Layer, opts *WriteOptions) error {
 	return err
 }
 
-// WriteBlob encodes one BlobProto with a V2 shape (the format of
-// mean.binaryproto files written by current Caffe).
-func WriteBlob(w io.Writer, b *Blob) error {
-	bb, err := encodeBlob(b, &WriteOptions{})
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(bb)
-	return err
-}
-
 func encodeBlob(b *Blob, opts *WriteOptions) ([]byte, error) {
 	n := 1
 	for _, d := range b.Shape {
