@@ -31,6 +31,7 @@ func loadPredictor(b compute.Backend, path, task string) (*model.Predictor, erro
 
 func cmdEval(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("eval", flag.ExitOnError)
+	fs.Usage = usageFor(fs)
 	var d dataFlags
 	d.register(fs)
 	modelPath := fs.String("model", "", "model file (default: the built-in model for --task)")

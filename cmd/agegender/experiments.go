@@ -18,6 +18,7 @@ import (
 
 func cmdExperiments(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("experiments", flag.ExitOnError)
+	fs.Usage = usageFor(fs)
 	kind := fs.String("dataset", "utkface", "utkface (fixed split) or adience (5-fold subject-exclusive protocol)")
 	dir := fs.String("data", dataPath("utkface/images"), "UTKFace folder or Adience image root")
 	folds := fs.String("folds", dataPath("adience/folds"), "Adience fold files")

@@ -14,6 +14,7 @@ import (
 
 func cmdExport(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("export", flag.ExitOnError)
+	fs.Usage = usageFor(fs)
 	modelPath := fs.String("model", "", "model file to export (or --builtin gender|age)")
 	builtin := fs.String("builtin", "", "export a built-in model: gender or age")
 	out := fs.String("onnx", "", "output .onnx file (required)")

@@ -12,6 +12,7 @@ import (
 // VGG-Face) into an agegender model file.
 func cmdImport(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("import", flag.ExitOnError)
+	fs.Usage = usageFor(fs)
 	prototxt := fs.String("prototxt", "", "Caffe deploy.prototxt (required)")
 	weights := fs.String("caffemodel", "", "Caffe .caffemodel weights (required)")
 	meanFile := fs.String("mean", dataPath("adience/caffe/mean.binaryproto"), "Caffe mean.binaryproto (BGR); empty for VGG-Face's mean")

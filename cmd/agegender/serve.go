@@ -28,6 +28,7 @@ func (l *originList) Set(v string) error { *l = append(*l, v); return nil }
 // once and loads the models meanwhile (/readyz says when they are loaded).
 func cmdServe(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
+	fs.Usage = usageFor(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "`host:port` to listen on; use :8080 to accept connections from other machines")
 	token := fs.String("token", os.Getenv("AGEGENDER_TOKEN"), "require \"Authorization: Bearer `TOKEN`\" on /v1/ (default $AGEGENDER_TOKEN)")
 	genderModel := fs.String("gender-model", "", "gender model `file` (default: built-in)")

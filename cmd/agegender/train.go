@@ -73,6 +73,7 @@ func cache(name string, dir string, samples []data.Sample, task data.Task, cfg p
 
 func cmdTrain(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("train", flag.ExitOnError)
+	fs.Usage = usageFor(fs)
 	var d dataFlags
 	d.register(fs)
 	net := fs.String("net", "origin", "network: "+fmt.Sprint(model.Names()))

@@ -16,6 +16,7 @@ import (
 // faceres's own zero-training predictions as a baseline.
 func cmdTransfer(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("transfer", flag.ExitOnError)
+	fs.Usage = usageFor(fs)
 	images := fs.String("data", dataPath("utkface/images"), "UTKFace image folder")
 	modelsDir := fs.String("models", modelsPath("tfjs"), "folder with mobilefacenet.json / faceres.json and their .bin")
 	bb := fs.String("backbone", "mobilefacenet", "frozen feature extractor: mobilefacenet or faceres")

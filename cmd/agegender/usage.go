@@ -1,0 +1,91 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+)
+
+// usages are the -h texts of the subcommands that set theirs with
+// usageFor (predict has its own, predictUsage). Each starts with the
+// synopsis and says what the command does; the flags follow.
+var usages = map[string]string{
+	"train": `usage: agegender train --out DIR [flags]
+
+Trains a network on UTKFace (fixed 80/10/10 split) or Adience (--fold k of
+the 5-fold protocol) for --task gender or age, with a progress bar, and
+evaluates the validation split after each epoch. Writes checkpoint.agm,
+model.agm (the best epoch), curves.png and history.json to --out; run the
+same command again after an interruption to resume from the checkpoint.`,
+
+	"eval": `usage: agegender eval [--model FILE] [flags]
+
+Evaluates a model (default: the built-in one for --task) on the test or
+validation split: accuracy, 1-off age accuracy, centre crop and 10-crop,
+per-class precision and recall, the confusion matrix as a PNG, and a
+breakdown by gender × race × age. --calibrate fits a softmax temperature
+on the validation split and reports the calibration error before and after.`,
+
+	"experiments": `usage: agegender experiments [flags]
+
+Trains and evaluates every network variant (--nets) for every task, plus
+the transfer-learning rows, and writes one table (table.md, results.json)
+to --out. On Adience every fold is run and each cell is mean ± std.`,
+
+	"transfer": `usage: agegender transfer [flags]
+
+Transfer learning from a pretrained face network (TF.js, in --models):
+extracts the frozen backbone's features once into --cache, trains a
+512-512-N head for gender and age, and reports test accuracy; --fine-tune
+also trains MobileFaceNet's last block, --baseline adds faceres's own heads.`,
+
+	"serve": `usage: agegender serve [flags]
+
+Runs the HTTP service: POST /v1/predict (an image body, multipart, base64
+or JSON), GET /healthz and /readyz, /metrics, and a web page at / where a
+photo can be dropped. It listens at once, loads the models meanwhile, and
+on SIGINT or SIGTERM drains: requests in flight finish, new ones get 503.`,
+
+	"import": `usage: agegender import --prototxt FILE --caffemodel FILE --out FILE [flags]
+
+Converts a Caffe model (the paper's age_net and gender_net, or VGG-Face)
+into an agegender model file, with the Caffe mean image.`,
+
+	"export": `usage: agegender export --onnx FILE (--model FILE | --builtin gender|age) [flags]
+
+Writes a model as an ONNX graph (images [N,S,S,3] → probs [N,C]) and checks
+it on ONNX Runtime against the Go model. Needs a binary with ONNX Runtime
+compiled in (./setup.sh builds one when it installed ONNX Runtime).`,
+}
+
+// backendNote ends every usage text: how --backend is chosen.
+const backendNote = `
+--backend go|onnx|xla picks the compute backend; without it, $GOMLX_BACKEND,
+else ONNX Runtime when this binary has it compiled in and finds its library,
+else pure Go.
+`
+
+// dataNote follows backendNote for the commands that read data sets.
+const dataNote = `Data and pretrained-model flags default to folders under $AGEGENDER_DATA
+(default ../shared/data; the models are in ../models beside it).
+`
+
+// readsData lists the commands whose flags default to the data folder.
+var readsData = map[string]bool{"train": true, "eval": true, "experiments": true, "transfer": true, "import": true}
+
+// usageFor returns the -h function of fs: the command's usage text, then
+// its flags, in place of Go's bare "Usage of NAME:".
+func usageFor(fs *flag.FlagSet) func() {
+	return func() {
+		text, ok := usages[fs.Name()]
+		if !ok {
+			text = "usage: agegender " + fs.Name() + " [flags]"
+		}
+		text = strings.TrimRight(text, "\n") + "\n" + backendNote
+		if readsData[fs.Name()] {
+			text += dataNote
+		}
+		fmt.Fprint(fs.Output(), text+"\nflags:\n")
+		fs.PrintDefaults()
+	}
+}
