@@ -39,7 +39,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // messages quote "<token>"; answers are never HTML
+	enc.Encode(v)
 }
 
 // writeError answers e as JSON and notes its message as the reason the
