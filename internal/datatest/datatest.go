@@ -51,7 +51,7 @@ func Missing(t testing.TB, format string, args ...any) {
 	if os.Getenv(RequireEnv) == "1" {
 		t.Fatalf("missing data with "+RequireEnv+"=1: "+format, args...)
 	}
-	t.Skipf(format+"; set "+dataroot.Env+" to the data folder to run this test", args...)
+	t.Skipf(format, args...)
 }
 
 // dataDir returns the data folder, a relative one resolved from the
@@ -81,7 +81,7 @@ func Shared(t testing.TB, rel string) string {
 		dir = filepath.Join(filepath.Dir(dataDir(t)), filepath.FromSlash(rel))
 	}
 	if _, err := os.Stat(dir); err != nil {
-		Missing(t, "shared data %s not present (%v)", dir, err)
+		Missing(t, "shared data %s not present (%v); set %s to the data folder to run this test", dir, err, dataroot.Env)
 	}
 	return dir
 }
@@ -92,7 +92,7 @@ func SharedDir(t testing.TB, rel string) string {
 	t.Helper()
 	dir := filepath.Join(dataDir(t), filepath.FromSlash(rel))
 	if _, err := os.Stat(dir); err != nil {
-		Missing(t, "data %s not present (%v)", dir, err)
+		Missing(t, "data %s not present (%v); set %s to the data folder to run this test", dir, err, dataroot.Env)
 	}
 	return dir
 }

@@ -213,10 +213,10 @@ func nodeReference(t *testing.T, modelPath string, c refCase, x []float32, shape
 func TestMatchesTensorFlowJS(t *testing.T) {
 	dir := modelsDir(t)
 	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node not found in PATH; install Node.js and run: npm ci --prefix interop/tfjs/testdata")
+		datatest.Missing(t, "node not found in PATH (the TF.js reference); install Node.js and run: npm ci --prefix interop/tfjs/testdata")
 	}
 	if _, err := os.Stat("testdata/node_modules/@tensorflow/tfjs/package.json"); err != nil {
-		t.Skip("testdata/node_modules missing; run: npm ci --prefix interop/tfjs/testdata")
+		datatest.Missing(t, "testdata/node_modules (the TF.js reference) missing; run: npm ci --prefix interop/tfjs/testdata")
 	}
 	b, err := backend.Open("")
 	if err != nil {
