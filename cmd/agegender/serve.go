@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/agegender/agegender"
+	"github.com/agegender/agegender/backend"
 	"github.com/agegender/agegender/face"
 	"github.com/agegender/agegender/serve"
 	"github.com/gomlx/compute"
@@ -59,7 +60,11 @@ func cmdServe(ctx context.Context, args []string) error {
 		backendName = os.Getenv(compute.ConfigEnvVar)
 	}
 	if backendName == "" {
-		backendName = "go"
+		var note string
+		backendName, note = backend.Default()
+		if note != "" {
+			log.Warn(note)
+		}
 	}
 	s, err := serve.New(nil, serve.Config{
 		Token: *token, MaxBodyBytes: *maxBody << 20, MaxPixels: *maxPixels,
