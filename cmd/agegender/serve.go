@@ -35,7 +35,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	genderModel := fs.String("gender-model", "", "gender model `file` (default: built-in)")
 	ageModel := fs.String("age-model", "", "age model `file` (default: built-in)")
 	tencrop := fs.Bool("tencrop", false, "average 10 crops per face: a little more accurate, 10 times the work")
-	be := fs.String("backend", "", "compute backend: go, onnx or xla (default $GOMLX_BACKEND, then go)")
+	be := fs.String("backend", "", "compute backend: go, onnx or xla (default $GOMLX_BACKEND, else ONNX Runtime if available, else go)")
 	minFace := fs.Int("min-face", face.DefaultOptions().MinSize, "smallest face side searched for, in `pixels`")
 	maxBody := fs.Int64("max-body", serve.DefaultMaxBodyBytes>>20, "largest request body, in `MiB`")
 	maxPixels := fs.Int64("max-pixels", 50_000_000, "largest image width×height")

@@ -85,7 +85,7 @@ func cmdTrain(ctx context.Context, args []string) error {
 	lr := fs.Float64("lr", 0, "learning rate (0: the optimiser's default)")
 	seed := fs.Int64("seed", 1, "seed for weights, shuffling, augmentation and dropout")
 	out := fs.String("out", "", "output directory (checkpoint.agm, model.agm, curves.png); required")
-	be := fs.String("backend", "", "compute backend: go, onnx or xla (default $GOMLX_BACKEND or go)")
+	be := fs.String("backend", "", "compute backend: go, onnx or xla (default $GOMLX_BACKEND, else ONNX Runtime if available, else go)")
 	noAug := fs.Bool("no-augment", false, "disable augmentation (random crop only)")
 	fs.Parse(args)
 	if *out == "" {
