@@ -329,3 +329,36 @@ func TestOpenAPIFaceSchema(t *testing.T) {
 		t.Error("the validator accepts a property the schema lacks")
 	}
 }
+
+// TestOpenAPIMediaTypes checks a rule that JSON Schema validators of the
+// OpenAPI 3.1 document enforce and that is easy to break by hand: a Media
+// Type Object holds only schema, example, examples and encoding (a
+// description belongs in the schema). swagger-cli validate found such
+// slips once.
+func TestOpenAPIMediaTypes(t *testing.T) {
+	sp := loadSpec(t)
+	allowed := map[string]bool{"schema": true, "example": true, "examples": true, "encoding": true}
+	var walk func(at string, v any)
+	walk = func(at string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if content, ok := x["content"].(map[string]any); ok {
+				for mt, m := range content {
+					for k := range asMap(m) {
+						if !allowed[k] && !strings.HasPrefix(k, "x-") {
+							t.Errorf("%s/content/%s: field %q is not allowed in a Media Type Object", at, mt, k)
+						}
+					}
+				}
+			}
+			for k, e := range x {
+				walk(at+"/"+k, e)
+			}
+		case []any:
+			for i, e := range x {
+				walk(fmt.Sprintf("%s/%d", at, i), e)
+			}
+		}
+	}
+	walk("#", map[string]any(sp))
+}
