@@ -203,7 +203,9 @@ func New(a Analyzer, cfg Config) (*Service, error) {
 // /readyz answers 200 (unless the service is draining).
 func (s *Service) SetAnalyzer(a Analyzer) {
 	s.analyzer.Store(&analyzerRef{a})
-	s.metrics.ready.Set(1)
+	if !s.draining.Load() {
+		s.metrics.ready.Set(1)
+	}
 }
 
 // Drain starts the graceful end: from now on /readyz answers 503 and new
