@@ -29,8 +29,7 @@ install_ort() {
     echo "setup: npm not found, so ONNX Runtime (the faster backend) was not installed; apt-get install npm, then rerun ./setup.sh" >&2
     return 0
   fi
-  local tmp
-  tmp=$(mktemp -d)
+  tmp=$(mktemp -d) # global: the EXIT trap runs after this function returns
   trap 'rm -rf "$tmp"' EXIT
   (cd "$tmp" && npm pack --silent "onnxruntime-node@$ORT_VERSION" >/dev/null)
   echo "$ORT_TGZ_SHA256  $tmp/onnxruntime-node-$ORT_VERSION.tgz" | sha256sum -c --quiet -
