@@ -16,9 +16,10 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -count=1 -timeout 20m ./...
-# The patched pure-Go backend's worker pool (its own module; see
-# third_party/compute/README.md): the deadlock it had must stay fixed.
-(cd third_party/compute && go test -count=1 -timeout 2m ./internal/gobackend/workerspool/)
+# The patches to the pure-Go backend (its own module; see
+# third_party/compute/README.md): the worker-pool deadlock and float16
+# subnormals must stay fixed.
+(cd third_party/compute && go test -count=1 -timeout 2m ./internal/gobackend/workerspool/ ./dtypes/float16/)
 # Short runs of every fuzz target (the long ones: FUZZTIME=10m bench/fuzz.sh).
 FUZZTIME=${FUZZTIME:-5s} OUT=${TMPDIR:-/tmp}/agegender-fuzz.log bench/fuzz.sh
 if [ -f .deps/onnxruntime/libonnxruntime.so.1 ]; then
