@@ -27,6 +27,7 @@ import (
 	"image"
 	"image/color"
 	"image/draw"
+	"math"
 	"sync"
 	"time"
 
@@ -55,7 +56,14 @@ type Options struct {
 	// and the centre, each also mirrored), as in the paper: slightly more
 	// accurate and 10 times the work. Otherwise only the centre crop is used.
 	TenCrop bool
-	// Face tunes face detection; the zero value means face.DefaultOptions().
+	// Detector is the face detector: "blazeface" (the default when empty)
+	// or "pigo"; see face.NewFinder.
+	Detector string
+	// MinScore is the smallest detection score (0–1, Face.DetectionScore)
+	// reported; 0 means the detector's calibrated default.
+	MinScore float32
+	// Face tunes the pigo detector (and MaxFaces either); the zero value
+	// means face.DefaultOptions().
 	Face face.Options
 	// MaxBatch bounds how many faces, gathered from concurrent calls, run
 	// through the networks together. Zero means 16.
@@ -86,9 +94,13 @@ type Face struct {
 	// AgeProbs the probability of every group.
 	AgeGroup string
 	AgeProbs map[string]float32
-	// DetectionScore is the face detector's confidence (see face.Face.Score);
-	// 0 for AnalyzeCrop.
+	// DetectionScore is the face detector's confidence on a 0–1 scale
+	// (see face.Face.Score); 0 for AnalyzeCrop.
 	DetectionScore float32
+	// Landmarks are the detector's keypoints in image coordinates: right
+	// eye, left eye, nose tip, mouth, right ear, left ear (the person's
+	// sides; see face.RightEye). Nil for pigo and AnalyzeCrop.
+	Landmarks []face.Point
 }
 
 // faceJSON is the JSON form of a Face.
@@ -100,6 +112,7 @@ type faceJSON struct {
 	AgeGroup       string             `json:"age_group"`
 	AgeProbs       map[string]float32 `json:"age_probs"`
 	DetectionScore float32            `json:"detection_score"`
+	Landmarks      [][2]float64       `json:"landmarks,omitempty"`
 }
 
 // MarshalJSON writes f as a JSON object whose "box" is [x, y, width, height].
@@ -107,8 +120,20 @@ func (f Face) MarshalJSON() ([]byte, error) {
 	return json.Marshal(faceJSON{
 		Index: f.Index, Box: [4]int{f.Box.Min.X, f.Box.Min.Y, f.Box.Dx(), f.Box.Dy()},
 		Gender: f.Gender, GenderProb: f.GenderProb, AgeGroup: f.AgeGroup,
-		AgeProbs: f.AgeProbs, DetectionScore: f.DetectionScore,
+		AgeProbs: f.AgeProbs, DetectionScore: f.DetectionScore, Landmarks: landmarksJSON(f.Landmarks),
 	})
+}
+
+// landmarksJSON writes points as [x, y] pairs rounded to 0.1 pixel.
+func landmarksJSON(pts []face.Point) [][2]float64 {
+	if len(pts) == 0 {
+		return nil
+	}
+	out := make([][2]float64, len(pts))
+	for i, p := range pts {
+		out[i] = [2]float64{math.Round(p.X*10) / 10, math.Round(p.Y*10) / 10}
+	}
+	return out
 }
 
 // UnmarshalJSON reads the form MarshalJSON writes.
@@ -121,6 +146,9 @@ func (f *Face) UnmarshalJSON(b []byte) error {
 		Index: j.Index, Box: image.Rect(j.Box[0], j.Box[1], j.Box[0]+j.Box[2], j.Box[1]+j.Box[3]),
 		Gender: j.Gender, GenderProb: j.GenderProb, AgeGroup: j.AgeGroup,
 		AgeProbs: j.AgeProbs, DetectionScore: j.DetectionScore,
+	}
+	for _, p := range j.Landmarks {
+		f.Landmarks = append(f.Landmarks, face.Point{X: p[0], Y: p[1]})
 	}
 	return nil
 }
@@ -146,7 +174,7 @@ const batchWait = 2 * time.Millisecond
 type Analyzer struct {
 	opts     Options
 	backend  compute.Backend
-	detector *face.Detector
+	detector *face.Finder
 	gender   *model.Predictor
 	age      *model.Predictor
 	mode     predict.Mode
@@ -189,12 +217,8 @@ func New(opts Options) (*Analyzer, error) {
 	if err != nil {
 		return fail(err)
 	}
-	det, err := face.NewDetector()
+	det, err := face.NewFinder(opts.Detector, b, opts.MinScore, opts.Face)
 	if err != nil {
-		return fail(err)
-	}
-	// Check the detector options now rather than on every image.
-	if _, err := det.Detect(image.NewGray(image.Rect(0, 0, 1, 1)), opts.Face); err != nil {
 		return fail(err)
 	}
 	a := &Analyzer{
@@ -226,7 +250,7 @@ func (a *Analyzer) Info() (gender, age model.Info) { return a.gender.Info, a.age
 // are ordered by detection score, best first, and at most
 // Options.Face.MaxFaces (default 64) are returned.
 func (a *Analyzer) Analyze(img image.Image) ([]Face, error) {
-	dets, err := a.detector.Detect(img, a.opts.Face)
+	dets, err := a.detector.Find(img)
 	if err != nil {
 		return nil, err
 	}
@@ -245,6 +269,7 @@ func (a *Analyzer) Analyze(img image.Image) ([]Face, error) {
 		out[i].Index = i
 		out[i].Box = d.Box
 		out[i].DetectionScore = d.Score
+		out[i].Landmarks = d.Landmarks
 	}
 	return out, nil
 }

@@ -1,12 +1,18 @@
 package face
 
 import (
+	"image"
+	"image/color"
+	"image/draw"
 	"math"
+	"math/rand/v2"
+	"reflect"
 	"testing"
 
 	"github.com/agegender/agegender/backend"
 )
 
+// newTestBlazeFace opens BlazeFace on $GOMLX_BACKEND (default: pure Go).
 func newTestBlazeFace(t testing.TB) *BlazeFace {
 	t.Helper()
 	be, err := backend.Open("")
@@ -21,17 +27,192 @@ func newTestBlazeFace(t testing.TB) *BlazeFace {
 	return d
 }
 
-func TestBlazeFaceProbe(t *testing.T) {
+// scene pastes img at (x, y) into a w×h gray canvas.
+func scene(img image.Image, w, h, x, y int) *image.RGBA {
+	c := image.NewRGBA(image.Rect(0, 0, w, h))
+	draw.Draw(c, c.Bounds(), image.NewUniform(color.RGBA{90, 100, 110, 255}), image.Point{}, draw.Src)
+	draw.Draw(c, img.Bounds().Sub(img.Bounds().Min).Add(image.Pt(x, y)), img, img.Bounds().Min, draw.Src)
+	return c
+}
+
+// turn rotates img clockwise (as displayed) by quarter turns.
+func turn(img image.Image, quarters int) *image.RGBA {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	if quarters%2 == 1 {
+		w, h = h, w
+	}
+	out := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range b.Dy() {
+		for x := range b.Dx() {
+			var u, v int
+			switch quarters % 4 {
+			case 0:
+				u, v = x, y
+			case 1:
+				u, v = b.Dy()-1-y, x
+			case 2:
+				u, v = b.Dx()-1-x, b.Dy()-1-y
+			case 3:
+				u, v = y, b.Dx()-1-x
+			}
+			out.Set(u, v, img.At(b.Min.X+x, b.Min.Y+y))
+		}
+	}
+	return out
+}
+
+func TestBlazeFaceFindsUTKFaceFaces(t *testing.T) {
 	d := newTestBlazeFace(t)
-	for _, f := range append(utkFiles(t, 5, 3000), "../testdata/face.jpg") {
-		img := loadImage(t, f)
+	files := utkFiles(t, 20, 1067)
+	found := 0
+	for _, f := range files {
+		faces, err := d.Detect(loadImage(t, f), BlazeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(faces) == 0 {
+			t.Logf("%s: no face", f)
+			continue
+		}
+		found++
+		fc := faces[0]
+		if !(fc.Score >= DefaultBlazeMinScore && fc.Score <= 1) {
+			t.Errorf("%s: score %v outside [%v, 1]", f, fc.Score, DefaultBlazeMinScore)
+		}
+		if len(fc.Landmarks) != NumLandmarks {
+			t.Fatalf("%s: %d landmarks, want %d", f, len(fc.Landmarks), NumLandmarks)
+		}
+		// UTKFace faces are upright and centred (align.go): the eyes in
+		// the upper half, right eye left of the left eye, mouth below.
+		re, le, m := fc.Landmarks[RightEye], fc.Landmarks[LeftEye], fc.Landmarks[Mouth]
+		if !(re.X < le.X && re.Y < 100 && le.Y < 100 && m.Y > re.Y+20 && math.Abs(fc.Angle) < 0.5) {
+			t.Errorf("%s: implausible landmarks %v (angle %.2f)", f, fc.Landmarks, fc.Angle)
+		}
+	}
+	if found < len(files)-1 {
+		t.Errorf("found a face in %d of %d UTKFace images, want at least %d", found, len(files), len(files)-1)
+	}
+}
+
+// The same pixels give the same faces and the same aligned crop, to the bit.
+func TestBlazeFaceDeterministic(t *testing.T) {
+	d := newTestBlazeFace(t)
+	img := scene(loadImage(t, utkFiles(t, 1, 1)[0]), 900, 600, 500, 250)
+	var first []Face
+	var crop []uint8
+	for i := range 3 {
 		faces, err := d.Detect(img, BlazeOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%s %v: %d faces", f, img.Bounds(), len(faces))
-		for _, fc := range faces {
-			t.Logf("  box %v score %.3f angle %.1f lm %v", fc.Box, fc.Score, fc.Angle*180/math.Pi, fc.Landmarks)
+		if len(faces) == 0 {
+			t.Fatal("no face found in the scene")
 		}
+		c := Align(img, faces[0], 200).Pix
+		if i == 0 {
+			first, crop = faces, c
+			continue
+		}
+		if !reflect.DeepEqual(faces, first) {
+			t.Fatalf("call %d gave %+v, the first %+v", i, faces, first)
+		}
+		if !reflect.DeepEqual(c, crop) {
+			t.Fatalf("call %d: the aligned crop differs", i)
+		}
+	}
+}
+
+// A face turned by a quarter or half turn (pixels rotated, no EXIF) is
+// either not reported or reported at its orientation, and then its aligned
+// crop is the upright face: within 45 grey levels on average of the
+// upright photo's crop at 64×64 (the landmarks of the two differ by a few
+// pixels; a crop upside down differs by about 70).
+func TestBlazeFaceTurned(t *testing.T) {
+	d := newTestBlazeFace(t)
+	face := loadImage(t, utkFiles(t, 1, 1)[0])
+	img := scene(face, 640, 480, 300, 150)
+	up, err := d.Detect(img, BlazeOptions{})
+	if err != nil || len(up) == 0 {
+		t.Fatalf("upright: %v faces, err %v", len(up), err)
+	}
+	upCrop := Align(img, up[0], 100)
+	for q := 1; q < 4; q++ {
+		timg := turn(img, q)
+		faces, err := d.Detect(timg, BlazeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(faces) == 0 {
+			t.Logf("%d quarter turns: not reported", q)
+			continue
+		}
+		want := float64(q) * math.Pi / 2
+		diff := math.Remainder(faces[0].Angle-want, 2*math.Pi)
+		if math.Abs(diff) > 0.35 {
+			t.Errorf("%d quarter turns: angle %.2f rad, want about %.2f", q, faces[0].Angle, want)
+		}
+		if mad := meanAbsDiff64(Align(timg, faces[0], 100), upCrop); mad > 45 {
+			t.Errorf("%d quarter turns: aligned crop differs from the upright one by %.1f grey levels on average", q, mad)
+		}
+	}
+}
+
+func TestBlazeFaceNoFace(t *testing.T) {
+	d := newTestBlazeFace(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	noise := image.NewRGBA(image.Rect(0, 0, 300, 200))
+	for i := range noise.Pix {
+		noise.Pix[i] = uint8(rng.IntN(256))
+	}
+	for name, img := range map[string]image.Image{
+		"grey":  image.NewUniform(color.Gray{128}),
+		"noise": noise,
+		"tiny":  image.NewRGBA(image.Rect(0, 0, 4, 4)),
+	} {
+		if u, ok := img.(*image.Uniform); ok {
+			g := image.NewRGBA(image.Rect(0, 0, 320, 240))
+			draw.Draw(g, g.Bounds(), u, image.Point{}, draw.Src)
+			img = g
+		}
+		faces, err := d.Detect(img, BlazeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(faces) != 0 {
+			t.Errorf("%s image: %d faces, want none (best score %.2f)", name, len(faces), faces[0].Score)
+		}
+	}
+	if _, err := d.Detect(noise, BlazeOptions{MinScore: 1.5}); err == nil {
+		t.Error("MinScore 1.5 accepted")
+	}
+}
+
+func TestSimilarity(t *testing.T) {
+	from := []Point{{0, 0}, {10, 0}, {5, 8}, {5, 12}}
+	s, th, tx, ty := 1.7, 0.6, 30.0, -4.0
+	var to []Point
+	for _, p := range from {
+		sin, cos := math.Sincos(th)
+		to = append(to, Point{s*(cos*p.X-sin*p.Y) + tx, s*(sin*p.X+cos*p.Y) + ty})
+	}
+	a := similarity(from, to)
+	for i, p := range from {
+		x, y := a[0]*p.X+a[1]*p.Y+a[2], a[3]*p.X+a[4]*p.Y+a[5]
+		if math.Hypot(x-to[i].X, y-to[i].Y) > 1e-9 {
+			t.Fatalf("point %d maps to (%g, %g), want %v", i, x, y, to[i])
+		}
+	}
+}
+
+func BenchmarkBlazeFace(b *testing.B) {
+	d := newTestBlazeFace(b)
+	img := loadImage(b, "../testdata/face.jpg")
+	if _, err := d.Detect(img, BlazeOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		d.Detect(img, BlazeOptions{})
 	}
 }

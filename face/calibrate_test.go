@@ -3,8 +3,8 @@ package face
 import (
 	"flag"
 	"hash/fnv"
-	"path/filepath"
 	"math"
+	"path/filepath"
 	"sort"
 	"testing"
 )
@@ -97,7 +97,7 @@ func TestCalibrateBlazeFace(t *testing.T) {
 	var sum [NumLandmarks]Point
 	var sq [NumLandmarks]Point
 	n, seen := 0, 0
-	for _, f := range utkFiles(t, 4 * *calibrate, 21348/(4 * *calibrate)) {
+	for _, f := range utkFiles(t, 4**calibrate, 21348/(4**calibrate)) {
 		h := fnv.New64a()
 		h.Write([]byte(filepath.Base(f)))
 		if h.Sum64()%100 >= 80 {

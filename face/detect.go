@@ -187,6 +187,12 @@ type Face struct {
 // cascades are only read after Unpack; the scratch buffers pigo uses while
 // running come from sync.Pools, and the random perturbations of the pupil
 // search use the goroutine-safe global math/rand source.)
+//
+// Detect is not deterministic: pigo draws the pupil search's perturbations
+// from the global, randomly seeded math/rand source and offers no way to
+// pass another, so the pupils, the roll and the aligned crop move by a
+// pixel or so between calls on the same image. BlazeFace (the default
+// detector) is deterministic.
 type Detector struct {
 	faces  *pigo.Pigo
 	pupils *pigo.PuplocCascade

@@ -1,0 +1,84 @@
+package face
+
+import (
+	"fmt"
+	"image"
+
+	"github.com/gomlx/compute"
+)
+
+// Detectors names the face detectors NewFinder knows, the default first.
+// BlazeFace is the default: on the photo benchmark (bench/photos,
+// BENCHMARKS.md) it finds more faces with fewer false positives than the
+// pigo cascade, gives landmarks for alignment and turned faces, and is
+// deterministic.
+var Detectors = []string{"blazeface", "pigo"}
+
+// Finder is a face detector chosen by name with its options fixed, as the
+// agegender library and command use it. It is safe for concurrent use.
+type Finder struct {
+	name  string
+	pigo  *Detector
+	popt  Options
+	blaze *BlazeFace
+	bopt  BlazeOptions
+	min   float32
+}
+
+// NewFinder returns the detector called name ("blazeface" or "pigo"; ""
+// means "blazeface"). minScore is the smallest Face.Score (0–1) reported;
+// 0 means the detector's own default (DefaultBlazeMinScore for BlazeFace,
+// pigo's cascade threshold pigo.MinScore). pigo tunes the pigo cascade
+// and is ignored by BlazeFace; backend runs BlazeFace's network and is not
+// needed by pigo.
+func NewFinder(name string, backend compute.Backend, minScore float32, pigo Options) (*Finder, error) {
+	if !(minScore >= 0 && minScore < 1) {
+		return nil, fmt.Errorf("face: minimum score %g is off the 0–1 scale; use a value in [0, 1), 0 for the default", minScore)
+	}
+	f := &Finder{name: name, min: minScore}
+	switch name {
+	case "", "blazeface":
+		f.name = "blazeface"
+		b, err := NewBlazeFace(backend)
+		if err != nil {
+			return nil, err
+		}
+		f.blaze, f.bopt = b, BlazeOptions{MinScore: minScore, MaxFaces: pigo.MaxFaces}
+		if _, err := f.bopt.withDefaults(); err != nil {
+			return nil, err
+		}
+	case "pigo":
+		d, err := NewDetector()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := pigo.withDefaults(); err != nil {
+			return nil, err
+		}
+		f.pigo, f.popt = d, pigo
+	default:
+		return nil, fmt.Errorf("face: unknown detector %q; use one of %v", name, Detectors)
+	}
+	return f, nil
+}
+
+// Name is the detector's name, as NewFinder accepts it.
+func (f *Finder) Name() string { return f.name }
+
+// Find detects the faces of img, best first, none below the minimum score.
+func (f *Finder) Find(img image.Image) ([]Face, error) {
+	if f.blaze != nil {
+		return f.blaze.Detect(img, f.bopt)
+	}
+	faces, err := f.pigo.Detect(img, f.popt)
+	if err != nil || f.min == 0 {
+		return faces, err
+	}
+	kept := faces[:0]
+	for _, fc := range faces {
+		if fc.Score >= f.min {
+			kept = append(kept, fc)
+		}
+	}
+	return kept, nil
+}
