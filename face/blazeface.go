@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"image"
 	"math"
-	"strings"
 	"sort"
+	"strings"
 
 	"github.com/agegender/agegender/interop/tfjs"
 	"github.com/gomlx/compute"

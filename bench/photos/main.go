@@ -146,8 +146,8 @@ func pct(a, b int) float64 {
 
 type result struct {
 	faces, found, facesUp, foundUp, facesTurned, foundTurned, fp int
-	gender, age, age1, cropGender, cropAge                      int
-	elapsed                                                     time.Duration
+	gender, age, age1, cropGender, cropAge                       int
+	elapsed                                                      time.Duration
 }
 
 // evaluate runs the analyzer on every scene and on the crops of the faces
