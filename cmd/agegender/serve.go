@@ -37,6 +37,8 @@ func cmdServe(ctx context.Context, args []string) error {
 	tencrop := fs.Bool("tencrop", false, "average 10 crops per face: a little more accurate, 10 times the work")
 	be := fs.String("backend", "", "compute backend: go, onnx or xla (default $GOMLX_BACKEND, else ONNX Runtime if available, else go)")
 	minFace := fs.Int("min-face", face.DefaultOptions().MinSize, "smallest face side searched for, in `pixels`")
+	detector := fs.String("detector", face.Detectors[0], "face detector: blazeface (landmarks, turned faces) or pigo (the cascade; --min-face applies to it)")
+	minScore := fs.Float64("min-score", 0, "smallest detection `score` (0–1) reported; 0 means the detector's calibrated default")
 	maxBody := fs.Int64("max-body", serve.DefaultMaxBodyBytes>>20, "largest request body, in `MiB`")
 	maxPixels := fs.Int64("max-pixels", 50_000_000, "largest image width×height")
 	maxConc := fs.Int("max-concurrent", runtime.NumCPU(), "images analysed at once; more requests wait (see --queue-timeout), then get 503")
@@ -86,6 +88,7 @@ func cmdServe(ctx context.Context, args []string) error {
 		fopts.MinSize = *minFace
 		a, err := agegender.New(agegender.Options{
 			Backend: *be, GenderModel: *genderModel, AgeModel: *ageModel, TenCrop: *tencrop, Face: fopts,
+			Detector: *detector, MinScore: float32(*minScore),
 		})
 		loaded <- a
 		if err != nil {
