@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"image"
+	"math"
 	"image/jpeg"
 	"image/png"
 	"io"
@@ -50,7 +51,21 @@ type faceLine struct {
 	GenderProb     float32            `json:"gender_prob"`
 	AgeGroup       string             `json:"age_group"`
 	AgeProbs       map[string]float32 `json:"age_probs"`
-	DetectionScore float32            `json:"detection_score"`
+	DetectionScore float32            `json:"detection_score"` // 0–1, see face.Face.Score
+	// Landmarks are BlazeFace's keypoints as [x, y] in the photo's pixels:
+	// the person's right eye, left eye, nose tip, mouth, right ear, left
+	// ear. Absent for pigo.
+	Landmarks [][2]float64 `json:"landmarks,omitempty"`
+}
+
+// photoPoints maps landmarks like photoBox maps boxes, to 0.1 pixel.
+func photoPoints(pts []face.Point, img image.Rectangle, w, h int) [][2]float64 {
+	var out [][2]float64
+	sx, sy := float64(w)/float64(max(1, img.Dx())), float64(h)/float64(max(1, img.Dy()))
+	for _, p := range pts {
+		out = append(out, [2]float64{math.Round((p.X-float64(img.Min.X))*sx*10) / 10, math.Round((p.Y-float64(img.Min.Y))*sy*10) / 10})
+	}
+	return out
 }
 
 // noFaceLine is the --json line of a photo without faces.
@@ -374,7 +389,7 @@ func (p *printer) print(r result) error {
 			if err := enc.Encode(faceLine{
 				File: r.file, Face: f.Index, Box: photoBox(f.Box, r.bounds, r.info.Width, r.info.Height),
 				Gender: f.Gender, GenderProb: f.GenderProb, AgeGroup: f.AgeGroup, AgeProbs: f.AgeProbs,
-				DetectionScore: f.DetectionScore,
+				DetectionScore: f.DetectionScore, Landmarks: photoPoints(f.Landmarks, r.bounds, r.info.Width, r.info.Height),
 			}); err != nil {
 				return err
 			}
