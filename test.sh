@@ -25,9 +25,11 @@ FUZZTIME=${FUZZTIME:-5s} OUT=${TMPDIR:-/tmp}/agegender-fuzz.log bench/fuzz.sh
 if [ -f .deps/onnxruntime/libonnxruntime.so.1 ]; then
   echo "--- again with the ONNX Runtime backend (-tags onnx)" >&2
   # GOMLX_BACKEND makes every test that opens the default backend use ONNX
-  # Runtime; the backend test also compares gradients against pure Go.
+  # Runtime (these packages are the ones whose tests do); the backend test
+  # also compares gradients against pure Go.
   GOMLX_BACKEND=onnx:cpu AGEGENDER_REQUIRE_ONNX=1 CGO_ENABLED=1 \
-    go test -count=1 -timeout 20m -tags onnx ./backend/ ./interop/onnx/ ./interop/tfjs/ ./transfer/ . ./serve/ ./predict/
+    go test -count=1 -timeout 20m -tags onnx ./backend/ ./interop/onnx/ ./interop/tfjs/ ./transfer/ . ./serve/ ./predict/ \
+    ./face/ ./experiments/ ./e2e/
 else
   echo "--- ONNX Runtime not installed (run ./setup.sh): skipped the onnx backend suite" >&2
 fi
