@@ -47,7 +47,8 @@ import (
 // models on the default backend, centre crops, default face detection.
 type Options struct {
 	// Backend is the compute backend: "go", "onnx" or "xla" (see package
-	// backend). Empty means $GOMLX_BACKEND, then "go".
+	// backend). Empty means $GOMLX_BACKEND, then backend.Default: ONNX
+	// Runtime when compiled in (-tags onnx) and installed, else "go".
 	Backend string
 	// GenderModel and AgeModel are model files (written by agegender
 	// train). Empty means the model built into the binary.
