@@ -45,7 +45,7 @@ func groupPhoto(t *testing.T, dir string, n int) string {
 	t.Helper()
 	names, _ := filepath.Glob(filepath.Join(datatest.SharedDir(t, "utkface/images"), "3[0-5]_*_0_*.jpg"))
 	if len(names) < n {
-		t.Skipf("fewer than %d UTKFace faces aged 30-35", n)
+		datatest.Missing(t, "fewer than %d UTKFace faces aged 30-35", n)
 	}
 	sort.Strings(names)
 	const side, pad = 200, 40
