@@ -41,6 +41,9 @@ func cmdEval(ctx context.Context, args []string) error {
 	be := fs.String("backend", "", "compute backend: go, onnx or xla")
 	calibrate := fs.String("calibrate", "", "fit a softmax temperature on the validation split, report the test ECE before/after, and save the calibrated model here")
 	fs.Parse(args)
+	if *split != "test" && *split != "val" {
+		return fmt.Errorf("eval: --split %q: use test or val", *split)
+	}
 	task, splits, err := d.load()
 	if err != nil {
 		return err
