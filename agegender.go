@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/agegender/agegender/backend"
+	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/face"
 	"github.com/agegender/agegender/imageio"
 	"github.com/agegender/agegender/model"
@@ -50,8 +51,12 @@ type Options struct {
 	// backend). Empty means $GOMLX_BACKEND, then backend.Default: ONNX
 	// Runtime when compiled in (-tags onnx) and installed, else "go".
 	Backend string
-	// GenderModel and AgeModel are model files (written by agegender
-	// train). Empty means the model built into the binary.
+	// Model is a joint gender and age model file (written by agegender
+	// train --trunk NAME --task both): one network, one forward pass per
+	// face, age in years. GenderModel and AgeModel are instead separate
+	// gender and age-group model files (the paper's nets), used together.
+	// All empty means the model built into the binary.
+	Model                 string
 	GenderModel, AgeModel string
 	// TenCrop averages the networks over 10 crops of each face (4 corners
 	// and the centre, each also mirrored), as in the paper: slightly more
@@ -78,7 +83,8 @@ type Options struct {
 //
 // In JSON (see MarshalJSON) it is an object with the fields "face" (Index),
 // "box" ([x, y, width, height] in pixels), "gender", "gender_prob",
-// "age_group", "age_probs" and "detection_score".
+// "age_group", "age_probs" (in age-group order), "age" and "age_std" (when
+// the model estimates years) and "detection_score".
 type Face struct {
 	// Index numbers the faces of one image from 0, most confident
 	// detection first.
@@ -95,6 +101,10 @@ type Face struct {
 	// AgeProbs the probability of every group.
 	AgeGroup string
 	AgeProbs map[string]float32
+	// Age is the expected age in years and AgeStd the standard deviation
+	// of the model's age distribution, in years: a measure of how sure it
+	// is. Both are 0 when the model predicts age groups only (HasAge).
+	Age, AgeStd float64
 	// DetectionScore is the face detector's confidence on a 0–1 scale
 	// (see face.Face.Score); 0 for AnalyzeCrop.
 	DetectionScore float32
@@ -112,6 +122,8 @@ type faceJSON struct {
 	GenderProb     float32            `json:"gender_prob"`
 	AgeGroup       string             `json:"age_group"`
 	AgeProbs       map[string]float32 `json:"age_probs"`
+	Age            *float64           `json:"age,omitempty"`
+	AgeStd         *float64           `json:"age_std,omitempty"`
 	DetectionScore float32            `json:"detection_score"`
 	Landmarks      [][2]float64       `json:"landmarks,omitempty"`
 }
@@ -122,7 +134,20 @@ func (f Face) MarshalJSON() ([]byte, error) {
 		Index: f.Index, Box: [4]int{f.Box.Min.X, f.Box.Min.Y, f.Box.Dx(), f.Box.Dy()},
 		Gender: f.Gender, GenderProb: f.GenderProb, AgeGroup: f.AgeGroup,
 		AgeProbs: f.AgeProbs, DetectionScore: f.DetectionScore, Landmarks: landmarksJSON(f.Landmarks),
+		Age: years(f.Age, f.HasAge()), AgeStd: years(f.AgeStd, f.HasAge()),
 	})
+}
+
+// HasAge reports whether the face carries an age in years.
+func (f Face) HasAge() bool { return f.Age != 0 || f.AgeStd != 0 }
+
+// years rounds an age to 0.1 year for JSON, or omits it.
+func years(v float64, ok bool) *float64 {
+	if !ok {
+		return nil
+	}
+	r := math.Round(v*10) / 10
+	return &r
 }
 
 // landmarksJSON writes points as [x, y] pairs rounded to 0.1 pixel.
@@ -147,6 +172,12 @@ func (f *Face) UnmarshalJSON(b []byte) error {
 		Index: j.Index, Box: image.Rect(j.Box[0], j.Box[1], j.Box[0]+j.Box[2], j.Box[1]+j.Box[3]),
 		Gender: j.Gender, GenderProb: j.GenderProb, AgeGroup: j.AgeGroup,
 		AgeProbs: j.AgeProbs, DetectionScore: j.DetectionScore,
+	}
+	if j.Age != nil {
+		f.Age = *j.Age
+	}
+	if j.AgeStd != nil {
+		f.AgeStd = *j.AgeStd
 	}
 	for _, p := range j.Landmarks {
 		f.Landmarks = append(f.Landmarks, face.Point{X: p[0], Y: p[1]})
@@ -176,8 +207,8 @@ type Analyzer struct {
 	opts     Options
 	backend  compute.Backend
 	detector *face.Finder
-	gender   *model.Predictor
-	age      *model.Predictor
+	gender   *model.Predictor // the gender net, or the joint net
+	age      *model.Predictor // the age-group net; nil with a joint net
 	mode     predict.Mode
 
 	reqs      chan *request
@@ -210,11 +241,7 @@ func New(opts Options) (*Analyzer, error) {
 		b.Finalize()
 		return nil, err
 	}
-	gp, err := loadPredictor(b, opts.GenderModel, models.Gender)
-	if err != nil {
-		return fail(err)
-	}
-	ap, err := loadPredictor(b, opts.AgeModel, models.Age)
+	gp, ap, err := loadModels(b, opts)
 	if err != nil {
 		return fail(err)
 	}
@@ -233,6 +260,26 @@ func New(opts Options) (*Analyzer, error) {
 	return a, nil
 }
 
+// loadModels opens the joint model (Options.Model, or the built-in one when
+// no file is named and the binary has one) or else the gender and age nets.
+func loadModels(b compute.Backend, opts Options) (gender, age *model.Predictor, err error) {
+	separate := opts.GenderModel != "" || opts.AgeModel != ""
+	if opts.Model != "" && separate {
+		return nil, nil, errors.New("agegender: Options.Model (a joint model) and GenderModel/AgeModel (separate nets) exclude each other; set one or the other")
+	}
+	if opts.Model != "" || (!separate && models.HasBuiltin(model.HeadsGenderAge)) {
+		p, err := loadPredictor(b, opts.Model, model.HeadsGenderAge)
+		return p, nil, err
+	}
+	if gender, err = loadPredictor(b, opts.GenderModel, models.Gender); err != nil {
+		return nil, nil, err
+	}
+	if age, err = loadPredictor(b, opts.AgeModel, models.Age); err != nil {
+		return nil, nil, err
+	}
+	return gender, age, nil
+}
+
 // loadPredictor opens the model file at path, or the built-in model for
 // task when path is empty, and checks that it was trained for task.
 func loadPredictor(be compute.Backend, path, task string) (*model.Predictor, error) {
@@ -243,8 +290,14 @@ func loadPredictor(be compute.Backend, path, task string) (*model.Predictor, err
 	return model.NewPredictor(be, m, backend.InferenceImpl(be))
 }
 
-// Info returns the descriptions of the gender and age models in use.
-func (a *Analyzer) Info() (gender, age model.Info) { return a.gender.Info, a.age.Info }
+// Info returns the descriptions of the gender and age models in use; for a
+// joint model both are its description.
+func (a *Analyzer) Info() (gender, age model.Info) {
+	if a.age == nil {
+		return a.gender.Info, a.gender.Info
+	}
+	return a.gender.Info, a.age.Info
+}
 
 // Analyze finds the faces in img and predicts each one's gender and age
 // group. An image without faces gives an empty slice and no error. Faces
@@ -332,6 +385,9 @@ func (a *Analyzer) classify(crops []image.Image) ([]Face, error) {
 
 // face turns network outputs into a Face.
 func (a *Analyzer) face(g, age []float32) Face {
+	if a.age == nil {
+		return jointFace(g)
+	}
 	f := Face{AgeProbs: make(map[string]float32, len(age))}
 	gi := argmax(g)
 	f.Gender, f.GenderProb = a.gender.Info.ClassNames[gi], g[gi]
@@ -402,8 +458,30 @@ func (a *Analyzer) run(batch []*request) {
 	}
 }
 
-// probs runs both networks on crops.
+// jointFace turns a joint net's probabilities into a Face.
+func jointFace(p []float32) Face {
+	g, years := model.SplitJoint(p)
+	mean, std, groups := model.AgeEstimate(years)
+	f := Face{AgeProbs: make(map[string]float32, len(groups)), Age: mean, AgeStd: std}
+	gi := argmax(g)
+	f.Gender, f.GenderProb = data.TaskGender.ClassNames()[gi], g[gi]
+	f.AgeGroup = data.AgeGroupNames[argmax(groups[:])]
+	for i, name := range data.AgeGroupNames {
+		f.AgeProbs[name] = groups[i]
+	}
+	return f
+}
+
+// probs runs the networks on crops (the joint net: its outputs as gender).
 func (a *Analyzer) probs(crops []image.Image) (gender, age [][]float32, err error) {
+	if a.age == nil {
+		pix := make([][]uint8, len(crops))
+		for i, c := range crops {
+			pix[i] = predict.Resized(a.gender, c)
+		}
+		gender, err = predict.Probs(a.gender, pix, a.mode)
+		return gender, make([][]float32, len(crops)), err
+	}
 	gpix := make([][]uint8, len(crops))
 	apix := gpix
 	sameSize := a.gender.Info.Resize == a.age.Info.Resize

@@ -43,12 +43,36 @@ type Config struct {
 	Input int `json:"input"`
 	// Seed seeds the initial weights and dropout.
 	Seed int64 `json:"seed"`
+	// Trunk is the pretrained body of a TrunkNet network (nil otherwise).
+	Trunk *Trunk `json:"trunk,omitempty"`
+	// Heads is the output layout: HeadsSingle or HeadsGenderAge.
+	Heads string `json:"heads,omitempty"`
+	// FreezeTrunk keeps a TrunkNet's trunk weights fixed in training.
+	FreezeTrunk bool `json:"freeze_trunk,omitempty"`
+	// Hidden is the width of a TrunkNet head's hidden layer; 0 means 512.
+	Hidden int `json:"hidden,omitempty"`
+	// AgeSigma and AgeL1 tune a joint net's age loss (see JointLoss); 0
+	// means DefaultAgeSigma and DefaultAgeL1.
+	AgeSigma float64 `json:"age_sigma,omitempty"`
+	AgeL1    float64 `json:"age_l1,omitempty"`
 	// Impl chooses how convolutions and pools are expressed (see ops.Impl).
 	// It is a property of the run, not of the trained weights.
 	Impl ops.Impl `json:"-"`
 	// DType of the weights: float32 (zero value) or float64 (used by the
 	// gradient check).
 	DType dtypes.DType `json:"-"`
+}
+
+// Same reports whether c and o describe the same network (a trunk by its
+// name, input, output and size, not by pointer).
+func (c Config) Same(o Config) bool {
+	ct, ot := c.Trunk, o.Trunk
+	c.Trunk, o.Trunk = nil, nil
+	if c != o || (ct == nil) != (ot == nil) {
+		return false
+	}
+	return ct == nil || (ct.Name == ot.Name && ct.Input == ot.Input && ct.Output == ot.Output && ct.Size == ot.Size &&
+		ct.Dim == ot.Dim && ct.Scale == ot.Scale && ct.Offset == ot.Offset)
 }
 
 // Validate reports a config no network can be built from.
@@ -59,6 +83,21 @@ func (c Config) Validate() error {
 	}
 	if c.Classes < 2 {
 		return fmt.Errorf("model: %d classes; a classifier needs at least 2", c.Classes)
+	}
+	switch c.Heads {
+	case HeadsSingle:
+	case HeadsGenderAge:
+		if c.Classes != JointClasses {
+			return fmt.Errorf("model: a %s net has %d outputs, not %d", c.Heads, JointClasses, c.Classes)
+		}
+	default:
+		return fmt.Errorf("model: unknown output layout %q; use %q or %q", c.Heads, HeadsSingle, HeadsGenderAge)
+	}
+	if (c.Net == TrunkNet) != (c.Trunk != nil) {
+		return fmt.Errorf("model: a trunk is set only for the %q network (net %q)", TrunkNet, c.Net)
+	}
+	if c.Trunk != nil && (c.Input != c.Trunk.Size || c.Trunk.Dim <= 0) {
+		return fmt.Errorf("model: trunk %s takes %d×%d images, not %d×%d", c.Trunk.Name, c.Trunk.Size, c.Trunk.Size, c.Input, c.Input)
 	}
 	if c.Input < n.minInput || c.Input > 1024 {
 		return fmt.Errorf("model: input %d×%d is outside %s's range %d..1024", c.Input, c.Input, c.Net, n.minInput)
@@ -99,6 +138,9 @@ func MinInput(name string) int { return registry[name].minInput }
 func Logits(scope *mlx.Scope, cfg Config, images *Node) *Node {
 	if err := cfg.Validate(); err != nil {
 		panic(err)
+	}
+	if cfg.Net == TrunkNet {
+		return trunkLogits(scope, cfg, images)
 	}
 	d := images.Shape().Dimensions
 	if len(d) != 4 || d[1] != cfg.Input || d[2] != cfg.Input || d[3] != 3 {

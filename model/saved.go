@@ -83,6 +83,11 @@ func FromFile(path string, meta modelfile.Meta, ts []modelfile.Tensor) (*Model, 
 	if len(m.Weights) == 0 {
 		return nil, fmt.Errorf("model: %s holds no network weights", path)
 	}
+	if t := info.Config.Trunk; t != nil {
+		if err := t.check(path, m.Weights); err != nil {
+			return nil, err
+		}
+	}
 	return m, nil
 }
 
@@ -149,6 +154,11 @@ func NewPredictor(backend compute.Backend, m *Model, impl ops.Impl) (*Predictor,
 		if temp != 1 {
 			logits = DivScalar(logits, temp)
 		}
+		if cfg.Heads == HeadsGenderAge {
+			return Concatenate([]*Node{
+				Softmax(Slice(logits, AxisRange(), AxisRange(0, 2)), -1),
+				Softmax(Slice(logits, AxisRange(), AxisRange(2, JointClasses)), -1)}, -1)
+		}
 		return Softmax(logits, -1)
 	}
 	exec, err := mlx.NewExec(backend, store, fn)
@@ -161,6 +171,10 @@ func NewPredictor(backend compute.Backend, m *Model, impl ops.Impl) (*Predictor,
 // batchSizes are the batch shapes compiled; a request is padded to the
 // next one, so at most this many graphs are ever compiled.
 var batchSizes = []int{1, 2, 4, 10, 16, 32, 64}
+
+// maxTrunkBatch bounds the batches of a TrunkNet net, whose inputs are
+// large (224×224) and whose activations dominate memory.
+const maxTrunkBatch = 4
 
 // Close releases the compiled graphs' backend memory; p must not be used
 // afterwards.
@@ -175,10 +189,16 @@ func (p *Predictor) Probs(pix []float32, n int) ([][]float32, error) {
 		return nil, fmt.Errorf("model: %d floats for %d images of %d×%d×3", len(pix), n, in, in)
 	}
 	out := make([][]float32, 0, n)
+	largest := batchSizes[len(batchSizes)-1]
+	if p.Info.Config.Net == TrunkNet {
+		// ONNX Runtime keeps a buffer per op and image: a 224-px trunk
+		// at batch 16 holds about 3 GB, at 64 it would hold 11 GB.
+		largest = maxTrunkBatch
+	}
 	for start := 0; start < n; {
-		b := batchSizes[len(batchSizes)-1]
+		b := largest
 		for _, s := range batchSizes {
-			if s >= n-start {
+			if s >= n-start && s <= largest {
 				b = s
 				break
 			}

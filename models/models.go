@@ -41,6 +41,13 @@ func Builtin(task string) (*model.Model, error) {
 	return model.FromFile("built-in "+task+" model", meta, ts)
 }
 
+// HasBuiltin reports whether the binary holds a built-in model for task
+// ("gender", "age" or model.HeadsGenderAge, the joint net).
+func HasBuiltin(task string) bool {
+	_, err := fs.Stat(builtin, "builtin/"+task+".agm")
+	return err == nil
+}
+
 // Load opens the model file at path, or the built-in model for task when
 // path is empty, and checks that the model was trained for task.
 func Load(path, task string) (*model.Model, error) {

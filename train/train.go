@@ -35,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/data/prep"
 	"github.com/agegender/agegender/eval/plot"
 	"github.com/agegender/agegender/internal/atomicfile"
@@ -62,6 +63,40 @@ type Examples interface {
 	Augmented(i int, rng *rand.Rand, dst []float32)
 	// Center writes the centre crop of example i into dst.
 	Center(i int, dst []float32)
+}
+
+// Shaped is implemented by Examples whose inputs are not the model's
+// Input×Input×3 crops: Dims is the shape of one example, such as [1024]
+// for the features of a pretrained trunk (model.TrunkNet heads trained on
+// cached features).
+type Shaped interface {
+	Dims() []int
+}
+
+// JointLabeled is implemented by the Examples of a model.HeadsGenderAge
+// net: both labels of example i, -1 where unknown (Label then returns the
+// gender).
+type JointLabeled interface {
+	Labels(i int) (gender, ageYears int)
+}
+
+// exampleDims returns the shape of one example of set under opts.
+func exampleDims(set Examples, opts Options) []int {
+	if s, ok := set.(Shaped); ok {
+		return s.Dims()
+	}
+	return []int{opts.Model.Input, opts.Model.Input, 3}
+}
+
+// labelsOf writes example i's labels into dst: one class, or (gender, age
+// in years) for a joint net.
+func labelsOf(set Examples, i int, dst []int32) {
+	if j, ok := set.(JointLabeled); ok && len(dst) == 2 {
+		g, a := j.Labels(i)
+		dst[0], dst[1] = int32(g), int32(a)
+		return
+	}
+	dst[0] = int32(set.Label(i))
 }
 
 // CacheExamples adapts a prep.Cache and its labels to Examples.
@@ -104,6 +139,10 @@ type Options struct {
 	Workers int `json:"-"`
 	// Progress receives the progress bar (nil: no bar).
 	Progress io.Writer `json:"-"`
+	// Init holds initial values of network variables (say a pretrained
+	// trunk's weights, from model.ImportTrunk), set before the first step
+	// of a fresh run; a resumed run takes them from its checkpoint.
+	Init []modelfile.Tensor `json:"-"`
 	// StopAfterSteps stops the run (with a checkpoint) after this many steps
 	// in this process; 0 means no limit. Used by tests of resumption.
 	StopAfterSteps int `json:"-"`
@@ -197,7 +236,20 @@ func Run(ctx context.Context, backend compute.Backend, opts Options, trainSet, v
 	if trainSet.Len() < opts.Batch {
 		return nil, fmt.Errorf("train: %d training examples, fewer than one batch of %d", trainSet.Len(), opts.Batch)
 	}
+	joint := opts.Model.Heads == model.HeadsGenderAge
+	if joint {
+		if _, ok := trainSet.(JointLabeled); !ok {
+			return nil, fmt.Errorf("train: a %s net needs examples with both labels (train.JointLabeled)", model.HeadsGenderAge)
+		}
+	}
 	for i := 0; i < trainSet.Len(); i++ {
+		if joint {
+			g, a := trainSet.(JointLabeled).Labels(i)
+			if g < -1 || g > 1 || a < -1 || a >= model.AgeBins {
+				return nil, fmt.Errorf("train: example %d has gender %d and age %d; want 0..1 and 0..%d, or -1 for unknown", i, g, a, model.AgeBins-1)
+			}
+			continue
+		}
 		if l := trainSet.Label(i); l < 0 || l >= opts.Model.Classes {
 			return nil, fmt.Errorf("train: example %d has label %d outside 0..%d", i, l, opts.Model.Classes-1)
 		}
@@ -215,6 +267,8 @@ func Run(ctx context.Context, backend compute.Backend, opts Options, trainSet, v
 			return nil, err
 		}
 		resumed = true
+	} else if err := initVariables(store, opts); err != nil {
+		return nil, err
 	}
 	cfg := opts.Model
 	cfg.Impl = opts.Impl
@@ -227,13 +281,27 @@ func Run(ctx context.Context, backend compute.Backend, opts Options, trainSet, v
 	} else {
 		opt = optimizer.Adam().LearningRate(opts.LR).Done()
 	}
-	trainer := gtrain.NewTrainer(backend, store, modelFn, loss.SparseCategoricalCrossEntropyLogits, opt,
-		[]metric.Interface{metric.NewSparseCategoricalAccuracy("Accuracy", "acc")}, nil)
+	lossFn, accuracy := loss.SparseCategoricalCrossEntropyLogits, metric.NewSparseCategoricalAccuracy("Accuracy", "acc")
+	if joint {
+		sigma, l1 := cfg.AgeSigma, cfg.AgeL1
+		if sigma == 0 {
+			sigma = model.DefaultAgeSigma
+		}
+		if l1 == 0 {
+			l1 = model.DefaultAgeL1
+		}
+		lossFn = model.JointLoss(sigma, l1)
+		accuracy = metric.NewMeanMetric("Gender accuracy", "acc", metric.AccuracyMetricType, jointGenderAccuracy, nil)
+	}
+	trainer := gtrain.NewTrainer(backend, store, modelFn, lossFn, opt, []metric.Interface{accuracy}, nil)
 	// Compiled graphs hold backend memory (ONNX Runtime sessions keep their
 	// arenas) until finalized: release them when the run ends, so that one
 	// process can train many models (agegender experiments).
 	defer trainer.ResetComputationGraphs()
 	evalExec, err := mlx.NewExec(backend, store, func(s *mlx.Scope, x *Node) *Node {
+		if joint {
+			return model.JointChoices(modelFn(s, x))
+		}
 		return ArgMax(modelFn(s, x), -1, dtypes.Int32)
 	})
 	if err != nil {
@@ -244,8 +312,15 @@ func Run(ctx context.Context, backend compute.Backend, opts Options, trainSet, v
 	n := trainSet.Len()
 	perEpoch := int64(n / opts.Batch)
 	total := perEpoch * int64(opts.Epochs)
-	crop := opts.Model.Input
-	per := crop * crop * 3
+	dims := exampleDims(trainSet, opts)
+	per := 1
+	for _, d := range dims {
+		per *= d
+	}
+	nLabels := 1
+	if joint {
+		nLabels = 2
+	}
 
 	// Batches are produced ahead of the trainer by a goroutine; each batch
 	// depends only on (seed, step).
@@ -267,7 +342,7 @@ func Run(ctx context.Context, backend compute.Backend, opts Options, trainSet, v
 				perm = rand.New(rand.NewPCG(uint64(opts.Model.Seed), uint64(e)+1)).Perm(n)
 				permEpoch = e
 			}
-			b := batch{step: s, images: make([]float32, opts.Batch*per), labels: make([]int32, opts.Batch)}
+			b := batch{step: s, images: make([]float32, opts.Batch*per), labels: make([]int32, opts.Batch*nLabels)}
 			idx := perm[(s%perEpoch)*int64(opts.Batch):]
 			var wg sync.WaitGroup
 			next := make(chan int, opts.Batch)
@@ -283,7 +358,7 @@ func Run(ctx context.Context, backend compute.Backend, opts Options, trainSet, v
 						i := idx[j]
 						rng := rand.New(rand.NewPCG(uint64(opts.Model.Seed)^0x9e3779b97f4a7c15, uint64(s)*uint64(opts.Batch)+uint64(j)))
 						trainSet.Augmented(i, rng, b.images[j*per:(j+1)*per])
-						b.labels[j] = int32(trainSet.Label(i))
+						labelsOf(trainSet, i, b.labels[j*nLabels:(j+1)*nLabels])
 					}
 				}()
 			}
@@ -331,8 +406,8 @@ func Run(ctx context.Context, backend compute.Backend, opts Options, trainSet, v
 			st.EpochLoss, st.EpochN, st.EpochSecs = 0, 0, 0
 			epochStart = time.Now()
 		}
-		imgs := tensors.FromFlatDataAndDimensions(b.images, opts.Batch, crop, crop, 3)
-		labs := tensors.FromFlatDataAndDimensions(b.labels, opts.Batch, 1)
+		imgs := tensors.FromFlatDataAndDimensions(b.images, append([]int{opts.Batch}, dims...)...)
+		labs := tensors.FromFlatDataAndDimensions(b.labels, opts.Batch, nLabels)
 		metrics, err := trainer.TrainStep(gtrain.Batch{Inputs: []*tensors.Tensor{imgs}, Labels: []*tensors.Tensor{labs}})
 		if err != nil {
 			return nil, fmt.Errorf("train: step %d: %w", b.step, err)
@@ -428,15 +503,24 @@ func scalar(t *tensors.Tensor) float64 {
 	return 0
 }
 
-// validate returns centre-crop accuracy on set (0 if it is empty).
+// validate returns centre-crop accuracy on set (0 if it is empty); for a
+// joint net, the mean of the gender accuracy and the exact age-group
+// accuracy (each over the examples that have that label).
 func validate(exec *mlx.Exec, set Examples, opts Options) (float64, error) {
 	if set == nil || set.Len() == 0 {
 		return 0, nil
 	}
-	crop := opts.Model.Input
-	per := crop * crop * 3
+	dims := exampleDims(set, opts)
+	per := 1
+	for _, d := range dims {
+		per *= d
+	}
 	const b = 64
 	correct := 0
+	var jc [2]int // joint: correct gender, correct age group
+	var jn [2]int // joint: examples with each label
+	jl, joint := set.(JointLabeled)
+	joint = joint && opts.Model.Heads == model.HeadsGenderAge
 	buf := make([]float32, b*per)
 	for start := 0; start < set.Len(); start += b {
 		k := min(b, set.Len()-start)
@@ -444,17 +528,36 @@ func validate(exec *mlx.Exec, set Examples, opts Options) (float64, error) {
 		for j := 0; j < k; j++ {
 			set.Center(start+j, buf[j*per:(j+1)*per])
 		}
-		res, err := exec.Exec(tensors.FromFlatDataAndDimensions(buf, b, crop, crop, 3))
+		res, err := exec.Exec(tensors.FromFlatDataAndDimensions(buf, append([]int{b}, dims...)...))
 		if err != nil {
 			return 0, fmt.Errorf("train: validation: %w", err)
 		}
 		pred := tensors.MustCopyFlatData[int32](res[0])
 		res[0].FinalizeAll()
 		for j := 0; j < k; j++ {
+			if joint {
+				g, a := jl.Labels(start + j)
+				if g >= 0 {
+					jn[0]++
+					if int(pred[2*j]) == g {
+						jc[0]++
+					}
+				}
+				if a >= 0 {
+					jn[1]++
+					if int(pred[2*j+1]) == int(data.AgeGroupOf(a)) {
+						jc[1]++
+					}
+				}
+				continue
+			}
 			if int(pred[j]) == set.Label(start+j) {
 				correct++
 			}
 		}
+	}
+	if joint {
+		return (float64(jc[0])/float64(max(jn[0], 1)) + float64(jc[1])/float64(max(jn[1], 1))) / 2, nil
 	}
 	return float64(correct) / float64(set.Len()), nil
 }
@@ -549,7 +652,7 @@ func restore(path string, store *mlx.Store, st *state, opts Options) error {
 		return fmt.Errorf("train: %s: %v", path, err)
 	}
 	a, b := saved.Options, opts
-	if a.Model != b.Model || a.Task != b.Task || a.Optimizer != b.Optimizer || a.LR != b.LR || a.Batch != b.Batch || a.Resize != b.Resize {
+	if !a.Model.Same(b.Model) || a.Task != b.Task || a.Optimizer != b.Optimizer || a.LR != b.LR || a.Batch != b.Batch || a.Resize != b.Resize {
 		return fmt.Errorf("train: %s was written by a run with other options (%s %s input %d, %s lr %g batch %d); use another output directory or delete it",
 			path, a.Model.Net, a.Task, a.Model.Input, a.Optimizer, a.LR, a.Batch)
 	}
@@ -596,4 +699,35 @@ func saveCurves(path string, hist []Epoch) error {
 		plot.Curve{Name: "train loss", X: x, Y: tl},
 		plot.Curve{Name: "train accuracy", X: x, Y: ta},
 		plot.Curve{Name: "validation accuracy", X: x, Y: va})
+}
+
+// initVariables creates the variables of opts.Init in a fresh store, frozen
+// (not trainable) when they belong to a trunk that opts.Model freezes.
+func initVariables(store *mlx.Store, opts Options) error {
+	trunk := "/" + model.Scope + "/" + model.TrunkScope + "/"
+	for _, t := range opts.Init {
+		if t.F32 == nil {
+			return fmt.Errorf("train: initial value %s is not float32", t.Name)
+		}
+		v, err := store.CreateVariable(t.Name, tensors.FromFlatDataAndDimensions(t.F32, t.Dims...))
+		if err != nil {
+			return fmt.Errorf("train: initial value %s: %w", t.Name, err)
+		}
+		if opts.Model.FreezeTrunk && strings.HasPrefix(t.Name, trunk) {
+			v.SetTrainable(false)
+		}
+	}
+	return nil
+}
+
+// jointGenderAccuracy is the training metric of a joint net: the accuracy
+// of its gender head over the examples with a gender label.
+func jointGenderAccuracy(_ *mlx.Scope, labels, predictions []*Node) *Node {
+	lab, logits := labels[0], predictions[0]
+	n := lab.Shape().Dimensions[0]
+	gl := Reshape(Slice(lab, AxisRange(), AxisRange(0, 1)), n)
+	choice := ArgMax(Slice(logits, AxisRange(), AxisRange(0, 2)), -1, gl.DType())
+	known := GreaterOrEqual(gl, ScalarZero(lab.Graph(), gl.DType()))
+	hit := ConvertDType(And(known, Equal(choice, gl)), logits.DType())
+	return Div(ReduceAllSum(hit), Max(ReduceAllSum(ConvertDType(known, logits.DType())), Scalar(lab.Graph(), logits.DType(), 1)))
 }

@@ -44,6 +44,10 @@ func cmdEval(ctx context.Context, args []string) error {
 	if *split != "test" && *split != "val" {
 		return fmt.Errorf("eval: --split %q: use test or val", *split)
 	}
+	joint := d.task == "both"
+	if joint {
+		d.task = "gender"
+	}
 	task, splits, err := d.load()
 	if err != nil {
 		return err
@@ -53,6 +57,18 @@ func cmdEval(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintln(os.Stderr, backend.Describe(b))
+	if joint {
+		p, err := loadPredictor(b, *modelPath, model.HeadsGenderAge)
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		samples := splits.Test
+		if *split == "val" {
+			samples = splits.Val
+		}
+		return evalJoint(p, *modelPath, splits.Name, *split, d.dir, samples, *asJSON)
+	}
 	p, err := loadPredictor(b, *modelPath, task.String())
 	if err != nil {
 		return err
@@ -237,4 +253,80 @@ func groupKey(s data.Sample) string {
 		k += "/" + races[s.Race]
 	}
 	return k + "/" + s.AgeGroup.String()
+}
+
+// jointReport is eval's result for a model.HeadsGenderAge net, for one
+// crop mode.
+type jointReport struct {
+	Gender    eval.Report    `json:"gender"`
+	Age       eval.Report    `json:"age"`
+	Years     eval.AgeErrors `json:"years"`
+	GenderECE float64        `json:"gender_ece"`
+	AgeECE    float64        `json:"age_ece"`
+}
+
+// evalJoint evaluates a joint gender + age-in-years net on samples: gender
+// accuracy, age-group exact and 1-off accuracy (groups summed from the
+// years distribution), MAE and CS@5 of the expected age, and each head's
+// ECE, for the centre crop and 10-crop.
+func evalJoint(p *model.Predictor, modelPath, dataset, split, dir string, samples []data.Sample, asJSON bool) error {
+	if len(samples) == 0 {
+		return fmt.Errorf("eval: the %s split is empty", split)
+	}
+	c, genders, err := cache(split, dir, samples, data.TaskGender, predict.PrepConfig(p.Info))
+	if err != nil {
+		return err
+	}
+	res := struct {
+		Model   string      `json:"model"`
+		Split   string      `json:"split"`
+		Dataset string      `json:"dataset"`
+		Center  jointReport `json:"center"`
+		TenCrop jointReport `json:"ten_crop"`
+	}{Model: modelPath, Split: split, Dataset: dataset}
+	if res.Model == "" {
+		res.Model = "built-in " + model.HeadsGenderAge
+	}
+	for _, mode := range []predict.Mode{predict.Center, predict.TenCrop} {
+		preds, err := predict.Set(p, c, genders, mode)
+		if err != nil {
+			return err
+		}
+		var gp, ap []eval.Prediction
+		var est []float64
+		var ages []int
+		for i, pr := range preds {
+			s := samples[c.Index(i)]
+			g, years := model.SplitJoint(pr.Probs)
+			mean, _, groups := model.AgeEstimate(years)
+			gp = append(gp, eval.Prediction{Label: genders[i], Probs: g})
+			ap = append(ap, eval.Prediction{Label: int(s.AgeGroup), Probs: groups[:]})
+			est, ages = append(est, mean), append(ages, s.Age)
+		}
+		var r jointReport
+		if r.Gender, err = eval.Evaluate("gender ("+mode.String()+")", data.TaskGender.ClassNames(), false, gp); err != nil {
+			return err
+		}
+		if r.Age, err = eval.Evaluate("age ("+mode.String()+")", data.TaskAge.ClassNames(), true, ap); err != nil {
+			return err
+		}
+		r.Years = eval.AgeError(est, ages)
+		r.GenderECE = eval.ECE(eval.ReliabilityBins(gp, eval.ECEBins))
+		r.AgeECE = eval.ECE(eval.ReliabilityBins(ap, eval.ECEBins))
+		if mode == predict.Center {
+			res.Center = r
+		} else {
+			res.TenCrop = r
+		}
+	}
+	if asJSON {
+		return json.NewEncoder(os.Stdout).Encode(res)
+	}
+	fmt.Printf("model %s on %s, %s split\n\n", res.Model, dataset, split)
+	for _, r := range []jointReport{res.Center, res.TenCrop} {
+		fmt.Printf("%-18s n=%d  gender %.2f%%  age exact %.2f%%  1-off %.2f%%  MAE %.2f years  CS@5 %.2f%%  ECE %.3f / %.3f\n",
+			strings.TrimPrefix(r.Gender.Task, "gender "), r.Gender.N, 100*r.Gender.Accuracy, 100*r.Age.Accuracy, 100*r.Age.OneOff,
+			r.Years.MAE, 100*r.Years.CS5, r.GenderECE, r.AgeECE)
+	}
+	return nil
 }

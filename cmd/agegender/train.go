@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/agegender/agegender/backend"
@@ -13,6 +15,7 @@ import (
 	"github.com/agegender/agegender/data/sources"
 	"github.com/agegender/agegender/model"
 	"github.com/agegender/agegender/train"
+	"github.com/agegender/agegender/transfer"
 	"github.com/schollz/progressbar/v3"
 )
 
@@ -87,9 +90,19 @@ func cmdTrain(ctx context.Context, args []string) error {
 	out := fs.String("out", "", "output directory (checkpoint.agm, model.agm, curves.png); required")
 	be := fs.String("backend", "", "compute backend: go, onnx or xla (default $GOMLX_BACKEND, else ONNX Runtime if available, else go)")
 	noAug := fs.Bool("no-augment", false, "disable augmentation (random crop only)")
+	trunk := fs.String("trunk", "", "pretrained trunk under trained heads: "+strings.Join(model.TrunkNames(), ", ")+" (sets --net trunk; --task both trains one net for gender and age in years)")
+	modelsDir := fs.String("models", modelsPath("tfjs"), "folder of the TF.js trunks")
+	cacheDir := fs.String("cache", defaultCacheDir(), "trunk feature cache folder (\"\" disables it)")
+	mirror := fs.Bool("mirror", true, "trunk: also train on the features of mirrored faces")
+	hidden := fs.Int("hidden", 0, "trunk: width of each head's hidden layer (0: 512)")
 	fs.Parse(args)
 	if *out == "" {
 		return fmt.Errorf("train: --out is required")
+	}
+	if *trunk != "" {
+		return trainTrunk(ctx, &d, *trunk, *modelsDir, *cacheDir, *be, *mirror, train.Options{
+			Model: model.Config{Seed: *seed, Hidden: *hidden}, Optimizer: *opt, LR: *lr, Batch: *batch, Epochs: *epochs,
+			OutDir: *out, Progress: os.Stderr})
 	}
 	task, splits, err := d.load()
 	if err != nil {
@@ -144,4 +157,52 @@ func cmdTrain(ctx context.Context, args []string) error {
 	fmt.Printf("trained %s for %s: best validation accuracy %.4f in %.0f s; model in %s\n",
 		*net, task, res.BestVal, res.Seconds, res.ModelPath)
 	return nil
+}
+
+// defaultCacheDir is where trunk features are cached: the user's cache
+// folder, or none when there is no such folder.
+func defaultCacheDir() string {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(d, "agegender", "features")
+}
+
+// trainTrunk trains heads on a frozen pretrained trunk (transfer.TrainHeads).
+func trainTrunk(ctx context.Context, d *dataFlags, trunk, modelsDir, cacheDir, be string, mirror bool, run train.Options) error {
+	heads, taskName := model.HeadsSingle, d.task
+	if d.task == "both" {
+		heads, d.task = model.HeadsGenderAge, "gender"
+	}
+	task, splits, err := d.load()
+	if err != nil {
+		return err
+	}
+	b, err := backend.Open(be)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, backend.Describe(b))
+	run.Impl = backend.Impl(b)
+	run.Dataset = splits.Name + " (train)"
+	res, err := transfer.TrainHeads(ctx, b, transfer.HeadsOptions{ModelsDir: modelsDir, Trunk: trunk, Heads: heads, Task: task,
+		Train: withDir(d.dir, splits.Train), Val: withDir(d.dir, splits.Val), CacheDir: cacheDir, Mirror: mirror, Run: run, Log: os.Stderr})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("trained %s heads (%s) for %s: best validation score %.4f in %.0f s; model in %s\n",
+		trunk, heads, taskName, res.BestVal, res.Seconds, res.ModelPath)
+	return nil
+}
+
+// withDir returns samples with paths joined to dir (sources.Paths).
+func withDir(dir string, s []data.Sample) []data.Sample {
+	paths := sources.Paths(dir, s)
+	out := make([]data.Sample, len(s))
+	for i := range s {
+		out[i] = s[i]
+		out[i].Path = paths[i]
+	}
+	return out
 }

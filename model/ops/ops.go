@@ -78,6 +78,9 @@ func (i Impl) String() string {
 	return "portable"
 }
 
+// NativeFor reports whether i uses native ops for a batch of n images.
+func (i Impl) NativeFor(n int) bool { return i.resolve(n) == Native }
+
 // resolve turns Auto into Portable or Native for a batch of n images.
 func (i Impl) resolve(n int) Impl {
 	if i != Auto {
@@ -311,4 +314,19 @@ func Relu(x *Node) *Node {
 func Flatten(x *Node) *Node {
 	d := x.Shape().Dimensions
 	return Reshape(FromHWNC(x), d[2], d[0]*d[1]*d[3])
+}
+
+// Columns returns x[:, from:to] for x [N, K] as a product with a constant
+// 0/1 selection matrix [K, to-from]. Its gradient is a product too:
+// GoMLX differentiates Slice through Pad, which the ONNX Runtime backend
+// does not implement, so a slice that needs a gradient goes through here.
+func Columns(x *Node, from, to int) *Node {
+	k := x.Shape().Dimensions[1]
+	sel := make([]float64, k*(to-from))
+	for j := from; j < to; j++ {
+		sel[j*(to-from)+j-from] = 1
+	}
+	m := ConvertDType(Const(x.Graph(), sel), x.DType())
+	m = Reshape(m, k, to-from)
+	return DotGeneral(x, []int{1}, nil, m, []int{0}, nil)
 }

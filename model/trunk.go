@@ -1,0 +1,252 @@
+package model
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/agegender/agegender/interop/tfjs"
+	"github.com/agegender/agegender/model/modelfile"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's idiomatic dot-import.
+	mlx "github.com/gomlx/gomlx/ml/model"
+)
+
+// Trunk is a pretrained network's body, imported from a TensorFlow.js
+// graph model (package interop/tfjs), that a [Config] puts under trainable
+// heads. Its graph travels inside the model file (Graph: the model.json
+// without its weights manifest) and its weights are ordinary variables of
+// the net's store under the scope "trunk" (named by [tfjs.VariableName]),
+// so a model file holds the whole network, training can fine-tune any of
+// it, and every backend runs it.
+type Trunk struct {
+	// Name is the trunk's short name (see [TrunkNames]).
+	Name string `json:"name"`
+	// Input is the graph's image placeholder; Size its side (square RGB,
+	// NHWC). A pixel value p on the 0..255 scale is fed as p*Scale+Offset.
+	Input  string  `json:"input"`
+	Size   int     `json:"size"`
+	Scale  float32 `json:"scale"`
+	Offset float32 `json:"offset"`
+	// Output is the node whose value [N, Dim] the heads read.
+	Output string `json:"output"`
+	Dim    int    `json:"dim"`
+	// Graph is the trunk's model.json with an empty weights manifest.
+	Graph json.RawMessage `json:"graph,omitempty"`
+	// Ints holds the graph's int32 constants (axes, shapes), which are
+	// part of its structure rather than weights.
+	Ints map[string]IntConst `json:"ints,omitempty"`
+}
+
+// IntConst is an int32 constant of a trunk graph.
+type IntConst struct {
+	Shape  []int   `json:"shape"`
+	Values []int32 `json:"values"`
+}
+
+// knownTrunks are the pretrained face networks of ../shared/models/tfjs
+// (see its README) that can serve as trunks, by name. File is the
+// model.json's name.
+var knownTrunks = map[string]struct {
+	Trunk
+	File string
+}{
+	// HSE FaceRec's MobileNet (v1, α=1) age/gender network as shipped by
+	// vladmandic/human: its input is on the 0..255 scale, and the heads
+	// read its 1024-d global average pool (the input of its own 256-d
+	// "feats" layer).
+	"faceres":      {Trunk{Name: "faceres", Input: "input_1", Size: 224, Scale: 1, Output: "global_pooling/Mean", Dim: 1024}, "faceres.json"},
+	"faceres-deep": {Trunk{Name: "faceres-deep", Input: "input_1", Size: 224, Scale: 1, Output: "global_pooling/Mean", Dim: 1024}, "faceres-deep.json"},
+	// MobileFaceNet (InsightFace-style identity network): inputs p/127.5-1,
+	// heads read its 192-d embedding before the L2 normalisation.
+	"mobilefacenet": {Trunk{Name: "mobilefacenet", Input: "img_inputs", Size: 112, Scale: 1 / 127.5, Offset: -1,
+		Output: "MobileFaceNet/Logits/SpatialSqueeze", Dim: 192}, "mobilefacenet.json"},
+}
+
+// TrunkNames lists the trunks [ImportTrunk] knows, sorted.
+func TrunkNames() []string {
+	var out []string
+	for k := range knownTrunks {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TrunkScope is the store scope, inside [Scope], of a trunk's weights.
+const TrunkScope = "trunk"
+
+// ImportTrunk reads the named pretrained trunk from dir (a folder of TF.js
+// graph models such as ../shared/models/tfjs) and returns its description
+// and its weights as model-file tensors named as the net's variables
+// (under Scope/TrunkScope). An unknown name gives the list of known ones; a
+// missing, truncated or foreign file gives tfjs's error naming the file.
+func ImportTrunk(dir, name string) (Trunk, []modelfile.Tensor, error) {
+	k, ok := knownTrunks[name]
+	if !ok {
+		return Trunk{}, nil, fmt.Errorf("model: unknown trunk %q; known trunks: %s", name, strings.Join(TrunkNames(), ", "))
+	}
+	path := filepath.Join(dir, k.File)
+	g, err := tfjs.Load(path)
+	if err != nil {
+		return Trunk{}, nil, err
+	}
+	for _, n := range []string{k.Input, k.Output} {
+		if g.Node(n) == nil {
+			return Trunk{}, nil, fmt.Errorf("model: %s has no node %q; it is not the %s graph", path, n, name)
+		}
+	}
+	topo, err := withoutWeights(path)
+	if err != nil {
+		return Trunk{}, nil, err
+	}
+	t := k.Trunk
+	t.Graph = topo
+	var ts []modelfile.Tensor
+	for wn, w := range g.Weights {
+		full := "/" + Scope + "/" + TrunkScope + "/" + tfjs.VariableName(wn)
+		switch w.DType {
+		case tfjs.Float32:
+			ts = append(ts, modelfile.Tensor{Name: full, Dims: append([]int{}, w.Shape...), Store: modelfile.Float32, F32: w.F32})
+		case tfjs.Int32:
+			if t.Ints == nil {
+				t.Ints = map[string]IntConst{}
+			}
+			t.Ints[wn] = IntConst{Shape: append([]int{}, w.Shape...), Values: w.I32}
+		default:
+			return Trunk{}, nil, fmt.Errorf("model: %s: weight %s has dtype %s, which a trunk cannot hold", path, wn, w.DType)
+		}
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
+	return t, ts, nil
+}
+
+// withoutWeights returns the model.json at path with an empty weights
+// manifest: the graph alone.
+func withoutWeights(path string) (json.RawMessage, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("model: %s: %w", path, err)
+	}
+	m["weightsManifest"] = json.RawMessage("[]")
+	return json.Marshal(m)
+}
+
+// graph parses t.Graph.
+func (t Trunk) graph() (*tfjs.Graph, error) {
+	if len(t.Graph) == 0 {
+		return nil, fmt.Errorf("model: trunk %q carries no graph", t.Name)
+	}
+	name := t.Name + ".json"
+	g, err := tfjs.LoadFS(oneFile{name: name, data: t.Graph}, name)
+	if err != nil {
+		return nil, err
+	}
+	if g.Weights == nil {
+		g.Weights = map[string]*tfjs.Tensor{}
+	}
+	for name, c := range t.Ints {
+		g.Weights[name] = &tfjs.Tensor{Name: name, DType: tfjs.Int32, Shape: c.Shape, I32: c.Values}
+	}
+	return g, nil
+}
+
+// build runs the trunk on images [N, Size, Size, 3] (0..255 scale) and
+// returns its output [N, Dim]. Its weights are the variables of scope,
+// which must exist (loaded from a model file, or created by [InitTrunk]);
+// frozen marks them untrainable; native expresses its convolutions with
+// the backend's own (grouped) convolution, which has no gradient but runs
+// inference with far less memory on ONNX Runtime.
+func (t Trunk) build(scope *mlx.Scope, images *Node, frozen, native bool) *Node {
+	g, err := t.graph()
+	if err != nil {
+		panic(err)
+	}
+	x := images
+	if t.Scale != 1 || t.Offset != 0 {
+		x = AddScalar(MulScalar(x, float64(t.Scale)), float64(t.Offset))
+	}
+	outs, err := g.BuildWith(images.Graph(), map[string]*Node{t.Input: x}, []string{t.Output}, tfjs.BuildOptions{
+		Scope:       scope,
+		AsVariables: func(string) bool { return true },
+		Frozen:      func(string) bool { return frozen },
+		NativeConv:  native,
+	})
+	if err != nil {
+		panic(fmt.Errorf("model: trunk %s: %w", t.Name, err))
+	}
+	y := outs[0]
+	if d := y.Shape().Dimensions; len(d) != 2 || d[1] != t.Dim {
+		y = Reshape(y, d[0], -1)
+		if y.Shape().Dimensions[1] != t.Dim {
+			panic(fmt.Errorf("model: trunk %s's %s has shape %s, want [N, %d]", t.Name, t.Output, outs[0].Shape(), t.Dim))
+		}
+	}
+	return y
+}
+
+// oneFile is an fs.FS holding a single file.
+type oneFile struct {
+	name string
+	data []byte
+}
+
+func (o oneFile) Open(name string) (fs.File, error) {
+	if name != o.name {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return &openFile{o: o, r: strings.NewReader(string(o.data))}, nil
+}
+
+type openFile struct {
+	o oneFile
+	r *strings.Reader
+}
+
+func (f *openFile) Read(b []byte) (int, error) { return f.r.Read(b) }
+func (f *openFile) Close() error               { return nil }
+func (f *openFile) Stat() (fs.FileInfo, error) { return fileInfo{f.o}, nil }
+
+type fileInfo struct{ o oneFile }
+
+func (i fileInfo) Name() string       { return i.o.name }
+func (i fileInfo) Size() int64        { return int64(len(i.o.data)) }
+func (i fileInfo) Mode() fs.FileMode  { return 0o444 }
+func (i fileInfo) ModTime() time.Time { return time.Time{} }
+func (i fileInfo) IsDir() bool        { return false }
+func (i fileInfo) Sys() any           { return nil }
+
+var _ io.Reader = (*openFile)(nil)
+
+// check verifies that weights hold every float weight of the trunk's graph
+// with the shape it needs, so that a truncated or foreign model file is
+// refused when loaded, naming the file and the tensor.
+func (t Trunk) check(path string, weights []modelfile.Tensor) error {
+	g, err := t.graph()
+	if err != nil {
+		return fmt.Errorf("model: %s: %w", path, err)
+	}
+	have := make(map[string]bool, len(weights))
+	for _, w := range weights {
+		have[w.Name] = true
+	}
+	for _, n := range g.Nodes {
+		if n.Op != "Const" || g.Weights[n.Name] != nil {
+			continue
+		}
+		full := "/" + Scope + "/" + TrunkScope + "/" + tfjs.VariableName(n.Name)
+		if !have[full] {
+			return fmt.Errorf("model: %s: the %s trunk's weight %s (tensor %s) is missing; the file is truncated or from another network", path, t.Name, n.Name, full)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,161 @@
+package transfer
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/agegender/agegender/data"
+	"github.com/agegender/agegender/model"
+	"github.com/agegender/agegender/train"
+	"github.com/gomlx/compute"
+)
+
+// FeatureExamples are trunk features with their labels, as train.Examples
+// for the heads of a model.TrunkNet net (stage 1 of fine-tuning: the trunk
+// frozen, its features computed once). Augmented picks the features of the
+// original or of the mirrored face at random; Center those of the original.
+type FeatureExamples struct {
+	Rows, Mirrored [][]float32 // Mirrored[i] is Rows[i]'s mirrored face, or nil
+	Gender, Age    []int       // class 0/1 and years; -1 unknown
+	Task           data.Task   // the single task of a HeadsSingle net
+	Joint          bool        // labels for a HeadsGenderAge net
+}
+
+func (f *FeatureExamples) Len() int                { return len(f.Rows) }
+func (f *FeatureExamples) Dims() []int             { return []int{len(f.Rows[0])} }
+func (f *FeatureExamples) Labels(i int) (int, int) { return f.Gender[i], f.Age[i] }
+
+// Label is the class of example i: the gender of a joint net, else the
+// task's class.
+func (f *FeatureExamples) Label(i int) int {
+	if f.Joint || f.Task == data.TaskGender {
+		return f.Gender[i]
+	}
+	return int(data.AgeGroupOf(f.Age[i]))
+}
+
+func (f *FeatureExamples) Augmented(i int, rng *rand.Rand, dst []float32) {
+	if f.Mirrored != nil && f.Mirrored[i] != nil && rng.IntN(2) == 1 {
+		copy(dst, f.Mirrored[i])
+		return
+	}
+	copy(dst, f.Rows[i])
+}
+
+func (f *FeatureExamples) Center(i int, dst []float32) { copy(dst, f.Rows[i]) }
+
+// HeadsOptions configures [TrainHeads].
+type HeadsOptions struct {
+	// ModelsDir holds the TF.js trunks (../shared/models/tfjs).
+	ModelsDir string
+	// Trunk is the trunk's name (model.TrunkNames).
+	Trunk string
+	// Heads is model.HeadsGenderAge for one net for both tasks, or
+	// model.HeadsSingle for one Task.
+	Heads string
+	Task  data.Task
+	// Train and Val are the labelled samples (UTKFace: exact ages; a
+	// sample without a label masks that loss term).
+	Train, Val []data.Sample
+	// CacheDir keeps the features between runs ("" recomputes them).
+	CacheDir string
+	// Mirror also extracts (and trains on) the mirrored faces.
+	Mirror bool
+	// Train holds the run's settings; Model, Task, ClassNames, Resize,
+	// Mean and Init are filled in here.
+	Run     train.Options
+	Workers int
+	Log     io.Writer
+}
+
+// TrainHeads trains heads on a frozen pretrained trunk: the trunk's
+// features of every image are computed once (streamed, cached on disk),
+// then the heads train on them through train.Run (progress bar,
+// checkpoints, resume, curves). The model file it writes holds the whole
+// network, trunk and heads, and runs on images like any other.
+func TrainHeads(ctx context.Context, b compute.Backend, o HeadsOptions) (*train.Result, error) {
+	spec, weights, err := model.ImportTrunk(o.ModelsDir, o.Trunk)
+	if err != nil {
+		return nil, err
+	}
+	bb := Backbone{Name: spec.Name, File: o.Trunk + ".json", Input: spec.Input, Size: spec.Size,
+		Feature: spec.Output, Dim: spec.Dim, Scale: spec.Scale, Offset: spec.Offset}
+	ext, err := NewExtractor(b, o.ModelsDir, bb)
+	if err != nil {
+		return nil, err
+	}
+	joint := o.Heads == model.HeadsGenderAge
+	examples := func(split string, samples []data.Sample, mirror bool) (*FeatureExamples, error) {
+		name := strings.ReplaceAll(spec.Output, "/", "_") + "-" + split
+		f, err := CachedStreamFeatures(ctx, ext, samples, false, o.CacheDir, name, spec.Dim, o.Workers, o.Log)
+		if err != nil {
+			return nil, err
+		}
+		fe := &FeatureExamples{Rows: f.Rows, Task: o.Task, Joint: joint}
+		if mirror {
+			m, err := CachedStreamFeatures(ctx, ext, samples, true, o.CacheDir, name+"-mirror", spec.Dim, o.Workers, o.Log)
+			if err != nil {
+				return nil, err
+			}
+			at := make(map[int][]float32, len(m.Index))
+			for k, i := range m.Index {
+				at[i] = m.Rows[k]
+			}
+			fe.Mirrored = make([][]float32, len(f.Index))
+			for k, i := range f.Index {
+				fe.Mirrored[k] = at[i]
+			}
+		}
+		for _, i := range f.Index {
+			s := samples[i]
+			g := -1
+			if s.Gender == data.Male || s.Gender == data.Female {
+				g = int(s.Gender)
+			}
+			fe.Gender = append(fe.Gender, g)
+			fe.Age = append(fe.Age, min(s.Age, model.AgeBins-1))
+		}
+		if fe.Len() == 0 {
+			return nil, fmt.Errorf("transfer: no readable images in the %s split", split)
+		}
+		return fe, nil
+	}
+	trainSet, err := examples("train", o.Train, o.Mirror)
+	if err != nil {
+		return nil, err
+	}
+	var valSet train.Examples
+	if len(o.Val) > 0 {
+		if valSet, err = examples("val", o.Val, false); err != nil {
+			return nil, err
+		}
+	}
+	opts := o.Run
+	opts.Model.Net, opts.Model.Trunk, opts.Model.Heads, opts.Model.Input = model.TrunkNet, &spec, o.Heads, spec.Size
+	opts.Model.FreezeTrunk = true
+	opts.Resize, opts.Mean, opts.Init = spec.Size, [3]float32{}, weights
+	if joint {
+		opts.Model.Classes, opts.Task, opts.ClassNames = model.JointClasses, model.HeadsGenderAge, JointClassNames()
+	} else {
+		opts.Model.Classes, opts.Task, opts.ClassNames = o.Task.Classes(), o.Task.String(), o.Task.ClassNames()
+	}
+	if opts.Dataset == "" {
+		opts.Dataset = fmt.Sprintf("%d train faces, features of %s (%s)", trainSet.Len(), spec.Name, filepath.Base(o.ModelsDir))
+	}
+	return train.Run(ctx, b, opts, trainSet, valSet)
+}
+
+// JointClassNames are the class names of a model.HeadsGenderAge net: the
+// genders, then the ages in years.
+func JointClassNames() []string {
+	names := append([]string{}, data.TaskGender.ClassNames()...)
+	for y := range model.AgeBins {
+		names = append(names, strconv.Itoa(y))
+	}
+	return names
+}

@@ -1,0 +1,170 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/agegender/agegender/data"
+	"github.com/agegender/agegender/data/prep"
+	"github.com/agegender/agegender/imageio"
+	"github.com/schollz/progressbar/v3"
+)
+
+// streamChunk is how many images StreamFeatures decodes before running
+// them through the backbone: their pixels (Size×Size×3 bytes each, 150 KB
+// at 224) are the only images in memory at any time.
+const streamChunk = 128
+
+// StreamFeatures runs e on every sample's image, decoding streamChunk
+// images at a time with workers goroutines (0: all CPUs), so that peak
+// memory is bounded by one chunk of pixels plus the features, whatever the
+// number of samples. With mirror, each image is flipped left to right
+// first (the features of the mirrored face: a free augmentation). Images
+// that cannot be decoded are skipped and absent from Features.Index.
+// progress, if not nil, receives a progress bar with the rate and ETA.
+// Cancelling ctx stops between chunks with ctx's error.
+func StreamFeatures(ctx context.Context, e *Extractor, samples []data.Sample, mirror bool, workers int, progress io.Writer) (Features, int, error) {
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
+	cfg := e.Backbone.Config()
+	var bar *progressbar.ProgressBar
+	if progress != nil {
+		desc := e.Backbone.Name + " features"
+		if mirror {
+			desc += " (mirrored)"
+		}
+		bar = progressbar.NewOptions(len(samples), progressbar.OptionSetWriter(progress),
+			progressbar.OptionSetDescription(desc), progressbar.OptionShowCount(), progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("img"), progressbar.OptionSetPredictTime(true),
+			progressbar.OptionThrottle(time.Second), progressbar.OptionSetWidth(20),
+			progressbar.OptionOnCompletion(func() { fmt.Fprintln(progress) }))
+	}
+	var f Features
+	skipped := 0
+	pix := make([][]uint8, streamChunk)
+	errs := make([]error, streamChunk)
+	for start := 0; start < len(samples); start += streamChunk {
+		if err := ctx.Err(); err != nil {
+			return Features{}, 0, err
+		}
+		n := min(streamChunk, len(samples)-start)
+		var wg sync.WaitGroup
+		next := make(chan int, n)
+		for i := range n {
+			next <- i
+		}
+		close(next)
+		for range workers {
+			wg.Go(func() {
+				for i := range next {
+					img, _, err := imageio.DecodeFile(samples[start+i].Path, imageio.DefaultLimits)
+					if err != nil {
+						pix[i], errs[i] = nil, err
+						continue
+					}
+					p := prep.FromImage(img, cfg)
+					if mirror {
+						mirrorRGB(p, cfg.Resize)
+					}
+					pix[i], errs[i] = p, nil
+				}
+			})
+		}
+		wg.Wait()
+		var imgs [][]uint8
+		for i := range n {
+			if errs[i] != nil {
+				skipped++
+				continue
+			}
+			imgs = append(imgs, pix[i])
+			f.Index = append(f.Index, start+i)
+		}
+		outs, err := e.Run(imgs)
+		if err != nil {
+			return Features{}, 0, err
+		}
+		if len(outs) > 0 {
+			f.Rows = append(f.Rows, outs[0]...)
+		}
+		if bar != nil {
+			bar.Add(n)
+		}
+	}
+	return f, skipped, nil
+}
+
+// mirrorRGB flips packed RGB pixels of a side×side image left to right.
+func mirrorRGB(p []uint8, side int) {
+	for y := range side {
+		row := p[y*side*3 : (y+1)*side*3]
+		for l, r := 0, side-1; l < r; l, r = l+1, r-1 {
+			row[3*l], row[3*r] = row[3*r], row[3*l]
+			row[3*l+1], row[3*r+1] = row[3*r+1], row[3*l+1]
+			row[3*l+2], row[3*r+2] = row[3*r+2], row[3*l+2]
+		}
+	}
+}
+
+// streamKey identifies what a streamed feature cache holds: the backbone
+// (name, file, input size, pixel scaling), the output node, the
+// preprocessing (mirror), and every sample by base name and file size, in
+// order; a change to any of them invalidates the cache.
+func streamKey(bb Backbone, output string, mirror bool, samples []data.Sample) uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "v2|%s|%s|%s|%d|%g|%g|%t|%d\n", bb.Name, bb.File, output, bb.Size, bb.Scale, bb.Offset, mirror, len(samples))
+	for _, s := range samples {
+		var size int64
+		if st, err := os.Stat(s.Path); err == nil {
+			size = st.Size()
+		}
+		fmt.Fprintf(h, "%s|%d\x00", filepath.Base(s.Path), size)
+	}
+	return h.Sum64()
+}
+
+// CachedStreamFeatures returns the features of samples from the cache file
+// dir/<backbone>-<name>.f16 when it is current, and otherwise streams them
+// with [StreamFeatures] and writes the cache. dim is the output's length
+// (e.g. 1024 for faceres's global pool).
+func CachedStreamFeatures(ctx context.Context, e *Extractor, samples []data.Sample, mirror bool, dir, name string, dim, workers int, progress io.Writer) (Features, error) {
+	output := e.outputs[0]
+	key := streamKey(e.Backbone, output, mirror, samples)
+	path := ""
+	if dir != "" {
+		path = filepath.Join(dir, e.Backbone.Name+"-"+name+".f16")
+		f, err := ReadCache(path, key, dim, len(samples))
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errStale) {
+			return Features{}, err
+		}
+	}
+	f, _, err := StreamFeatures(ctx, e, samples, mirror, workers, progress)
+	if err != nil {
+		return Features{}, err
+	}
+	if len(f.Rows) > 0 && len(f.Rows[0]) != dim {
+		return Features{}, fmt.Errorf("transfer: %s's %s has %d values per image, not %d", e.Backbone.Name, output, len(f.Rows[0]), dim)
+	}
+	if path != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return Features{}, fmt.Errorf("transfer: %w", err)
+		}
+		if err := WriteCache(path, key, dim, f); err != nil {
+			return Features{}, err
+		}
+	}
+	return f, nil
+}
