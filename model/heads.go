@@ -175,3 +175,19 @@ func SplitJoint(p []float32) (gender []float32, years []float32) {
 	}
 	return norm(p[:2]), norm(p[2:JointClasses])
 }
+
+// Probabilities turns a network's logits [N, Classes] into probabilities,
+// dividing them by the calibration temperature temp first (0 or 1: none):
+// one softmax over all outputs, or for a HeadsGenderAge net one per head
+// (gender, then years), side by side.
+func Probabilities(cfg Config, logits *Node, temp float64) *Node {
+	if temp > 0 && temp != 1 {
+		logits = DivScalar(logits, temp)
+	}
+	if cfg.Heads == HeadsGenderAge {
+		return Concatenate([]*Node{
+			Softmax(Slice(logits, AxisRange(), AxisRange(0, 2)), -1),
+			Softmax(Slice(logits, AxisRange(), AxisRange(2, JointClasses)), -1)}, -1)
+	}
+	return Softmax(logits, -1)
+}

@@ -119,11 +119,14 @@ var registry = map[string]Net{}
 
 func register(n Net) { registry[n.Name] = n }
 
-// Names lists the known networks, sorted.
+// Names lists the networks built by name alone, sorted (a TrunkNet net
+// also needs its Config.Trunk, from ImportTrunk).
 func Names() []string {
 	out := make([]string, 0, len(registry))
-	for k := range registry {
-		out = append(out, k)
+	for k, n := range registry {
+		if n.build != nil { // TrunkNet nets are made from a Trunk, not by name
+			out = append(out, k)
+		}
 	}
 	sort.Strings(out)
 	return out

@@ -150,16 +150,7 @@ func NewPredictor(backend compute.Backend, m *Model, impl ops.Impl) (*Predictor,
 		temp = 1
 	}
 	fn := func(s *mlx.Scope, x *Node) *Node {
-		logits := Logits(s.In(Scope), cfg, x)
-		if temp != 1 {
-			logits = DivScalar(logits, temp)
-		}
-		if cfg.Heads == HeadsGenderAge {
-			return Concatenate([]*Node{
-				Softmax(Slice(logits, AxisRange(), AxisRange(0, 2)), -1),
-				Softmax(Slice(logits, AxisRange(), AxisRange(2, JointClasses)), -1)}, -1)
-		}
-		return Softmax(logits, -1)
+		return Probabilities(cfg, Logits(s.In(Scope), cfg, x), temp)
 	}
 	exec, err := mlx.NewExec(backend, store, fn)
 	if err != nil {

@@ -79,7 +79,7 @@ var FaceRes = Backbone{Name: "faceres", File: "faceres.json", Input: "input_1",
 var Backbones = map[string]Backbone{MobileFaceNet.Name: MobileFaceNet, FaceRes.Name: FaceRes}
 
 // ExtractBatch is the number of images run through a backbone at once.
-const ExtractBatch = 16
+const ExtractBatch = 4
 
 // Extractor runs a backbone on face images.
 type Extractor struct {

@@ -44,14 +44,18 @@ type cropResult struct {
 // downscaled for analysis, and clipped to the photo: the detector's box
 // may reach past its edges, the printed one never does).
 type faceLine struct {
-	File           string             `json:"file"`
-	Face           int                `json:"face"`
-	Box            [4]int             `json:"box"`
-	Gender         string             `json:"gender"`
-	GenderProb     float32            `json:"gender_prob"`
-	AgeGroup       string             `json:"age_group"`
-	AgeProbs       map[string]float32 `json:"age_probs"`
-	DetectionScore float32            `json:"detection_score"` // 0–1, see face.Face.Score
+	File       string             `json:"file"`
+	Face       int                `json:"face"`
+	Box        [4]int             `json:"box"`
+	Gender     string             `json:"gender"`
+	GenderProb float32            `json:"gender_prob"`
+	AgeGroup   string             `json:"age_group"`
+	AgeProbs   map[string]float32 `json:"age_probs"`
+	// Age and AgeStd are the expected age and its spread in years, from a
+	// model that estimates years (the built-in joint model); else absent.
+	Age            *float64 `json:"age,omitempty"`
+	AgeStd         *float64 `json:"age_std,omitempty"`
+	DetectionScore float32  `json:"detection_score"` // 0–1, see face.Face.Score
 	// Landmarks are BlazeFace's keypoints as [x, y] in the photo's pixels:
 	// the person's right eye, left eye, nose tip, mouth, right ear, left
 	// ear. Absent for pigo.
@@ -113,6 +117,7 @@ func cmdPredict(ctx context.Context, args []string) error {
 	minFace := fs.Int("min-face", face.DefaultOptions().MinSize, "smallest face side searched for, in `pixels`")
 	detector := fs.String("detector", face.Detectors[0], "face detector: blazeface (landmarks, turned faces) or pigo (the cascade; --min-face applies to it)")
 	minScore := fs.Float64("min-score", 0, "smallest detection `score` (0–1) reported; 0 means the detector's calibrated default")
+	jointModel := fs.String("model", "", "joint gender + age `file` (agegender train --trunk NAME --task both; default: built-in)")
 	genderModel := fs.String("gender-model", "", "gender model `file` (default: built-in)")
 	ageModel := fs.String("age-model", "", "age model `file` (default: built-in)")
 	fs.StringVar(genderModel, "model-gender", "", "same as --gender-model")
@@ -185,7 +190,7 @@ func cmdPredict(ctx context.Context, args []string) error {
 	fopts := face.DefaultOptions()
 	fopts.MinSize = *minFace
 	a, err := agegender.New(agegender.Options{
-		Backend: *be, GenderModel: *genderModel, AgeModel: *ageModel,
+		Backend: *be, Model: *jointModel, GenderModel: *genderModel, AgeModel: *ageModel,
 		TenCrop: *tencrop, Face: fopts,
 		Detector: *detector, MinScore: float32(*minScore),
 	})
@@ -346,13 +351,13 @@ type printer struct {
 	used     map[string]bool // annotated file names already written
 }
 
-const tableFormat = "%s %4s  %-21s %-6s %6s  %-9s %6s\n"
+const tableFormat = "%s %4s  %-21s %-6s %6s  %-9s %6s  %s\n"
 
 // fileColumn is the width of the table's FILE column in terminal cells.
 const fileColumn = 40
 
 func (p *printer) header() {
-	fmt.Fprintf(p.w, tableFormat, cell("FILE", fileColumn), "FACE", "BOX (x,y w×h)", "GENDER", "PROB", "AGE", "PROB")
+	fmt.Fprintf(p.w, tableFormat, cell("FILE", fileColumn), "FACE", "BOX (x,y w×h)", "GENDER", "PROB", "AGE", "PROB", "YEARS")
 }
 
 // errorLine is the JSON line of a file that was skipped or failed.
@@ -390,6 +395,7 @@ func (p *printer) print(r result) error {
 				File: r.file, Face: f.Index, Box: photoBox(f.Box, r.bounds, r.info.Width, r.info.Height),
 				Gender: f.Gender, GenderProb: f.GenderProb, AgeGroup: f.AgeGroup, AgeProbs: f.AgeProbs,
 				DetectionScore: f.DetectionScore, Landmarks: photoPoints(f.Landmarks, r.bounds, r.info.Width, r.info.Height),
+				Age: roundedYears(f.Age, f.HasAge()), AgeStd: roundedYears(f.AgeStd, f.HasAge()),
 			}); err != nil {
 				return err
 			}
@@ -397,13 +403,17 @@ func (p *printer) print(r result) error {
 	default:
 		name := cell(r.file, fileColumn)
 		if len(r.faces) == 0 {
-			fmt.Fprintf(p.w, tableFormat, name, "-", "no face found", "", "", "", "")
+			fmt.Fprintf(p.w, tableFormat, name, "-", "no face found", "", "", "", "", "")
 		}
 		for _, f := range r.faces {
 			b := photoBox(f.Box, r.bounds, r.info.Width, r.info.Height)
 			box := fmt.Sprintf("%d,%d %d×%d", b[0], b[1], b[2], b[3])
+			years := ""
+			if f.HasAge() {
+				years = fmt.Sprintf("%.0f ± %.0f", f.Age, f.AgeStd)
+			}
 			fmt.Fprintf(p.w, tableFormat, name, strconv.Itoa(f.Index), box, f.Gender,
-				pct(f.GenderProb), f.AgeGroup, pct(f.AgeProb()))
+				pct(f.GenderProb), f.AgeGroup, pct(f.AgeProb()), years)
 		}
 	}
 	if p.annotate != "" && r.img != nil {
@@ -413,6 +423,16 @@ func (p *printer) print(r result) error {
 }
 
 func pct(p float32) string { return fmt.Sprintf("%.1f%%", 100*p) }
+
+// roundedYears is an age in years rounded to 0.1 for JSON, or nil (absent)
+// when the model gives no years.
+func roundedYears(v float64, ok bool) *float64 {
+	if !ok {
+		return nil
+	}
+	r := math.Round(v*10) / 10
+	return &r
+}
 
 // writeAnnotated saves r's image with its faces drawn: JPEG for JPEG
 // inputs, PNG otherwise; the image analysed, so downscaled when the photo

@@ -43,11 +43,7 @@ func Export(ortBackend, goBackend compute.Backend, m *model.Model, path string, 
 	cfg.Impl = ops.Native // standard Conv/MaxPool nodes: forward passes are exact on every runtime
 	temp := m.Info.Temperature
 	exec, err := mlx.NewExec(ortBackend, store, func(s *mlx.Scope, x *Node) *Node {
-		logits := model.Logits(s.In(model.Scope), cfg, x)
-		if temp > 0 && temp != 1 {
-			logits = DivScalar(logits, temp)
-		}
-		return Softmax(logits, -1)
+		return model.Probabilities(cfg, model.Logits(s.In(model.Scope), cfg, x), temp)
 	})
 	if err != nil {
 		return 0, err
