@@ -52,7 +52,13 @@ func Probs(p *model.Predictor, pix [][]uint8, mode Mode) ([][]float32, error) {
 	cfg := PrepConfig(p.Info)
 	per := cfg.CropLen()
 	crops := 1
-	if mode == TenCrop {
+	mirrorOnly := mode == TenCrop && cfg.Resize == cfg.Crop
+	switch {
+	case mirrorOnly:
+		// The crop is the whole image, so the 4 corner crops equal the
+		// centre one: the 10 crops average to the centre and its mirror.
+		crops = 2
+	case mode == TenCrop:
 		crops = prep.NumTenCrops
 	}
 	buf := make([]float32, len(pix)*crops*per)
@@ -61,7 +67,10 @@ func Probs(p *model.Predictor, pix [][]uint8, mode Mode) ([][]float32, error) {
 			return nil, fmt.Errorf("predict: image %d has %d bytes, want %d (use Resized)", i, len(px), cfg.Resize*cfg.Resize*3)
 		}
 		base := buf[i*crops*per:]
-		if mode == TenCrop {
+		if mirrorOnly {
+			prep.CenterCropPixels(px, cfg, base[:per])
+			prep.MirrorCropPixels(px, cfg, base[per:2*per])
+		} else if mode == TenCrop {
 			dst := make([][]float32, crops)
 			for c := range dst {
 				dst[c] = base[c*per : (c+1)*per]

@@ -241,6 +241,14 @@ func TenCropPixels(pix []uint8, cfg Config, dst [][]float32) {
 	}
 }
 
+// MirrorCropPixels writes the mirror image of the centre crop of pix
+// into dst.
+func MirrorCropPixels(pix []uint8, cfg Config, dst []float32) {
+	checkLens(pix, cfg, dst)
+	e := cfg.Resize - cfg.Crop
+	cropAt(pix, cfg, e/2, e/2, true, dst)
+}
+
 func checkLens(pix []uint8, cfg Config, dst []float32) {
 	if len(pix) != cfg.Resize*cfg.Resize*3 {
 		panic(fmt.Sprintf("prep: image has %d bytes, want Resize*Resize*3 = %d", len(pix), cfg.Resize*cfg.Resize*3))

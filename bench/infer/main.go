@@ -1,0 +1,90 @@
+// Command infer times a model file's inference per face at batch 1 and 32
+// on one backend, the way package agegender runs it (model.Predictor with
+// backend.InferenceImpl), and reports the process's peak resident memory.
+//
+//	go run -tags onnx ./bench/infer --backend onnx --model runs/joint/model.agm
+//	go run ./bench/infer --backend go --builtin gender
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/agegender/agegender/backend"
+	"github.com/agegender/agegender/bench/internal/timing"
+	"github.com/agegender/agegender/model"
+	"github.com/agegender/agegender/models"
+)
+
+func main() {
+	be := flag.String("backend", "", "compute backend (go, onnx, xla)")
+	path := flag.String("model", "", "model file")
+	builtin := flag.String("builtin", "", "a built-in model instead: gender, age or gender+age")
+	secs := flag.Float64("secs", 5, "seconds of timed calls per batch size")
+	batches := flag.String("batches", "1,32", "batch sizes")
+	flag.Parse()
+	if err := run(*be, *path, *builtin, *secs, *batches); err != nil {
+		fmt.Fprintln(os.Stderr, "infer:", err)
+		os.Exit(1)
+	}
+}
+
+func run(be, path, builtin string, secs float64, batches string) error {
+	b, err := backend.Open(be)
+	if err != nil {
+		return err
+	}
+	var m *model.Model
+	if builtin != "" {
+		m, err = models.Builtin(builtin)
+	} else {
+		m, err = model.Load(path)
+	}
+	if err != nil {
+		return err
+	}
+	p, err := model.NewPredictor(b, m, backend.InferenceImpl(b))
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	in := m.Info.Config.Input
+	name := path
+	if builtin != "" {
+		name = "built-in " + builtin
+	}
+	for _, bs := range strings.Split(batches, ",") {
+		var n int
+		if _, err := fmt.Sscan(bs, &n); err != nil || n <= 0 {
+			return fmt.Errorf("bad batch size %q", bs)
+		}
+		x := make([]float32, n*in*in*3)
+		var callErr error
+		ms := timing.MsPerCall(secs, func() {
+			if _, err := p.Probs(x, n); err != nil {
+				callErr = err
+			}
+		})
+		if callErr != nil {
+			return callErr
+		}
+		fmt.Printf("%s\t%s\tinput %d\tbatch %d\t%.2f ms/face\tpeak RSS %s\n", name, b.Name(), in, n, ms/float64(n), peakRSS())
+	}
+	return nil
+}
+
+// peakRSS is the process's peak resident set size (VmHWM) from /proc.
+func peakRSS() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "?"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}
