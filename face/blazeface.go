@@ -53,11 +53,11 @@ type BlazeOptions struct {
 	MinScore float32
 	// MaxFaces bounds the faces returned, best first. Zero means 64.
 	MaxFaces int
-	// NoTiles skips the second pass over overlapping tiles at twice the
-	// resolution of the first, which finds faces down to about 1/25 of
-	// the photo's longer side instead of about 1/12. It saves about
-	// three quarters of the time on photos larger than 512 pixels.
-	NoTiles bool
+	// Tiles adds a second pass over overlapping 256×256 tiles of a copy
+	// with a longer side of 512, for photos larger than 384 pixels: it
+	// finds faces down to about 1/25 of the photo's longer side instead of
+	// about 1/12, for four to six times the network time.
+	Tiles bool
 	// Upright skips the passes over the photo turned by 90, 180 and 270
 	// degrees that run when the upright pass found no face. Without them
 	// a photo turned sideways or upside down yields no face.
@@ -85,10 +85,11 @@ func (o BlazeOptions) withDefaults() (BlazeOptions, error) {
 // through GoMLX on any backend. It returns each face with a box, a score
 // on a 0–1 scale and six landmarks.
 //
-// The network only ever sees a downscaled copy of the photo: one pass over
-// the whole photo fitted into 256×256, and, for photos larger than that,
-// a second pass over overlapping 256×256 tiles of a copy whose longer side
-// is 512. Boxes and landmarks are mapped back to the photo's own pixel
+// The networks only ever see a downscaled copy of the photo: one pass of
+// each model over the whole photo fitted into its input (letterboxed), and
+// optionally (BlazeOptions.Tiles) a pass over overlapping 256×256 tiles of
+// a copy whose longer side is 512. Each face found is then refined by the
+// front model on an upright square around it (see refine). Boxes and landmarks are mapped back to the photo's own pixel
 // coordinates, so the caller cuts faces from the full-resolution image.
 //
 // A BlazeFace is safe for concurrent use. The graph is compiled for each
@@ -240,7 +241,7 @@ func (d *BlazeFace) Detect(img image.Image, opt BlazeOptions) ([]Face, error) {
 	// The whole-photo passes read a copy with a longer side of 256; the
 	// tiles a copy of 512, made from the photo once, and the 256 copy is
 	// then its 2×2 average.
-	tiles := !opt.NoTiles && long > 3*blazeSize/2
+	tiles := opt.Tiles && long > 3*blazeSize/2
 	var fine, coarse *rgbPlane
 	if tiles {
 		fine = downscale(img, 2*blazeSize)
