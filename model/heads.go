@@ -61,9 +61,12 @@ func trunkLogits(scope *mlx.Scope, cfg Config, x *Node) *Node {
 		f = x
 	case len(d) == 4 && d[1] == t.Size && d[2] == t.Size && d[3] == 3:
 		frozen := cfg.FreezeTrunk || !scope.IsTraining(x.Graph())
-		f = t.build(scope.In(TrunkScope), StopGradient(x), frozen, frozen && cfg.Impl.NativeFor(d[0]))
+		f = t.build(scope.In(TrunkScope), StopGradient(x), frozen, frozen && cfg.Impl.NativeFor(d[0]), false)
+	case t.Cut != "" && len(d) == len(t.CutShape)+1 && equalInts(d[1:], t.CutShape):
+		f = t.build(scope.In(TrunkScope), StopGradient(x), cfg.FreezeTrunk || !scope.IsTraining(x.Graph()), false, true)
 	default:
-		panic(fmt.Sprintf("model: a %s trunk net takes images [N, %d, %d, 3] or features [N, %d], got %s", t.Name, t.Size, t.Size, t.Dim, x.Shape()))
+		panic(fmt.Sprintf("model: a %s trunk net takes images [N, %d, %d, 3], %s activations [N, %v] or features [N, %d], got %s",
+			t.Name, t.Size, t.Size, t.Cut, t.CutShape, t.Dim, x.Shape()))
 	}
 	b := &builder{scope: scope, cfg: cfg, g: x.Graph(), training: scope.IsTraining(x.Graph())}
 	hidden := cfg.Hidden
@@ -190,4 +193,16 @@ func Probabilities(cfg Config, logits *Node, temp float64) *Node {
 			Softmax(Slice(logits, AxisRange(), AxisRange(2, JointClasses)), -1)}, -1)
 	}
 	return Softmax(logits, -1)
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -72,7 +72,8 @@ func (c Config) Same(o Config) bool {
 		return false
 	}
 	return ct == nil || (ct.Name == ot.Name && ct.Input == ot.Input && ct.Output == ot.Output && ct.Size == ot.Size &&
-		ct.Dim == ot.Dim && ct.Scale == ot.Scale && ct.Offset == ot.Offset)
+		ct.Dim == ot.Dim && ct.Scale == ot.Scale && ct.Offset == ot.Offset && ct.Cut == ot.Cut &&
+		strings.Join(ct.Tune, ",") == strings.Join(ot.Tune, ","))
 }
 
 // Validate reports a config no network can be built from.

@@ -38,6 +38,14 @@ type Trunk struct {
 	Dim    int    `json:"dim"`
 	// Graph is the trunk's model.json with an empty weights manifest.
 	Graph json.RawMessage `json:"graph,omitempty"`
+	// Cut, when set, is an inner node whose activations (of shape
+	// CutShape per image, computed once) a training run may feed instead
+	// of images; Tune lists the name prefixes of the weights after it that
+	// such a run trains (the trunk's last blocks), the others staying
+	// frozen.
+	Cut      string   `json:"cut,omitempty"`
+	CutShape []int    `json:"cut_shape,omitempty"`
+	Tune     []string `json:"tune,omitempty"`
 	// Ints holds the graph's int32 constants (axes, shapes), which are
 	// part of its structure rather than weights.
 	Ints map[string]IntConst `json:"ints,omitempty"`
@@ -60,12 +68,32 @@ var knownTrunks = map[string]struct {
 	// vladmandic/human: its input is on the 0..255 scale, and the heads
 	// read its 1024-d global average pool (the input of its own 256-d
 	// "feats" layer).
-	"faceres":      {Trunk{Name: "faceres", Input: "input_1", Size: 224, Scale: 1, Output: "global_pooling/Mean", Dim: 1024}, "faceres.json"},
-	"faceres-deep": {Trunk{Name: "faceres-deep", Input: "input_1", Size: 224, Scale: 1, Output: "global_pooling/Mean", Dim: 1024}, "faceres-deep.json"},
+	"faceres": {Trunk{Name: "faceres", Input: "input_1", Size: 224, Scale: 1, Output: "global_pooling/Mean", Dim: 1024,
+		Cut: "conv_pw_12_relu/clip_by_value", CutShape: []int{7, 7, 1024}, Tune: faceresLastBlock}, "faceres.json"},
+	"faceres-deep": {Trunk{Name: "faceres-deep", Input: "input_1", Size: 224, Scale: 1, Output: "global_pooling/Mean", Dim: 1024,
+		Cut: "conv_pw_12_relu/clip_by_value", CutShape: []int{7, 7, 1024}, Tune: faceresLastBlock}, "faceres-deep.json"},
 	// MobileFaceNet (InsightFace-style identity network): inputs p/127.5-1,
 	// heads read its 192-d embedding before the L2 normalisation.
+	// (faceres: its last depthwise-separable block, 7×7×1024, is cut and
+	// tuned with the heads in stage 2.)
 	"mobilefacenet": {Trunk{Name: "mobilefacenet", Input: "img_inputs", Size: 112, Scale: 1 / 127.5, Offset: -1,
 		Output: "MobileFaceNet/Logits/SpatialSqueeze", Dim: 192}, "mobilefacenet.json"},
+}
+
+// faceresLastBlock are the weights of faceres's last depthwise-separable
+// block (depthwise 3×3 and pointwise 1×1 convolutions with their folded
+// batch norms), not the ReLU6 bounds.
+var faceresLastBlock = []string{"conv_dw_13/", "conv_dw_13_bn/", "conv_pw_13/", "conv_pw_13_bn/"}
+
+// Tuned reports whether training a net that feeds Cut activations trains
+// the trunk weight named name (its TF.js name).
+func (t Trunk) Tuned(name string) bool {
+	for _, p := range t.Tune {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // TrunkNames lists the trunks [ImportTrunk] knows, sorted.
@@ -163,22 +191,26 @@ func (t Trunk) graph() (*tfjs.Graph, error) {
 // build runs the trunk on images [N, Size, Size, 3] (0..255 scale) and
 // returns its output [N, Dim]. Its weights are the variables of scope,
 // which must exist (loaded from a model file, or created by [InitTrunk]);
-// frozen marks them untrainable; native expresses its convolutions with
+// frozen marks them untrainable, except the Tuned ones when the input is
+// the Cut activations (fromCut); native expresses its convolutions with
 // the backend's own (grouped) convolution, which has no gradient but runs
 // inference with far less memory on ONNX Runtime.
-func (t Trunk) build(scope *mlx.Scope, images *Node, frozen, native bool) *Node {
+func (t Trunk) build(scope *mlx.Scope, images *Node, frozen, native, fromCut bool) *Node {
 	g, err := t.graph()
 	if err != nil {
 		panic(err)
 	}
 	x := images
-	if t.Scale != 1 || t.Offset != 0 {
+	in := t.Input
+	if fromCut {
+		in = t.Cut
+	} else if t.Scale != 1 || t.Offset != 0 {
 		x = AddScalar(MulScalar(x, float64(t.Scale)), float64(t.Offset))
 	}
-	outs, err := g.BuildWith(images.Graph(), map[string]*Node{t.Input: x}, []string{t.Output}, tfjs.BuildOptions{
+	outs, err := g.BuildWith(images.Graph(), map[string]*Node{in: x}, []string{t.Output}, tfjs.BuildOptions{
 		Scope:       scope,
 		AsVariables: func(string) bool { return true },
-		Frozen:      func(string) bool { return frozen },
+		Frozen:      func(name string) bool { return frozen && !(fromCut && t.Tuned(name)) },
 		NativeConv:  native,
 	})
 	if err != nil {

@@ -701,8 +701,9 @@ func saveCurves(path string, hist []Epoch) error {
 		plot.Curve{Name: "validation accuracy", X: x, Y: va})
 }
 
-// initVariables creates the variables of opts.Init in a fresh store, frozen
-// (not trainable) when they belong to a trunk that opts.Model freezes.
+// initVariables creates the variables of opts.Init in a fresh store. A
+// pretrained trunk's weights start frozen (not trainable): the trunk's
+// graph makes those it trains trainable when it is built.
 func initVariables(store *mlx.Store, opts Options) error {
 	trunk := "/" + model.Scope + "/" + model.TrunkScope + "/"
 	for _, t := range opts.Init {
@@ -713,7 +714,7 @@ func initVariables(store *mlx.Store, opts Options) error {
 		if err != nil {
 			return fmt.Errorf("train: initial value %s: %w", t.Name, err)
 		}
-		if opts.Model.FreezeTrunk && strings.HasPrefix(t.Name, trunk) {
+		if strings.HasPrefix(t.Name, trunk) {
 			v.SetTrainable(false)
 		}
 	}

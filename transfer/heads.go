@@ -24,10 +24,16 @@ type FeatureExamples struct {
 	Gender, Age    []int       // class 0/1 and years; -1 unknown
 	Task           data.Task   // the single task of a HeadsSingle net
 	Joint          bool        // labels for a HeadsGenderAge net
+	Shape          []int       // shape of one example; nil: [len(Rows[0])]
 }
 
-func (f *FeatureExamples) Len() int                { return len(f.Rows) }
-func (f *FeatureExamples) Dims() []int             { return []int{len(f.Rows[0])} }
+func (f *FeatureExamples) Len() int { return len(f.Rows) }
+func (f *FeatureExamples) Dims() []int {
+	if f.Shape != nil {
+		return f.Shape
+	}
+	return []int{len(f.Rows[0])}
+}
 func (f *FeatureExamples) Labels(i int) (int, int) { return f.Gender[i], f.Age[i] }
 
 // Label is the class of example i: the gender of a joint net, else the
@@ -66,6 +72,12 @@ type HeadsOptions struct {
 	CacheDir string
 	// Mirror also extracts (and trains on) the mirrored faces.
 	Mirror bool
+	// From, for stage 2, is a stage-1 model file (trunk and heads) whose
+	// weights the run starts from; it then feeds the trunk's Cut
+	// activations (cached like features) and trains the heads together
+	// with the trunk's last block (Trunk.Tune), the rest staying frozen.
+	// Use a learning rate well below stage 1's (say 1e-4).
+	From string
 	// Train holds the run's settings; Model, Task, ClassNames, Resize,
 	// Mean and Init are filled in here.
 	Run     train.Options
@@ -85,20 +97,40 @@ func TrainHeads(ctx context.Context, b compute.Backend, o HeadsOptions) (*train.
 	}
 	bb := Backbone{Name: spec.Name, File: o.Trunk + ".json", Input: spec.Input, Size: spec.Size,
 		Feature: spec.Output, Dim: spec.Dim, Scale: spec.Scale, Offset: spec.Offset}
-	ext, err := NewExtractor(b, o.ModelsDir, bb)
+	output, dim, shape := spec.Output, spec.Dim, []int(nil)
+	if o.From != "" {
+		if spec.Cut == "" {
+			return nil, fmt.Errorf("transfer: trunk %s has no last block to tune (no Cut)", spec.Name)
+		}
+		from, err := model.Load(o.From)
+		if err != nil {
+			return nil, err
+		}
+		if t := from.Info.Config.Trunk; t == nil || t.Name != spec.Name || from.Info.Config.Heads != o.Heads {
+			return nil, fmt.Errorf("transfer: %s is not a %s model with %q heads; train stage 1 with the same trunk and heads first", o.From, spec.Name, o.Heads)
+		}
+		weights = from.Weights
+		o.Run.Model.Hidden = from.Info.Config.Hidden
+		output, shape = spec.Cut, spec.CutShape
+		dim = 1
+		for _, d := range shape {
+			dim *= d
+		}
+	}
+	ext, err := NewExtractor(b, o.ModelsDir, bb, output)
 	if err != nil {
 		return nil, err
 	}
 	joint := o.Heads == model.HeadsGenderAge
 	examples := func(split string, samples []data.Sample, mirror bool) (*FeatureExamples, error) {
-		name := strings.ReplaceAll(spec.Output, "/", "_") + "-" + split
-		f, err := CachedStreamFeatures(ctx, ext, samples, false, o.CacheDir, name, spec.Dim, o.Workers, o.Log)
+		name := strings.ReplaceAll(output, "/", "_") + "-" + split
+		f, err := CachedStreamFeatures(ctx, ext, samples, false, o.CacheDir, name, dim, o.Workers, o.Log)
 		if err != nil {
 			return nil, err
 		}
-		fe := &FeatureExamples{Rows: f.Rows, Task: o.Task, Joint: joint}
+		fe := &FeatureExamples{Rows: f.Rows, Task: o.Task, Joint: joint, Shape: shape}
 		if mirror {
-			m, err := CachedStreamFeatures(ctx, ext, samples, true, o.CacheDir, name+"-mirror", spec.Dim, o.Workers, o.Log)
+			m, err := CachedStreamFeatures(ctx, ext, samples, true, o.CacheDir, name+"-mirror", dim, o.Workers, o.Log)
 			if err != nil {
 				return nil, err
 			}

@@ -102,6 +102,33 @@ func TestTrainHeadsJoint(t *testing.T) {
 		}
 	}
 
+	// Stage 2: from the stage-1 model, the last block trains with the
+	// heads on cached cut activations; the rest of the trunk stays put.
+	o2 := o
+	o2.From, o2.Mirror = res.ModelPath, false
+	o2.Run.OutDir, o2.Run.Epochs, o2.Run.LR = t.TempDir(), 1, 1e-4
+	res2, err := TrainHeads(context.Background(), b, o2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := model.Load(res2.ModelPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := func(name string) bool {
+		a, b := weight(t, m, name), weight(t, m2, name)
+		for i := range a {
+			if a[i] != b[i] {
+				return true
+			}
+		}
+		return false
+	}
+	if !moved("conv_pw_13_convolution_merged_input") || moved("conv_pw_12_convolution_merged_input") {
+		t.Errorf("stage 2: last block moved %v (want true), block 12 moved %v (want false)",
+			moved("conv_pw_13_convolution_merged_input"), moved("conv_pw_12_convolution_merged_input"))
+	}
+
 	// A second run with other heads in a fresh folder reads the cache.
 	o.Run.OutDir, o.Run.Epochs = t.TempDir(), 1
 	o.Heads, o.Task = model.HeadsSingle, data.TaskGender
@@ -109,7 +136,8 @@ func TestTrainHeadsJoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	files2, _ := filepath.Glob(filepath.Join(cache, "*.f16"))
-	if len(files2) != len(files) {
+	if len(files2) != len(files)+2 { // + the stage-2 cut activations of train and val
+
 		t.Errorf("the second run wrote new cache files: %v", files2)
 	}
 
@@ -160,4 +188,16 @@ func TestImportTrunkErrors(t *testing.T) {
 	if _, _, err := model.ImportTrunk(t.TempDir(), "faceres"); err == nil || !strings.Contains(err.Error(), "faceres.json") {
 		t.Errorf("missing file: err = %v; want the file named", err)
 	}
+}
+
+// weight returns the trunk weight whose variable name ends in suffix.
+func weight(t *testing.T, m *model.Model, suffix string) []float32 {
+	t.Helper()
+	for _, w := range m.Weights {
+		if strings.HasSuffix(w.Name, "/"+suffix) {
+			return w.F32
+		}
+	}
+	t.Fatalf("no weight %s", suffix)
+	return nil
 }

@@ -95,12 +95,13 @@ func cmdTrain(ctx context.Context, args []string) error {
 	cacheDir := fs.String("cache", defaultCacheDir(), "trunk feature cache folder (\"\" disables it)")
 	mirror := fs.Bool("mirror", true, "trunk: also train on the features of mirrored faces")
 	hidden := fs.Int("hidden", 0, "trunk: width of each head's hidden layer (0: 512)")
+	from := fs.String("from", "", "trunk, stage 2: start from this stage-1 `model` and also train the trunk's last block (use --lr 1e-4)")
 	fs.Parse(args)
 	if *out == "" {
 		return fmt.Errorf("train: --out is required")
 	}
 	if *trunk != "" {
-		return trainTrunk(ctx, &d, *trunk, *modelsDir, *cacheDir, *be, *mirror, train.Options{
+		return trainTrunk(ctx, &d, *trunk, *from, *modelsDir, *cacheDir, *be, *mirror, train.Options{
 			Model: model.Config{Seed: *seed, Hidden: *hidden}, Optimizer: *opt, LR: *lr, Batch: *batch, Epochs: *epochs,
 			OutDir: *out, Progress: os.Stderr})
 	}
@@ -170,7 +171,7 @@ func defaultCacheDir() string {
 }
 
 // trainTrunk trains heads on a frozen pretrained trunk (transfer.TrainHeads).
-func trainTrunk(ctx context.Context, d *dataFlags, trunk, modelsDir, cacheDir, be string, mirror bool, run train.Options) error {
+func trainTrunk(ctx context.Context, d *dataFlags, trunk, from, modelsDir, cacheDir, be string, mirror bool, run train.Options) error {
 	heads, taskName := model.HeadsSingle, d.task
 	if d.task == "both" {
 		heads, d.task = model.HeadsGenderAge, "gender"
@@ -187,7 +188,7 @@ func trainTrunk(ctx context.Context, d *dataFlags, trunk, modelsDir, cacheDir, b
 	run.Impl = backend.Impl(b)
 	run.Dataset = splits.Name + " (train)"
 	res, err := transfer.TrainHeads(ctx, b, transfer.HeadsOptions{ModelsDir: modelsDir, Trunk: trunk, Heads: heads, Task: task,
-		Train: withDir(d.dir, splits.Train), Val: withDir(d.dir, splits.Val), CacheDir: cacheDir, Mirror: mirror, Run: run, Log: os.Stderr})
+		Train: withDir(d.dir, splits.Train), Val: withDir(d.dir, splits.Val), CacheDir: cacheDir, Mirror: mirror, From: from, Run: run, Log: os.Stderr})
 	if err != nil {
 		return err
 	}

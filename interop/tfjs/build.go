@@ -248,9 +248,9 @@ func (b *builder) constant(n *Node, _ []*graph.Node) (*graph.Node, error) {
 		// them from variables that already exist in the scope.
 		if b.opts.AsVariables != nil && b.opts.AsVariables(n.Name) {
 			if v := b.opts.Scope.GetVariable(VariableName(n.Name)); v != nil {
-				if b.opts.Frozen != nil && b.opts.Frozen(n.Name) {
-					v.Trainable = false
-				}
+				// Frozen decides both ways here: the variable may come
+				// frozen from an earlier stage of training.
+				v.Trainable = b.opts.Frozen == nil || !b.opts.Frozen(n.Name)
 				return v.NodeValue(b.g), nil
 			}
 			return nil, fmt.Errorf("no weight of that name in the weights manifest, and no variable %q in scope %s", VariableName(n.Name), b.opts.Scope.Scope())
