@@ -95,6 +95,8 @@ func cmdTrain(ctx context.Context, args []string) error {
 	cacheDir := fs.String("cache", defaultCacheDir(), "trunk feature cache folder (\"\" disables it)")
 	mirror := fs.Bool("mirror", true, "trunk: also train on the features of mirrored faces")
 	hidden := fs.Int("hidden", 0, "trunk: width of each head's hidden layer (0: 512)")
+	sigma := fs.Float64("age-sigma", 0, "trunk, --task both: spread in years of the age target distribution (0: 3)")
+	ageL1 := fs.Float64("age-l1", 0, "trunk, --task both: weight of |expected − true age| in the loss (0: 0.05)")
 	from := fs.String("from", "", "trunk, stage 2: start from this stage-1 `model` and also train the trunk's last block (use --lr 1e-4)")
 	fs.Parse(args)
 	if *out == "" {
@@ -102,7 +104,7 @@ func cmdTrain(ctx context.Context, args []string) error {
 	}
 	if *trunk != "" {
 		return trainTrunk(ctx, &d, *trunk, *from, *modelsDir, *cacheDir, *be, *mirror, train.Options{
-			Model: model.Config{Seed: *seed, Hidden: *hidden}, Optimizer: *opt, LR: *lr, Batch: *batch, Epochs: *epochs,
+			Model: model.Config{Seed: *seed, Hidden: *hidden, AgeSigma: *sigma, AgeL1: *ageL1}, Optimizer: *opt, LR: *lr, Batch: *batch, Epochs: *epochs,
 			OutDir: *out, Progress: os.Stderr})
 	}
 	task, splits, err := d.load()
