@@ -182,17 +182,24 @@ func SplitJoint(p []float32) (gender []float32, years []float32) {
 // Probabilities turns a network's logits [N, Classes] into probabilities,
 // dividing them by the calibration temperature temp first (0 or 1: none):
 // one softmax over all outputs, or for a HeadsGenderAge net one per head
-// (gender, then years), side by side.
-func Probabilities(cfg Config, logits *Node, temp float64) *Node {
-	if temp > 0 && temp != 1 {
-		logits = DivScalar(logits, temp)
+// (gender, then years), side by side, the age head divided by ageTemp
+// (0: temp) instead.
+func Probabilities(cfg Config, logits *Node, temp, ageTemp float64) *Node {
+	scale := func(x *Node, t float64) *Node {
+		if t > 0 && t != 1 {
+			return DivScalar(x, t)
+		}
+		return x
 	}
 	if cfg.Heads == HeadsGenderAge {
+		if ageTemp <= 0 {
+			ageTemp = temp
+		}
 		return Concatenate([]*Node{
-			Softmax(Slice(logits, AxisRange(), AxisRange(0, 2)), -1),
-			Softmax(Slice(logits, AxisRange(), AxisRange(2, JointClasses)), -1)}, -1)
+			Softmax(scale(Slice(logits, AxisRange(), AxisRange(0, 2)), temp), -1),
+			Softmax(scale(Slice(logits, AxisRange(), AxisRange(2, JointClasses)), ageTemp), -1)}, -1)
 	}
-	return Softmax(logits, -1)
+	return Softmax(scale(logits, temp), -1)
 }
 
 func equalInts(a, b []int) bool {

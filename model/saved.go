@@ -32,6 +32,9 @@ type Info struct {
 	Mean [3]float32 `json:"mean"`
 	// Temperature rescales logits before softmax (calibration); 0 means 1.
 	Temperature float64 `json:"temperature,omitempty"`
+	// AgeTemperature rescales the age head of a HeadsGenderAge net (its
+	// gender head uses Temperature); 0 means Temperature.
+	AgeTemperature float64 `json:"age_temperature,omitempty"`
 	// Training describes how the weights were obtained (free-form, for people).
 	Training json.RawMessage `json:"training,omitempty"`
 }
@@ -145,12 +148,8 @@ func NewPredictor(backend compute.Backend, m *Model, impl ops.Impl) (*Predictor,
 	}
 	cfg := m.Info.Config
 	cfg.Impl = impl
-	temp := m.Info.Temperature
-	if temp <= 0 {
-		temp = 1
-	}
 	fn := func(s *mlx.Scope, x *Node) *Node {
-		return Probabilities(cfg, Logits(s.In(Scope), cfg, x), temp)
+		return Probabilities(cfg, Logits(s.In(Scope), cfg, x), m.Info.Temperature, m.Info.AgeTemperature)
 	}
 	exec, err := mlx.NewExec(backend, store, fn)
 	if err != nil {

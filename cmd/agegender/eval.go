@@ -12,6 +12,7 @@ import (
 
 	"github.com/agegender/agegender/backend"
 	"github.com/agegender/agegender/data"
+	"github.com/agegender/agegender/data/prep"
 	"github.com/agegender/agegender/eval"
 	"github.com/agegender/agegender/eval/plot"
 	"github.com/agegender/agegender/model"
@@ -67,7 +68,7 @@ func cmdEval(ctx context.Context, args []string) error {
 		if *split == "val" {
 			samples = splits.Val
 		}
-		return evalJoint(p, *modelPath, splits.Name, *split, d.dir, samples, *asJSON)
+		return evalJoint(p, *modelPath, splits.Name, *split, d.dir, samples, splits.Val, *calibrate, *asJSON)
 	}
 	p, err := loadPredictor(b, *modelPath, task.String())
 	if err != nil {
@@ -263,13 +264,98 @@ type jointReport struct {
 	Years     eval.AgeErrors `json:"years"`
 	GenderECE float64        `json:"gender_ece"`
 	AgeECE    float64        `json:"age_ece"`
+	// With --calibrate (centre crop): each head's ECE after temperature
+	// scaling fitted on the validation split.
+	GenderECECalibrated float64 `json:"gender_ece_calibrated,omitempty"`
+	AgeECECalibrated    float64 `json:"age_ece_calibrated,omitempty"`
+}
+
+// jointSplit runs p on a cached split (centre crop or 10-crop) and splits
+// each answer into gender and age-group predictions, the age estimates in
+// years, and each head's log-probabilities (logits up to a constant).
+type jointSplit struct {
+	gender, age      []eval.Prediction
+	est              []float64
+	ages             []int
+	gLogits, yLogits [][]float32
+}
+
+func runJoint(p *model.Predictor, c *prep.Cache, samples []data.Sample, genders []int, mode predict.Mode) (jointSplit, error) {
+	var js jointSplit
+	preds, err := predict.Set(p, c, genders, mode)
+	if err != nil {
+		return js, err
+	}
+	logs := func(x []float32) []float32 {
+		out := make([]float32, len(x))
+		for i, v := range x {
+			out[i] = float32(math.Log(math.Max(float64(v), 1e-12)))
+		}
+		return out
+	}
+	for i, pr := range preds {
+		s := samples[c.Index(i)]
+		g, years := model.SplitJoint(pr.Probs)
+		mean, _, groups := model.AgeEstimate(years)
+		js.gender = append(js.gender, eval.Prediction{Label: genders[i], Probs: g})
+		js.age = append(js.age, eval.Prediction{Label: int(s.AgeGroup), Probs: groups[:]})
+		js.est, js.ages = append(js.est, mean), append(js.ages, s.Age)
+		js.gLogits, js.yLogits = append(js.gLogits, logs(g)), append(js.yLogits, logs(years))
+	}
+	return js, nil
+}
+
+// calibrateJoint fits one temperature per head on the validation split,
+// returns the test ECE of each head after it, and writes the model with
+// the temperatures to out.
+func calibrateJoint(p *model.Predictor, modelPath string, val []data.Sample, dir string, test jointSplit, out string) (gECE, aECE float64, err error) {
+	vc, vg, err := cache("validation", dir, val, data.TaskGender, predict.PrepConfig(p.Info))
+	if err != nil {
+		return 0, 0, err
+	}
+	v, err := runJoint(p, vc, val, vg, predict.Center)
+	if err != nil {
+		return 0, 0, err
+	}
+	tg, err := eval.FitTemperature(v.gLogits, vg)
+	if err != nil {
+		return 0, 0, err
+	}
+	years := make([]int, len(v.ages))
+	for i, a := range v.ages {
+		years[i] = min(max(a, 0), model.AgeBins-1)
+	}
+	ta, err := eval.FitTemperature(v.yLogits, years)
+	if err != nil {
+		return 0, 0, err
+	}
+	var gs, as []eval.Prediction
+	for i := range test.gender {
+		gs = append(gs, eval.Prediction{Label: test.gender[i].Label, Probs: eval.ApplyTemperature(test.gLogits[i], tg)})
+		_, _, groups := model.AgeEstimate(eval.ApplyTemperature(test.yLogits[i], ta))
+		as = append(as, eval.Prediction{Label: test.age[i].Label, Probs: groups[:]})
+	}
+	m, err := models.Load(modelPath, model.HeadsGenderAge)
+	if err != nil {
+		return 0, 0, err
+	}
+	prevG, prevA := m.Info.Temperature, m.Info.AgeTemperature
+	if prevG <= 0 {
+		prevG = 1
+	}
+	if prevA <= 0 {
+		prevA = prevG
+	}
+	m.Info.Temperature, m.Info.AgeTemperature = prevG*tg, prevA*ta
+	fmt.Fprintf(os.Stderr, "calibration: gender temperature %.3f, age temperature %.3f (fitted on %d validation faces); model saved to %s\n", tg, ta, len(v.ages), out)
+	return eval.ECE(eval.ReliabilityBins(gs, eval.ECEBins)), eval.ECE(eval.ReliabilityBins(as, eval.ECEBins)), m.Save(out, true)
 }
 
 // evalJoint evaluates a joint gender + age-in-years net on samples: gender
 // accuracy, age-group exact and 1-off accuracy (groups summed from the
 // years distribution), MAE and CS@5 of the expected age, and each head's
 // ECE, for the centre crop and 10-crop.
-func evalJoint(p *model.Predictor, modelPath, dataset, split, dir string, samples []data.Sample, asJSON bool) error {
+func evalJoint(p *model.Predictor, modelPath, dataset, split, dir string, samples, val []data.Sample, calibrate string, asJSON bool) error {
 	if len(samples) == 0 {
 		return fmt.Errorf("eval: the %s split is empty", split)
 	}
@@ -288,21 +374,11 @@ func evalJoint(p *model.Predictor, modelPath, dataset, split, dir string, sample
 		res.Model = "built-in " + model.HeadsGenderAge
 	}
 	for _, mode := range []predict.Mode{predict.Center, predict.TenCrop} {
-		preds, err := predict.Set(p, c, genders, mode)
+		js, err := runJoint(p, c, samples, genders, mode)
 		if err != nil {
 			return err
 		}
-		var gp, ap []eval.Prediction
-		var est []float64
-		var ages []int
-		for i, pr := range preds {
-			s := samples[c.Index(i)]
-			g, years := model.SplitJoint(pr.Probs)
-			mean, _, groups := model.AgeEstimate(years)
-			gp = append(gp, eval.Prediction{Label: genders[i], Probs: g})
-			ap = append(ap, eval.Prediction{Label: int(s.AgeGroup), Probs: groups[:]})
-			est, ages = append(est, mean), append(ages, s.Age)
-		}
+		gp, ap, est, ages := js.gender, js.age, js.est, js.ages
 		var r jointReport
 		if r.Gender, err = eval.Evaluate("gender ("+mode.String()+")", data.TaskGender.ClassNames(), false, gp); err != nil {
 			return err
@@ -313,6 +389,11 @@ func evalJoint(p *model.Predictor, modelPath, dataset, split, dir string, sample
 		r.Years = eval.AgeError(est, ages)
 		r.GenderECE = eval.ECE(eval.ReliabilityBins(gp, eval.ECEBins))
 		r.AgeECE = eval.ECE(eval.ReliabilityBins(ap, eval.ECEBins))
+		if mode == predict.Center && calibrate != "" {
+			if r.GenderECECalibrated, r.AgeECECalibrated, err = calibrateJoint(p, modelPath, val, dir, js, calibrate); err != nil {
+				return err
+			}
+		}
 		if mode == predict.Center {
 			res.Center = r
 		} else {
@@ -327,6 +408,9 @@ func evalJoint(p *model.Predictor, modelPath, dataset, split, dir string, sample
 		fmt.Printf("%-18s n=%d  gender %.2f%%  age exact %.2f%%  1-off %.2f%%  MAE %.2f years  CS@5 %.2f%%  ECE %.3f / %.3f\n",
 			strings.TrimPrefix(r.Gender.Task, "gender "), r.Gender.N, 100*r.Gender.Accuracy, 100*r.Age.Accuracy, 100*r.Age.OneOff,
 			r.Years.MAE, 100*r.Years.CS5, r.GenderECE, r.AgeECE)
+		if r.GenderECECalibrated > 0 {
+			fmt.Printf("%18s after temperature scaling: ECE %.3f / %.3f\n", "", r.GenderECECalibrated, r.AgeECECalibrated)
+		}
 	}
 	return nil
 }

@@ -43,7 +43,7 @@ func Export(ortBackend, goBackend compute.Backend, m *model.Model, path string, 
 	cfg.Impl = ops.Native // standard Conv/MaxPool nodes: forward passes are exact on every runtime
 	temp := m.Info.Temperature
 	exec, err := mlx.NewExec(ortBackend, store, func(s *mlx.Scope, x *Node) *Node {
-		return model.Probabilities(cfg, model.Logits(s.In(model.Scope), cfg, x), temp)
+		return model.Probabilities(cfg, model.Logits(s.In(model.Scope), cfg, x), temp, m.Info.AgeTemperature)
 	})
 	if err != nil {
 		return 0, err
