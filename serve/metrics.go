@@ -19,7 +19,7 @@ import (
 //	agegender_queue_depth                                gauge: predictions waiting for an analysis slot
 //	agegender_faces_analysed_total                       counter
 //	agegender_ready                                      gauge: 1 when /readyz answers 200
-//	agegender_model_info{backend,gender_model,age_model,tencrop}  gauge, always 1
+//	agegender_model_info{backend,detector,gender_model,age_model,tencrop}  gauge, always 1
 //
 // plus the Go runtime (go_*) and process (process_*) collectors.
 // route is the matched pattern, like "POST /v1/predict", or "unmatched".
@@ -64,7 +64,7 @@ func newMetrics(m ModelInfo) *metrics {
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "agegender_model_info", Help: "The models and compute backend in use (always 1).",
 		ConstLabels: prometheus.Labels{
-			"backend": orUnknown(m.Backend), "gender_model": orUnknown(m.GenderModel),
+			"backend": orUnknown(m.Backend), "detector": orUnknown(m.Detector), "gender_model": orUnknown(m.GenderModel),
 			"age_model": orUnknown(m.AgeModel), "tencrop": strconv.FormatBool(m.TenCrop),
 		},
 	})

@@ -186,7 +186,7 @@ func TestReadiness(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
-	s := newService(t, &fake{faces: oneFace}, Config{Model: ModelInfo{Backend: "go", GenderModel: "builtin", AgeModel: "age.agm"}})
+	s := newService(t, &fake{faces: oneFace}, Config{Model: ModelInfo{Backend: "go", Detector: "pigo", GenderModel: "builtin", AgeModel: "age.agm"}})
 	do(s, "POST", "/v1/predict", pngBytes(t, 10, 10))
 	do(s, "POST", "/v1/predict", pngBytes(t, 10, 10))
 	do(s, "POST", "/v1/predict", nil)
@@ -207,7 +207,7 @@ func TestMetrics(t *testing.T) {
 		`agegender_queue_depth 0`,
 		`agegender_http_requests_in_flight 1`, // the /metrics request itself
 		`agegender_ready 1`,
-		`agegender_model_info{age_model="age.agm",backend="go",gender_model="builtin",tencrop="false"} 1`,
+		`agegender_model_info{age_model="age.agm",backend="go",detector="pigo",gender_model="builtin",tencrop="false"} 1`,
 		`go_goroutines `,
 		`process_resident_memory_bytes `,
 	} {

@@ -107,6 +107,7 @@ type Config struct {
 // ModelInfo names the models and backend behind a service.
 type ModelInfo struct {
 	Backend     string // compute backend, like "go" or "onnx"
+	Detector    string // face detector, like "blazeface" or "pigo"
 	GenderModel string // model file, or "builtin"
 	AgeModel    string // model file, or "builtin"
 	TenCrop     bool   // whether each face is averaged over 10 crops

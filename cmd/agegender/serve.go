@@ -71,7 +71,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	s, err := serve.New(nil, serve.Config{
 		Token: *token, MaxBodyBytes: *maxBody << 20, MaxPixels: *maxPixels,
 		MaxConcurrent: *maxConc, QueueTimeout: *queue, CORSOrigins: origins, DrainDelay: *drainDelay, Logger: log,
-		Model: serve.ModelInfo{Backend: backendName, GenderModel: orBuiltin(*genderModel), AgeModel: orBuiltin(*ageModel), TenCrop: *tencrop},
+		Model: serve.ModelInfo{Backend: backendName, Detector: *detector, GenderModel: orBuiltin(*genderModel), AgeModel: orBuiltin(*ageModel), TenCrop: *tencrop},
 	})
 	if err != nil {
 		return fmt.Errorf("%w (flag --cors-origin)", err)
