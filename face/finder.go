@@ -35,6 +35,11 @@ func NewFinder(name string, backend compute.Backend, minScore float32, pigo Opti
 	if !(minScore >= 0 && minScore < 1) {
 		return nil, fmt.Errorf("face: minimum score %g is off the 0–1 scale; use a value in [0, 1), 0 for the default", minScore)
 	}
+	// pigo is checked whichever detector runs, so that a mistake in it is
+	// reported when it is made, not when someone switches detectors.
+	if _, err := pigo.withDefaults(); err != nil {
+		return nil, err
+	}
 	f := &Finder{name: name, min: minScore}
 	switch name {
 	case "", "blazeface":
@@ -50,9 +55,6 @@ func NewFinder(name string, backend compute.Backend, minScore float32, pigo Opti
 	case "pigo":
 		d, err := NewDetector()
 		if err != nil {
-			return nil, err
-		}
-		if _, err := pigo.withDefaults(); err != nil {
 			return nil, err
 		}
 		f.pigo, f.popt = d, pigo
