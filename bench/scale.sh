@@ -11,6 +11,7 @@
 #
 # Environment: REPLICAS ("1 3"), CONNS (200), DURATION (60s), THREADS (2),
 # IMAGES (16), QUEUE_TIMEOUT (serve's --queue-timeout, default 30s),
+# SERVE_FLAGS (more serve flags, like "--detector pigo"),
 # BIN (./agegender; built when missing), BASE_PORT (18180:
 # replicas on BASE_PORT+1...), LB_PORT (18190). Installs nginx and wrk
 # (Debian packages) when missing. Everything listens on 127.0.0.1 only.
@@ -24,6 +25,7 @@ DURATION=${DURATION:-60s}
 THREADS=${THREADS:-2}
 IMAGES=${IMAGES:-16}
 QUEUE_TIMEOUT=${QUEUE_TIMEOUT:-30s}
+SERVE_FLAGS=${SERVE_FLAGS:-}
 BIN=${BIN:-./agegender}
 BASE_PORT=${BASE_PORT:-18180}
 LB_PORT=${LB_PORT:-18190}
@@ -87,7 +89,7 @@ wait_ready() {
 {
   echo "date: $(date -u +%F' '%T) UTC"
   echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem/{print $2}') GiB; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "command: bench/scale.sh $OUT (REPLICAS=\"$REPLICAS\" CONNS=$CONNS DURATION=$DURATION THREADS=$THREADS IMAGES=$IMAGES QUEUE_TIMEOUT=$QUEUE_TIMEOUT BIN=$BIN)"
+  echo "command: bench/scale.sh $OUT (REPLICAS=\"$REPLICAS\" CONNS=$CONNS DURATION=$DURATION THREADS=$THREADS IMAGES=$IMAGES QUEUE_TIMEOUT=$QUEUE_TIMEOUT SERVE_FLAGS=\"$SERVE_FLAGS\" BIN=$BIN)"
   echo "nginx: $($NGINX -v 2>&1 | cut -d/ -f2); wrk: $(wrk -v 2>&1 | head -1 | awk '{print $2}')"
 } > "$OUT/machine.txt"
 echo "| replicas | requests | throughput | p50 | p90 | p99 | max | errors | peak memory per replica |" > "$OUT/summary.md"
@@ -101,7 +103,7 @@ for n in $REPLICAS; do
   servers=""
   for i in $(seq 1 "$n"); do
     port=$((BASE_PORT + i))
-    "$BIN" serve --addr 127.0.0.1:$port --queue-timeout "$QUEUE_TIMEOUT" --log-json > "$dir/replica-$i.log" 2>&1 &
+    "$BIN" serve --addr 127.0.0.1:$port --queue-timeout "$QUEUE_TIMEOUT" $SERVE_FLAGS --log-json > "$dir/replica-$i.log" 2>&1 &
     pids+=($!)
     servers="$servers    server 127.0.0.1:$port max_fails=0;"$'\n'
   done
