@@ -1,7 +1,17 @@
 // Package face finds faces in photographs and cuts them out in the framing
 // the age and gender networks were trained on.
 //
-// The pipeline has two steps:
+// Two detectors are provided. [BlazeFace] (the default of [NewFinder]) runs
+// MediaPipe's BlazeFace networks, embedded in the package, through GoMLX on
+// any backend: it returns a 0–1 score and six landmarks per face, finds
+// faces turned sideways or upside down at their orientation, only ever
+// looks at a downscaled copy of the photo, and gives the same answer for
+// the same pixels. [Detector] is the pigo cascade described below. [Align]
+// fits a face with landmarks to the training framing by a similarity
+// transform from its eyes, nose and mouth ([AlignTo] for other framings,
+// such as [ArcFace]).
+//
+// The pigo pipeline has two steps:
 //
 //  1. [Detector.Detect] locates faces with the pico/pigo cascade of binary
 //     decision trees (github.com/esimov/pigo), then locates both pupils with
