@@ -28,6 +28,7 @@ import (
 	"image/color"
 	"image/draw"
 	"math"
+	"sort"
 	"sync"
 	"time"
 
@@ -100,7 +101,7 @@ type Face struct {
 	// AgeGroup is the most likely age group, spelled like "25-32", and
 	// AgeProbs the probability of every group.
 	AgeGroup string
-	AgeProbs map[string]float32
+	AgeProbs AgeGroupProbs
 	// Age is the expected age in years and AgeStd the standard deviation
 	// of the model's age distribution, in years: a measure of how sure it
 	// is. Both are 0 when the model predicts age groups only (HasAge).
@@ -116,16 +117,16 @@ type Face struct {
 
 // faceJSON is the JSON form of a Face.
 type faceJSON struct {
-	Index          int                `json:"face"`
-	Box            [4]int             `json:"box"`
-	Gender         string             `json:"gender"`
-	GenderProb     float32            `json:"gender_prob"`
-	AgeGroup       string             `json:"age_group"`
-	AgeProbs       map[string]float32 `json:"age_probs"`
-	Age            *float64           `json:"age,omitempty"`
-	AgeStd         *float64           `json:"age_std,omitempty"`
-	DetectionScore float32            `json:"detection_score"`
-	Landmarks      [][2]float64       `json:"landmarks,omitempty"`
+	Index          int           `json:"face"`
+	Box            [4]int        `json:"box"`
+	Gender         string        `json:"gender"`
+	GenderProb     float32       `json:"gender_prob"`
+	AgeGroup       string        `json:"age_group"`
+	AgeProbs       AgeGroupProbs `json:"age_probs"`
+	Age            *float64      `json:"age,omitempty"`
+	AgeStd         *float64      `json:"age_std,omitempty"`
+	DetectionScore float32       `json:"detection_score"`
+	Landmarks      [][2]float64  `json:"landmarks,omitempty"`
 }
 
 // MarshalJSON writes f as a JSON object whose "box" is [x, y, width, height].
@@ -183,6 +184,50 @@ func (f *Face) UnmarshalJSON(b []byte) error {
 		f.Landmarks = append(f.Landmarks, face.Point{X: p[0], Y: p[1]})
 	}
 	return nil
+}
+
+// AgeGroupProbs maps age-group names to probabilities. Its JSON object
+// lists the groups in age order (0-2, 4-6, …, 60-100), not sorted as
+// strings, then any other names sorted.
+type AgeGroupProbs map[string]float32
+
+// MarshalJSON writes the groups in age order.
+func (p AgeGroupProbs) MarshalJSON() ([]byte, error) {
+	if p == nil {
+		return []byte("null"), nil
+	}
+	var keys []string
+	seen := map[string]bool{}
+	for _, n := range data.AgeGroupNames {
+		if _, ok := p[n]; ok {
+			keys = append(keys, n)
+			seen[n] = true
+		}
+	}
+	var rest []string
+	for k := range p {
+		if !seen[k] {
+			rest = append(rest, k)
+		}
+	}
+	sort.Strings(rest)
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, k := range append(keys, rest...) {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		kb, _ := json.Marshal(k)
+		vb, err := json.Marshal(p[k])
+		if err != nil {
+			return nil, err
+		}
+		b.Write(kb)
+		b.WriteByte(':')
+		b.Write(vb)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
 }
 
 // AgeProb is the probability of the chosen age group.
@@ -388,7 +433,7 @@ func (a *Analyzer) face(g, age []float32) Face {
 	if a.age == nil {
 		return jointFace(g)
 	}
-	f := Face{AgeProbs: make(map[string]float32, len(age))}
+	f := Face{AgeProbs: make(AgeGroupProbs, len(age))}
 	gi := argmax(g)
 	f.Gender, f.GenderProb = a.gender.Info.ClassNames[gi], g[gi]
 	f.AgeGroup = a.age.Info.ClassNames[argmax(age)]
@@ -462,7 +507,7 @@ func (a *Analyzer) run(batch []*request) {
 func jointFace(p []float32) Face {
 	g, years := model.SplitJoint(p)
 	mean, std, groups := model.AgeEstimate(years)
-	f := Face{AgeProbs: make(map[string]float32, len(groups)), Age: mean, AgeStd: std}
+	f := Face{AgeProbs: make(AgeGroupProbs, len(groups)), Age: mean, AgeStd: std}
 	gi := argmax(g)
 	f.Gender, f.GenderProb = data.TaskGender.ClassNames()[gi], g[gi]
 	f.AgeGroup = data.AgeGroupNames[argmax(groups[:])]

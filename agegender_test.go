@@ -2,8 +2,8 @@ package agegender_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
-	"github.com/agegender/agegender/internal/datatest"
 	"image"
 	"image/color"
 	"image/png"
@@ -11,12 +11,14 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/agegender/agegender"
 	"github.com/agegender/agegender/face"
 	"github.com/agegender/agegender/imageio"
+	"github.com/agegender/agegender/internal/datatest"
 	"github.com/agegender/agegender/internal/testmodel"
 	"golang.org/x/image/draw"
 	"golang.org/x/image/math/f64"
@@ -323,6 +325,23 @@ func TestAnnotateAndJSON(t *testing.T) {
 	var back agegender.Face
 	if err := back.UnmarshalJSON(b); err != nil || back.Box != f.Box || back.AgeProb() != 0.7 {
 		t.Errorf("round trip: %+v, %v", back, err)
+	}
+
+	// A model with years adds "age" and "age_std"; groups come in age order.
+	f.Age, f.AgeStd = 29.96, 4.04
+	f.AgeProbs = map[string]float32{"60-100": 0.05, "8-12": 0.05, "25-32": 0.7, "4-6": 0.2}
+	b, err = json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range []string{`"age_probs":{"4-6":0.2,"8-12":0.05,"25-32":0.7,"60-100":0.05}`, `"age":30,"age_std":4`} {
+		if !strings.Contains(string(b), part) {
+			t.Errorf("JSON %s lacks %s", b, part)
+		}
+	}
+	back = agegender.Face{}
+	if err := json.Unmarshal(b, &back); err != nil || back.Age != 30 || back.AgeStd != 4 || !back.HasAge() {
+		t.Errorf("round trip with years: %+v, %v", back, err)
 	}
 }
 

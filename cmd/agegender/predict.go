@@ -30,12 +30,12 @@ import (
 // cropResult is one line of `predict --crop` output: a stable contract
 // that other tools read.
 type cropResult struct {
-	File       string             `json:"file"`
-	Gender     string             `json:"gender"`
-	GenderProb float32            `json:"gender_prob"`
-	AgeGroup   string             `json:"age_group"`
-	AgeProbs   map[string]float32 `json:"age_probs"`
-	Error      string             `json:"error,omitempty"`
+	File       string                  `json:"file"`
+	Gender     string                  `json:"gender"`
+	GenderProb float32                 `json:"gender_prob"`
+	AgeGroup   string                  `json:"age_group"`
+	AgeProbs   agegender.AgeGroupProbs `json:"age_probs"`
+	Error      string                  `json:"error,omitempty"`
 }
 
 // faceLine is one line of `predict --json` output: the --crop contract
@@ -44,13 +44,13 @@ type cropResult struct {
 // downscaled for analysis, and clipped to the photo: the detector's box
 // may reach past its edges, the printed one never does).
 type faceLine struct {
-	File       string             `json:"file"`
-	Face       int                `json:"face"`
-	Box        [4]int             `json:"box"`
-	Gender     string             `json:"gender"`
-	GenderProb float32            `json:"gender_prob"`
-	AgeGroup   string             `json:"age_group"`
-	AgeProbs   map[string]float32 `json:"age_probs"`
+	File       string                  `json:"file"`
+	Face       int                     `json:"face"`
+	Box        [4]int                  `json:"box"`
+	Gender     string                  `json:"gender"`
+	GenderProb float32                 `json:"gender_prob"`
+	AgeGroup   string                  `json:"age_group"`
+	AgeProbs   agegender.AgeGroupProbs `json:"age_probs"`
 	// Age and AgeStd are the expected age and its spread in years, from a
 	// model that estimates years (the built-in joint model); else absent.
 	Age            *float64 `json:"age,omitempty"`
