@@ -273,13 +273,9 @@ func (d *BlazeFace) Detect(img image.Image, opt BlazeOptions) ([]Face, error) {
 		}
 		faces = d.merge(cands, opt)
 	}
-	plane := coarse
-	if fine != nil {
-		plane = fine
-	}
 	kept := faces[:0]
 	for _, f := range faces {
-		if d.refine(&f, plane) {
+		if d.refine(&f, refinePlane(img, f, d.front.size)) {
 			kept = append(kept, f)
 		}
 	}
@@ -342,6 +338,25 @@ func (d *BlazeFace) refine(f *Face, pl *rgbPlane) bool {
 	r.Box = f.Box.Add(image.Pt(dx, dy))
 	*f = r
 	return true
+}
+
+// refinePlane returns a copy of the part of img that refine samples for
+// face f, downscaled so that the refining input (size pixels for 1.6 box
+// sides) reads it at about one plane pixel per input pixel: precise
+// landmarks for small faces, never full-resolution work for large ones.
+func refinePlane(img image.Image, f Face, size int) *rgbPlane {
+	side := 1.6 * float64(max(f.Box.Dx(), f.Box.Dy()))
+	c := f.Box.Min.Add(f.Box.Max).Div(2)
+	h := int(math.Ceil(0.75*side)) + 2 // half the diagonal of the square
+	r := image.Rect(c.X-h, c.Y-h, c.X+h, c.Y+h).Intersect(img.Bounds())
+	sub, ok := img.(interface {
+		SubImage(image.Rectangle) image.Image
+	})
+	if !ok || r.Dx() < 2 || r.Dy() < 2 {
+		return downscale(img, blazeSize)
+	}
+	k := max(1, side/float64(size))
+	return downscale(sub.SubImage(r), int(math.Ceil(float64(max(r.Dx(), r.Dy()))/k)))
 }
 
 // turnMargin is how much more another quarter turn must score in refine
