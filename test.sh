@@ -28,7 +28,7 @@ if [ -f .deps/onnxruntime/libonnxruntime.so.1 ]; then
   # Runtime (these packages are the ones whose tests do); the backend test
   # also compares gradients against pure Go.
   GOMLX_BACKEND=onnx:cpu AGEGENDER_REQUIRE_ONNX=1 CGO_ENABLED=1 \
-    go test -count=1 -timeout 20m -tags onnx ./backend/ ./interop/onnx/ ./interop/tfjs/ ./face/ ./transfer/ . ./serve/ ./predict/ \
+    go test -count=1 -timeout 20m -tags onnx ./backend/ ./interop/onnx/ ./interop/tfjs/ ./transfer/ . ./serve/ ./predict/ \
     ./face/ ./experiments/ ./e2e/
 else
   echo "--- ONNX Runtime not installed (run ./setup.sh): skipped the onnx backend suite" >&2
