@@ -31,7 +31,7 @@ func TestBuiltinModels(t *testing.T) {
 	}
 	defer a.Close()
 	var genderOK, ageOneOff, found, agree int
-	var maxDiff float64
+	var maxDiff, absErr float64
 	for i, s := range faces {
 		img, _, err := imageio.DecodeFile(s.Path, imageio.DefaultLimits)
 		if err != nil {
@@ -47,6 +47,10 @@ func TestBuiltinModels(t *testing.T) {
 		if g, err := data.ParseAgeGroup(crop.AgeGroup); err == nil && math.Abs(float64(g-s.AgeGroup)) <= 1 {
 			ageOneOff++
 		}
+		if !crop.HasAge() || crop.AgeStd <= 0 {
+			t.Fatalf("the built-in model gives no age in years: %+v", crop)
+		}
+		absErr += math.Abs(crop.Age - float64(s.Age))
 		canvas := noiseCanvas(520, 420, uint64(i+1))
 		paste(canvas, img, 200+float64(i%5)*20, 190+float64(i%3)*15, float64(i%7-3)*3)
 		got, err := a.Analyze(canvas)
@@ -63,8 +67,11 @@ func TestBuiltinModels(t *testing.T) {
 		maxDiff = math.Max(maxDiff, math.Abs(float64(gprob(got[0])-gprob(crop))))
 	}
 	n := len(faces)
-	t.Logf("built-in models on %d test faces: gender %d/%d, age 1-off %d/%d; photo path found %d, gender agrees %d, max |Δp(f)| %.3f",
-		n, genderOK, n, ageOneOff, n, found, agree, maxDiff)
+	t.Logf("built-in models on %d test faces: gender %d/%d, age 1-off %d/%d, MAE %.1f years; photo path found %d, gender agrees %d, max |Δp(f)| %.3f",
+		n, genderOK, n, ageOneOff, n, absErr/float64(n), found, agree, maxDiff)
+	if mae := absErr / float64(n); mae > 9 {
+		t.Errorf("mean absolute age error %.1f years on %d test faces; the built-in model gets about 5", mae, n)
+	}
 	if genderOK < n*3/4 {
 		t.Errorf("gender right on %d of %d test faces; the built-in model should get about 9 in 10", genderOK, n)
 	}

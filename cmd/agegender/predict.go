@@ -422,7 +422,14 @@ func (p *printer) print(r result) error {
 	return nil
 }
 
-func pct(p float32) string { return fmt.Sprintf("%.1f%%", 100*p) }
+// pct writes a probability as a percentage with one decimal, never
+// rounding a value short of certainty up to "100.0%".
+func pct(p float32) string {
+	if p > 0.999 && p < 1 {
+		return ">99.9%"
+	}
+	return fmt.Sprintf("%.1f%%", 100*p)
+}
 
 // roundedYears is an age in years rounded to 0.1 for JSON, or nil (absent)
 // when the model gives no years.
