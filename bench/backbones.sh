@@ -22,6 +22,7 @@ TRUNKS=${TRUNKS:-faceres}
 EPOCHS=${EPOCHS:-30}
 SECS=${SECS:-5}
 BACKEND=${BACKEND:-onnx}
+MIRROR=${MIRROR:-false}
 mkdir -p "$OUT"
 [ -x ./agegender ] || ./setup.sh
 CACHE_ARG=()
@@ -29,7 +30,7 @@ CACHE_ARG=()
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
   echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB"
-  echo "command: bench/backbones.sh $OUT (TRUNKS=$TRUNKS EPOCHS=$EPOCHS BACKEND=$BACKEND)"
+  echo "command: bench/backbones.sh $OUT (TRUNKS=$TRUNKS EPOCHS=$EPOCHS BACKEND=$BACKEND MIRROR=$MIRROR)"
 } | tee "$OUT/header.txt"
 
 infer() { # model args -> "b1 b32" ms per face on a backend
@@ -45,9 +46,10 @@ echo "origin $(infer go --builtin gender) $(infer onnx --builtin gender)" > "$OU
 for t in $TRUNKS; do
   start=$(date +%s)
   ./agegender train --backend "$BACKEND" --trunk "$t" --task both --epochs "$EPOCHS" --lr 1e-3 --batch 64 \
-    "${CACHE_ARG[@]}" --out "$OUT/$t" > "$OUT/$t.train.log" 2>&1
+    --mirror="$MIRROR" "${CACHE_ARG[@]}" --out "$OUT/$t" > "$OUT/$t.train.log" 2>&1
   echo $(( $(date +%s) - start )) > "$OUT/$t.train_seconds"
-  ./agegender eval --backend "$BACKEND" --task both --model "$OUT/$t/model.agm" --json > "$OUT/$t.eval.json" 2> "$OUT/$t.eval.log"
+  ./agegender eval --backend "$BACKEND" --task both --model "$OUT/$t/model.agm" --calibrate "$OUT/$t/calibrated.agm" --json \
+    > "$OUT/$t.eval.json" 2> "$OUT/$t.eval.log"
   echo "$t $(infer go --model "$OUT/$t/model.agm") $(infer onnx --model "$OUT/$t/model.agm")" > "$OUT/$t.speed.txt"
 done
 
@@ -55,7 +57,7 @@ python3 - "$OUT" $TRUNKS <<'PY'
 import json, sys, os
 out, trunks = sys.argv[1], sys.argv[2:]
 def pct(x): return f"{100*x:.2f} %"
-print("| model | gender | age exact | age 1-off | MAE (years) | CS@5 | ECE gender / age | training | ms/face Go b1 / b32 | ms/face ORT b1 / b32 |")
+print("| model | gender | age exact | age 1-off | MAE (years) | CS@5 | ECE gender / age (calibrated) | training | ms/face Go b1 / b32 | ms/face ORT b1 / b32 |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 g = json.load(open(f"{out}/origin_gender.json")); a = json.load(open(f"{out}/origin_age.json"))
 sp = open(f"{out}/origin_speed.txt").read().split()[1:]
@@ -67,5 +69,6 @@ for t in trunks:
     sp = open(f"{out}/{t}.speed.txt").read().split()[1:]
     for mode, key in (("centre", "center"), ("mirror avg", "ten_crop")):
         r = e[key]
-        print(f"| {t} frozen + joint heads ({mode}) | {pct(r['gender']['accuracy'])} | {pct(r['age']['accuracy'])} | {pct(r['age']['one_off'])} | {r['years']['mae']:.2f} | {pct(r['years']['cs5'])} | {r['gender_ece']:.3f} / {r['age_ece']:.3f} | {secs//60} min | {' / '.join(sp[:2])} | {' / '.join(sp[2:4])} |")
+        cal = f" ({r['gender_ece_calibrated']:.3f} / {r['age_ece_calibrated']:.3f})" if r.get('gender_ece_calibrated') else ""
+        print(f"| {t} frozen + joint heads ({mode}) | {pct(r['gender']['accuracy'])} | {pct(r['age']['accuracy'])} | {pct(r['age']['one_off'])} | {r['years']['mae']:.2f} | {pct(r['years']['cs5'])} | {r['gender_ece']:.3f} / {r['age_ece']:.3f}{cal} | {secs//60} min | {' / '.join(sp[:2])} | {' / '.join(sp[2:4])} |")
 PY
