@@ -15,6 +15,7 @@ import (
 	"github.com/agegender/agegender/backend"
 	"github.com/agegender/agegender/bench/internal/timing"
 	"github.com/agegender/agegender/model"
+	"github.com/agegender/agegender/model/ops"
 	"github.com/agegender/agegender/models"
 )
 
@@ -24,14 +25,15 @@ func main() {
 	builtin := flag.String("builtin", "", "a built-in model instead: gender, age or gender+age")
 	secs := flag.Float64("secs", 5, "seconds of timed calls per batch size")
 	batches := flag.String("batches", "1,32", "batch sizes")
+	impl := flag.String("impl", "", "ops: portable, native or auto (default: backend.InferenceImpl, as the library)")
 	flag.Parse()
-	if err := run(*be, *path, *builtin, *secs, *batches); err != nil {
+	if err := run(*be, *path, *builtin, *secs, *batches, *impl); err != nil {
 		fmt.Fprintln(os.Stderr, "infer:", err)
 		os.Exit(1)
 	}
 }
 
-func run(be, path, builtin string, secs float64, batches string) error {
+func run(be, path, builtin string, secs float64, batches, implName string) error {
 	b, err := backend.Open(be)
 	if err != nil {
 		return err
@@ -45,7 +47,19 @@ func run(be, path, builtin string, secs float64, batches string) error {
 	if err != nil {
 		return err
 	}
-	p, err := model.NewPredictor(b, m, backend.InferenceImpl(b))
+	impl := backend.InferenceImpl(b)
+	switch implName {
+	case "":
+	case "portable":
+		impl = ops.Portable
+	case "native":
+		impl = ops.Native
+	case "auto":
+		impl = ops.Auto
+	default:
+		return fmt.Errorf("unknown --impl %q", implName)
+	}
+	p, err := model.NewPredictor(b, m, impl)
 	if err != nil {
 		return err
 	}
@@ -70,7 +84,7 @@ func run(be, path, builtin string, secs float64, batches string) error {
 		if callErr != nil {
 			return callErr
 		}
-		fmt.Printf("%s\t%s\tinput %d\tbatch %d\t%.2f ms/face\tpeak RSS %s\n", name, b.Name(), in, n, ms/float64(n), peakRSS())
+		fmt.Printf("%s\t%s\tinput %d\tbatch %d\t%.2f ms/face\tpeak RSS %s\t%s\n", name, b.Name(), in, n, ms/float64(n), peakRSS(), impl)
 	}
 	return nil
 }
