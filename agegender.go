@@ -558,6 +558,15 @@ func argmax(p []float32) int {
 	return best
 }
 
+// percent writes a probability as a whole percentage, never rounding one
+// short of certainty up to 100%.
+func percent(p float32) string {
+	if p > 0.99 && p < 1 {
+		return ">99%"
+	}
+	return fmt.Sprintf("%.0f%%", 100*p)
+}
+
 // Annotate returns a copy of img with each face's box drawn and labelled
 // with its index, gender and age group, for people to check results.
 func Annotate(img image.Image, faces []Face) *image.RGBA {
@@ -573,7 +582,10 @@ func Annotate(img image.Image, faces []Face) *image.RGBA {
 		fillRect(dst, image.Rect(r.Min.X, r.Max.Y-th, r.Max.X, r.Max.Y), c)
 		fillRect(dst, image.Rect(r.Min.X, r.Min.Y, r.Min.X+th, r.Max.Y), c)
 		fillRect(dst, image.Rect(r.Max.X-th, r.Min.Y, r.Max.X, r.Max.Y), c)
-		label := fmt.Sprintf("#%d %s %.0f%% %s", f.Index, f.Gender, 100*f.GenderProb, f.AgeGroup)
+		label := fmt.Sprintf("#%d %s %s %s", f.Index, f.Gender, percent(f.GenderProb), f.AgeGroup)
+		if f.HasAge() {
+			label += fmt.Sprintf(" %.0f±%.0fy", f.Age, f.AgeStd)
+		}
 		face := basicfont.Face7x13
 		w := font.MeasureString(face, label).Ceil() + 4
 		h := face.Metrics().Height.Ceil() + 2

@@ -62,6 +62,9 @@ func Load(path, task string) (*model.Model, error) {
 		return nil, err
 	}
 	if m.Info.Task != task {
+		if m.Info.Task == "gender+age" {
+			return nil, fmt.Errorf("models: %s is a joint gender+age model; pass it as the joint model (--model, Options.Model) instead", path)
+		}
 		return nil, fmt.Errorf("models: %s is a %s model; pass a %s model", path, m.Info.Task, task)
 	}
 	return m, nil

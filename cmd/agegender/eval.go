@@ -405,11 +405,11 @@ func evalJoint(p *model.Predictor, modelPath, dataset, split, dir string, sample
 	}
 	fmt.Printf("model %s on %s, %s split\n\n", res.Model, dataset, split)
 	for _, r := range []jointReport{res.Center, res.TenCrop} {
-		fmt.Printf("%-18s n=%d  gender %.2f%%  age exact %.2f%%  1-off %.2f%%  MAE %.2f years  CS@5 %.2f%%  ECE %.3f / %.3f\n",
+		fmt.Printf("%-18s n=%d  gender %.2f%%  age exact %.2f%%  1-off %.2f%%  MAE %.2f years  CS@5 %.2f%%  ECE gender %.3f, age %.3f\n",
 			strings.TrimPrefix(r.Gender.Task, "gender "), r.Gender.N, 100*r.Gender.Accuracy, 100*r.Age.Accuracy, 100*r.Age.OneOff,
 			r.Years.MAE, 100*r.Years.CS5, r.GenderECE, r.AgeECE)
 		if r.GenderECECalibrated > 0 {
-			fmt.Printf("%18s after temperature scaling: ECE %.3f / %.3f\n", "", r.GenderECECalibrated, r.AgeECECalibrated)
+			fmt.Printf("%18s after temperature scaling: ECE gender %.3f, age %.3f\n", "", r.GenderECECalibrated, r.AgeECECalibrated)
 		}
 	}
 	return nil

@@ -122,7 +122,7 @@ func cmdPredict(ctx context.Context, args []string) error {
 	ageModel := fs.String("age-model", "", "age model `file` (default: built-in)")
 	fs.StringVar(genderModel, "model-gender", "", "same as --gender-model")
 	fs.StringVar(ageModel, "model-age", "", "same as --age-model")
-	tencrop := fs.Bool("tencrop", true, "average 10 crops (4 corners + centre, mirrored) instead of the centre crop")
+	tencrop := fs.Bool("tencrop", false, "average 10 crops (4 corners + centre, mirrored; for the built-in model: the face and its mirror image) instead of the centre crop, as serve and the library do by default")
 	be := fs.String("backend", "", "compute backend: go, onnx or xla")
 	workers := fs.Int("workers", runtime.NumCPU(), "images decoded and analysed at once")
 	quiet := fs.Bool("quiet", false, "no progress bar or summary on stderr")

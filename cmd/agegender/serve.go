@@ -32,6 +32,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	fs.Usage = usageFor(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "`host:port` to listen on; use :8080 to accept connections from other machines")
 	token := fs.String("token", os.Getenv("AGEGENDER_TOKEN"), "require \"Authorization: Bearer `TOKEN`\" on /v1/ (default $AGEGENDER_TOKEN)")
+	jointModel := fs.String("model", "", "joint gender + age `file` (agegender train --trunk NAME --task both; default: built-in)")
 	genderModel := fs.String("gender-model", "", "gender model `file` (default: built-in)")
 	ageModel := fs.String("age-model", "", "age model `file` (default: built-in)")
 	tencrop := fs.Bool("tencrop", false, "average 10 crops per face: a little more accurate, 10 times the work")
@@ -71,7 +72,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	s, err := serve.New(nil, serve.Config{
 		Token: *token, MaxBodyBytes: *maxBody << 20, MaxPixels: *maxPixels,
 		MaxConcurrent: *maxConc, QueueTimeout: *queue, CORSOrigins: origins, DrainDelay: *drainDelay, Logger: log,
-		Model: serve.ModelInfo{Backend: backendName, Detector: *detector, GenderModel: orBuiltin(*genderModel), AgeModel: orBuiltin(*ageModel), TenCrop: *tencrop},
+		Model: serve.ModelInfo{Backend: backendName, Detector: *detector, GenderModel: orBuiltin(firstOf(*jointModel, *genderModel)), AgeModel: orBuiltin(firstOf(*jointModel, *ageModel)), TenCrop: *tencrop},
 	})
 	if err != nil {
 		return fmt.Errorf("%w (flag --cors-origin)", err)
@@ -87,7 +88,7 @@ func cmdServe(ctx context.Context, args []string) error {
 		fopts := face.DefaultOptions()
 		fopts.MinSize = *minFace
 		a, err := agegender.New(agegender.Options{
-			Backend: *be, GenderModel: *genderModel, AgeModel: *ageModel, TenCrop: *tencrop, Face: fopts,
+			Backend: *be, Model: *jointModel, GenderModel: *genderModel, AgeModel: *ageModel, TenCrop: *tencrop, Face: fopts,
 			Detector: *detector, MinScore: float32(*minScore),
 		})
 		loaded <- a
@@ -111,6 +112,14 @@ func cmdServe(ctx context.Context, args []string) error {
 		log.Info("stopped")
 	}
 	return err
+}
+
+// firstOf returns a if it is set, else b.
+func firstOf(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 func orBuiltin(path string) string {

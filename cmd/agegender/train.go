@@ -32,7 +32,7 @@ func (d *dataFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&d.dir, "data", dataPath("utkface/images"), "UTKFace image folder, or Adience image root (with aligned/)")
 	fs.StringVar(&d.folds, "folds", dataPath("adience/folds"), "Adience: folder with fold_{0..4}_data.txt")
 	fs.IntVar(&d.fold, "fold", 0, "Adience: test fold 0..4")
-	fs.StringVar(&d.task, "task", "gender", "task: gender or age")
+	fs.StringVar(&d.task, "task", "gender", "task: gender, age, or both (a joint gender + age-in-years net: train --trunk, eval of the built-in model)")
 	fs.IntVar(&d.limit, "limit", 0, "use at most this many images per split (0: all); for quick runs")
 }
 
