@@ -53,7 +53,9 @@ func expandInputs(args []string, fail func(format string, a ...any)) (files []in
 			continue
 		}
 		if err != nil {
-			fail("%v", err) // *PathError names the file
+			// Kept as an input: its failure is then reported like any
+			// other file's, with a line of its own in --json / --out.
+			files = append(files, input{path: in, explicit: true})
 			continue
 		}
 		if st.IsDir() {
