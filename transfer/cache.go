@@ -1,7 +1,7 @@
 package transfer
 
 import (
-	"bytes"
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -50,27 +50,37 @@ func CachePath(dir string, bb Backbone, split string) string {
 	return filepath.Join(dir, bb.Name+"-"+split+".f16")
 }
 
-// WriteCache writes f atomically (a temporary file renamed into place).
+// WriteCache writes f atomically (a temporary file renamed into place),
+// streaming it: memory holds one row's bytes beyond f itself.
 func WriteCache(path string, key uint64, dim int, f Features) error {
-	var buf bytes.Buffer
-	buf.WriteString(cacheMagic)
-	binary.Write(&buf, binary.LittleEndian, key)
-	binary.Write(&buf, binary.LittleEndian, uint32(len(f.Rows)))
-	binary.Write(&buf, binary.LittleEndian, uint32(dim))
-	for _, i := range f.Index {
-		binary.Write(&buf, binary.LittleEndian, int32(i))
-	}
-	b := make([]byte, 2*dim)
 	for r, row := range f.Rows {
 		if len(row) != dim {
 			return fmt.Errorf("transfer: %s: row %d has %d features, want %d", path, r, len(row), dim)
 		}
-		for j, v := range row {
-			binary.LittleEndian.PutUint16(b[2*j:], float16.FromFloat32(v).Bits())
-		}
-		buf.Write(b)
 	}
-	if err := atomicfile.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+	err := atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		bw := bufio.NewWriterSize(w, 1<<20)
+		bw.WriteString(cacheMagic)
+		binary.Write(bw, binary.LittleEndian, key)
+		binary.Write(bw, binary.LittleEndian, uint32(len(f.Rows)))
+		binary.Write(bw, binary.LittleEndian, uint32(dim))
+		idx := make([]byte, 4*len(f.Index))
+		for k, i := range f.Index {
+			binary.LittleEndian.PutUint32(idx[4*k:], uint32(int32(i)))
+		}
+		bw.Write(idx)
+		b := make([]byte, 2*dim)
+		for _, row := range f.Rows {
+			for j, v := range row {
+				binary.LittleEndian.PutUint16(b[2*j:], float16.FromFloat32(v).Bits())
+			}
+			if _, err := bw.Write(b); err != nil {
+				return err
+			}
+		}
+		return bw.Flush()
+	})
+	if err != nil {
 		return fmt.Errorf("transfer: %w", err)
 	}
 	return nil
@@ -94,41 +104,57 @@ func ReadCache(path string, key uint64, dim, numSamples int) (Features, error) {
 	if st.Size() < head || st.Size() > maxLen {
 		return f, fmt.Errorf("transfer: %s: %d bytes, not a feature cache for %d samples of %d features", path, st.Size(), numSamples, dim)
 	}
-	b, err := os.ReadFile(path)
+	file, err := os.Open(path)
 	if err != nil {
 		return f, fmt.Errorf("transfer: %w", err)
 	}
-	if string(b[:8]) != cacheMagic {
+	defer file.Close()
+	// Read in a stream, so that memory holds the float32 rows and one
+	// buffer, not the file's bytes as well.
+	r := bufio.NewReaderSize(file, 1<<20)
+	hb := make([]byte, head)
+	if _, err := io.ReadFull(r, hb); err != nil {
+		return f, fmt.Errorf("transfer: %s: %w", path, err)
+	}
+	if string(hb[:8]) != cacheMagic {
 		return f, fmt.Errorf("transfer: %s: not a feature cache (bad magic)", path)
 	}
-	if k := binary.LittleEndian.Uint64(b[8:]); k != key {
+	if k := binary.LittleEndian.Uint64(hb[8:]); k != key {
 		return f, fmt.Errorf("transfer: %s: %w", path, errStale)
 	}
-	n := int(binary.LittleEndian.Uint32(b[16:]))
-	d := int(binary.LittleEndian.Uint32(b[20:]))
+	n := int(binary.LittleEndian.Uint32(hb[16:]))
+	d := int(binary.LittleEndian.Uint32(hb[20:]))
 	if d != dim || d > maxCacheDim || n > numSamples {
 		return f, fmt.Errorf("transfer: %s: %d rows of %d features, want at most %d rows of %d", path, n, d, numSamples, dim)
 	}
-	if want := int64(head) + int64(n)*int64(4+2*d); int64(len(b)) != want {
-		return f, fmt.Errorf("transfer: %s: %d bytes, want %d for %d rows of %d features", path, len(b), want, n, d)
+	if want := int64(head) + int64(n)*int64(4+2*d); st.Size() != want {
+		return f, fmt.Errorf("transfer: %s: %d bytes, want %d for %d rows of %d features", path, st.Size(), want, n, d)
 	}
-	p := b[head:]
+	ib := make([]byte, 4*n)
+	if _, err := io.ReadFull(r, ib); err != nil {
+		return f, fmt.Errorf("transfer: %s: %w", path, err)
+	}
 	f.Index = make([]int, n)
 	for i := range f.Index {
-		v := int(int32(binary.LittleEndian.Uint32(p[4*i:])))
+		v := int(int32(binary.LittleEndian.Uint32(ib[4*i:])))
 		if v < 0 || v >= numSamples {
 			return Features{}, fmt.Errorf("transfer: %s: row %d has sample index %d outside 0..%d", path, i, v, numSamples-1)
 		}
 		f.Index[i] = v
 	}
-	p = p[4*n:]
 	flat := make([]float32, n*d)
-	for i := range flat {
-		v := float16.FromBits(binary.LittleEndian.Uint16(p[2*i:])).Float32()
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return Features{}, fmt.Errorf("transfer: %s: feature %d is %v", path, i, v)
+	rb := make([]byte, 2*d)
+	for row := range n {
+		if _, err := io.ReadFull(r, rb); err != nil {
+			return Features{}, fmt.Errorf("transfer: %s: %w", path, err)
 		}
-		flat[i] = v
+		for j := range d {
+			v := float16.FromBits(binary.LittleEndian.Uint16(rb[2*j:])).Float32()
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return Features{}, fmt.Errorf("transfer: %s: feature %d of row %d is %v", path, j, row, v)
+			}
+			flat[row*d+j] = v
+		}
 	}
 	f.Rows = make([][]float32, n)
 	for i := range f.Rows {
