@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/model/ops"
@@ -62,7 +63,7 @@ func trunkLogits(scope *mlx.Scope, cfg Config, x *Node) *Node {
 	case len(d) == 4 && d[1] == t.Size && d[2] == t.Size && d[3] == 3:
 		frozen := cfg.FreezeTrunk || !scope.IsTraining(x.Graph())
 		f = t.build(scope.In(TrunkScope), StopGradient(x), frozen, frozen && cfg.Impl.NativeFor(d[0]), false)
-	case t.Cut != "" && len(d) == len(t.CutShape)+1 && equalInts(d[1:], t.CutShape):
+	case t.Cut != "" && len(d) == len(t.CutShape)+1 && slices.Equal(d[1:], t.CutShape):
 		f = t.build(scope.In(TrunkScope), StopGradient(x), cfg.FreezeTrunk || !scope.IsTraining(x.Graph()), false, true)
 	default:
 		panic(fmt.Sprintf("model: a %s trunk net takes images [N, %d, %d, 3], %s activations [N, %v] or features [N, %d], got %s",
@@ -202,14 +203,3 @@ func Probabilities(cfg Config, logits *Node, temp, ageTemp float64) *Node {
 	return Softmax(scale(logits, temp), -1)
 }
 
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
