@@ -202,4 +202,3 @@ func Probabilities(cfg Config, logits *Node, temp, ageTemp float64) *Node {
 	}
 	return Softmax(scale(logits, temp), -1)
 }
-
