@@ -236,6 +236,17 @@ func (f Face) AgeProb() float32 { return f.AgeProbs[f.AgeGroup] }
 // ErrClosed is returned by calls on an Analyzer after Close.
 var ErrClosed = errors.New("agegender: analyzer is closed")
 
+// Errors about the image given to AnalyzeBytes, to test with errors.Is
+// (they are package imageio's). A model file that does not exist gives an
+// error for which errors.Is(err, fs.ErrNotExist) holds.
+var (
+	ErrEmptyImage        = imageio.ErrEmpty             // no bytes at all
+	ErrNotImage          = imageio.ErrNotImage          // text, video or other non-image data
+	ErrUnsupportedFormat = imageio.ErrUnsupportedFormat // an image format not decoded here: HEIC, AVIF, TIFF, …
+	ErrCorruptImage      = imageio.ErrCorrupt           // a supported format, damaged
+	ErrTooLarge          = imageio.ErrTooLarge          // over Options.Limits
+)
+
 // alignSide is the side of the aligned face crops: that of the UTKFace
 // images the networks were trained on, so that the networks' own resize
 // (model.Info.Resize) sees the same kind of image as in training.

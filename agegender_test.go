@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -346,3 +347,32 @@ func TestAnnotateAndJSON(t *testing.T) {
 }
 
 func Annotate(img image.Image, f ...agegender.Face) *image.RGBA { return agegender.Annotate(img, f) }
+
+// TestErrorsIs checks that callers can tell what went wrong with errors.Is.
+func TestErrorsIs(t *testing.T) {
+	g, age, err := testmodel.Files(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := agegender.New(agegender.Options{GenderModel: g, AgeModel: age})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	for _, c := range []struct {
+		name string
+		body []byte
+		want error
+	}{
+		{"empty", nil, agegender.ErrEmptyImage},
+		{"text", []byte("hello, this is not a photo at all"), agegender.ErrNotImage},
+		{"truncated PNG", []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00"), agegender.ErrCorruptImage},
+	} {
+		if _, err := a.AnalyzeBytes(c.body); !errors.Is(err, c.want) {
+			t.Errorf("%s: err = %v, want errors.Is(err, %v)", c.name, err, c.want)
+		}
+	}
+	if _, err := agegender.New(agegender.Options{Model: filepath.Join(t.TempDir(), "missing.agm")}); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing model file: err = %v, want errors.Is(err, fs.ErrNotExist)", err)
+	}
+}
