@@ -251,11 +251,11 @@ func cmdPredict(ctx context.Context, args []string) error {
 	}
 	if !*quiet {
 		secs := time.Since(start).Seconds()
-		fmt.Fprintf(os.Stderr, "%d images, %d faces in %.1f s (%.1f img/s); %d skipped, %d failed\n",
-			images, faces, secs, float64(images)/max(secs, 1e-9), skipped, failed)
+		fmt.Fprintf(os.Stderr, "%s, %s in %.1f s (%.1f img/s); %d skipped, %d failed\n",
+			count(images, "image"), count(faces, "face"), secs, float64(images)/max(secs, 1e-9), skipped, failed)
 	}
 	if failed > 0 {
-		return fmt.Errorf("predict: %d inputs could not be analysed (see the messages above)", failed)
+		return fmt.Errorf("predict: %s could not be analysed (see the messages above)", count(failed, "input"))
 	}
 	return nil
 }
@@ -429,6 +429,14 @@ func pct(p float32) string {
 		return ">99.9%"
 	}
 	return fmt.Sprintf("%.1f%%", 100*p)
+}
+
+// count writes n and the noun, plural unless n is 1.
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // roundedYears is an age in years rounded to 0.1 for JSON, or nil (absent)
