@@ -200,6 +200,9 @@ func (p *Predictor) Probs(pix []float32, n int) ([][]float32, error) {
 		p.mu.Lock()
 		res, err := p.exec.Exec(t)
 		p.mu.Unlock()
+		// The input's backend copy lives in C memory on ONNX Runtime, which
+		// Go's collector does not see: free it now, not at some later GC.
+		t.FinalizeAll()
 		if err != nil {
 			return nil, fmt.Errorf("model: inference: %w", err)
 		}

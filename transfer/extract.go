@@ -137,6 +137,10 @@ func (e *Extractor) Run(images [][]uint8) ([][][]float32, error) {
 		}
 		x := tensors.FromFlatDataAndDimensions(buf, ExtractBatch, cfg.Crop, cfg.Crop, 3)
 		outs, err := e.exec.Call(x)
+		// Free the input's and outputs' backend buffers now: they live in
+		// C memory (ONNX Runtime), which Go's collector does not see, and
+		// left to finalizers they grew by about 1 MB per face.
+		x.FinalizeAll()
 		if err != nil {
 			return nil, fmt.Errorf("transfer: %s: %w", e.Backbone.Name, err)
 		}
@@ -145,6 +149,7 @@ func (e *Extractor) Run(images [][]uint8) ([][][]float32, error) {
 		}
 		for k, o := range outs {
 			flat := tensors.MustCopyFlatData[float32](o)
+			o.FinalizeAll()
 			d := len(flat) / ExtractBatch
 			for i := range n {
 				res[k] = append(res[k], flat[i*d:(i+1)*d:(i+1)*d])
