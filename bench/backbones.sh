@@ -39,8 +39,10 @@ infer() { # model args -> "b1 b32" ms per face on a backend
 }
 
 # The built-in origin nets.
-./agegender eval --backend "$BACKEND" --task gender --json > "$OUT/origin_gender.json" 2> "$OUT/origin_gender.log"
-./agegender eval --backend "$BACKEND" --task age --json > "$OUT/origin_age.json" 2> "$OUT/origin_age.log"
+./agegender eval --backend "$BACKEND" --task gender --confusion "$OUT/origin_gender_confusion.png" --json \
+  > "$OUT/origin_gender.json" 2> "$OUT/origin_gender.log"
+./agegender eval --backend "$BACKEND" --task age --confusion "$OUT/origin_age_confusion.png" --json \
+  > "$OUT/origin_age.json" 2> "$OUT/origin_age.log"
 echo "origin $(infer go --builtin gender) $(infer onnx --builtin gender)" > "$OUT/origin_speed.txt"
 
 for t in $TRUNKS; do
