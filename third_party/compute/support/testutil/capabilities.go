@@ -36,4 +36,3 @@ func SkipIfMissingDynamicAxes(t *testing.T, b compute.Backend) {
 		t.Skipf("Backend %q does not support dynamic axes", b.Name())
 	}
 }
-
