@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -825,23 +824,7 @@ func matMulOp(fused bool) opFunc {
 
 // zeroPad adds before and after zeros along axis.
 func zeroPad(x *graph.Node, axis, before, after int) *graph.Node {
-	parts := []*graph.Node{}
-	zeros := func(n int) *graph.Node {
-		d := append([]int(nil), x.Shape().Dimensions...)
-		d[axis] = n
-		return graph.Zeros(x.Graph(), shapes.Make(x.DType(), d...))
-	}
-	if before > 0 {
-		parts = append(parts, zeros(before))
-	}
-	parts = append(parts, x)
-	if after > 0 {
-		parts = append(parts, zeros(after))
-	}
-	if len(parts) == 1 {
-		return x
-	}
-	return graph.Concatenate(parts, axis)
+	return edgePad(x, axis, before, after, graph.ScalarZero(x.Graph(), x.DType()))
 }
 
 // sliceConv computes an NHWC convolution from strided slices of the padded
