@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/agegender/agegender/data"
+	"github.com/agegender/agegender/data/augment"
 	"github.com/agegender/agegender/model"
 	"github.com/agegender/agegender/train"
 	"github.com/gomlx/compute"
@@ -17,11 +18,15 @@ import (
 
 // FeatureExamples are trunk features with their labels, as train.Examples
 // for the heads of a model.TrunkNet net (stage 1 of fine-tuning: the trunk
-// frozen, its features computed once). Augmented picks the features of the
-// original or of the mirrored face at random; Center those of the original.
+// frozen, its features computed once). Augmented picks the features of one
+// of the views of the face at random (the original, mirrored, augmented);
+// Center those of the original.
 type FeatureExamples struct {
-	Rows, Mirrored [][]float32 // Mirrored[i] is Rows[i]'s mirrored face, or nil
-	Gender, Age    []int       // class 0/1 and years; -1 unknown
+	Rows [][]float32 // features of each face as it is
+	// Views holds other views' features: Views[v][i] is face i seen in
+	// view v (mirrored, augmented), or nil where it could not be read.
+	Views       [][][]float32
+	Gender, Age []int // class 0/1 and years; -1 unknown
 	Task           data.Task   // the single task of a HeadsSingle net
 	Joint          bool        // labels for a HeadsGenderAge net
 	Shape          []int       // shape of one example; nil: [len(Rows[0])]
@@ -46,8 +51,8 @@ func (f *FeatureExamples) Label(i int) int {
 }
 
 func (f *FeatureExamples) Augmented(i int, rng *rand.Rand, dst []float32) {
-	if f.Mirrored != nil && f.Mirrored[i] != nil && rng.IntN(2) == 1 {
-		copy(dst, f.Mirrored[i])
+	if v := rng.IntN(len(f.Views) + 1); v > 0 && f.Views[v-1][i] != nil {
+		copy(dst, f.Views[v-1][i])
 		return
 	}
 	copy(dst, f.Rows[i])
@@ -72,6 +77,11 @@ type HeadsOptions struct {
 	CacheDir string
 	// Mirror also extracts (and trains on) the mirrored faces.
 	Mirror bool
+	// Augment is the number of augmented views of each training face to
+	// extract and train on (0: none), each drawn with AugmentSpec
+	// (nil: augment.Default()) and seeded by Run.Model.Seed.
+	Augment     int
+	AugmentSpec *augment.Spec
 	// From, for stage 2, is a stage-1 model file (trunk and heads) whose
 	// weights the run starts from; it then feeds the trunk's Cut
 	// activations (cached like features) and trains the heads together
@@ -122,15 +132,27 @@ func TrainHeads(ctx context.Context, b compute.Backend, o HeadsOptions) (*train.
 		return nil, err
 	}
 	joint := o.Heads == model.HeadsGenderAge
-	examples := func(split string, samples []data.Sample, mirror bool) (*FeatureExamples, error) {
+	spec0 := o.AugmentSpec
+	if spec0 == nil {
+		d := augment.Default()
+		spec0 = &d
+	}
+	var views []View // the extra views of training faces
+	if o.Mirror {
+		views = append(views, View{Mirror: true})
+	}
+	for k := range o.Augment {
+		views = append(views, View{Augment: spec0, Seed: o.Run.Model.Seed, Number: k + 1})
+	}
+	examples := func(split string, samples []data.Sample, views []View) (*FeatureExamples, error) {
 		name := strings.ReplaceAll(output, "/", "_") + "-" + split
-		f, err := CachedStreamFeatures(ctx, ext, samples, false, o.CacheDir, name, dim, o.Workers, o.Log)
+		f, err := CachedStreamFeatures(ctx, ext, samples, View{}, o.CacheDir, name, dim, o.Workers, o.Log)
 		if err != nil {
 			return nil, err
 		}
 		fe := &FeatureExamples{Rows: f.Rows, Task: o.Task, Joint: joint, Shape: shape}
-		if mirror {
-			m, err := CachedStreamFeatures(ctx, ext, samples, true, o.CacheDir, name+"-mirror", dim, o.Workers, o.Log)
+		for _, v := range views {
+			m, err := CachedStreamFeatures(ctx, ext, samples, v, o.CacheDir, name, dim, o.Workers, o.Log)
 			if err != nil {
 				return nil, err
 			}
@@ -138,10 +160,11 @@ func TrainHeads(ctx context.Context, b compute.Backend, o HeadsOptions) (*train.
 			for k, i := range m.Index {
 				at[i] = m.Rows[k]
 			}
-			fe.Mirrored = make([][]float32, len(f.Index))
+			rows := make([][]float32, len(f.Index))
 			for k, i := range f.Index {
-				fe.Mirrored[k] = at[i]
+				rows[k] = at[i]
 			}
+			fe.Views = append(fe.Views, rows)
 		}
 		for _, i := range f.Index {
 			s := samples[i]
@@ -157,13 +180,13 @@ func TrainHeads(ctx context.Context, b compute.Backend, o HeadsOptions) (*train.
 		}
 		return fe, nil
 	}
-	trainSet, err := examples("train", o.Train, o.Mirror)
+	trainSet, err := examples("train", o.Train, views)
 	if err != nil {
 		return nil, err
 	}
 	var valSet train.Examples
 	if len(o.Val) > 0 {
-		if valSet, err = examples("val", o.Val, false); err != nil {
+		if valSet, err = examples("val", o.Val, nil); err != nil {
 			return nil, err
 		}
 	}

@@ -5,15 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"image"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/agegender/agegender/data"
+	"github.com/agegender/agegender/data/augment"
 	"github.com/agegender/agegender/data/prep"
 	"github.com/agegender/agegender/imageio"
 	"github.com/schollz/progressbar/v3"
@@ -24,15 +27,54 @@ import (
 // at 224) are the only images in memory at any time.
 const streamChunk = 128
 
+// A View is how [StreamFeatures] presents each image to the trunk: as it
+// is (the zero View), mirrored, or distorted by an augmentation.
+type View struct {
+	// Mirror flips every image left to right (the features of the
+	// mirrored face: a free augmentation).
+	Mirror bool
+	// Augment, if not nil, renders a distorted view of every image
+	// instead: image i of the samples draws its distortions from
+	// augment.Seeded(Seed, i, Number), so a view is reproducible and views
+	// with other Numbers differ.
+	Augment *augment.Spec
+	Seed    int64
+	Number  int
+}
+
+// String names the view for progress bars and cache files: "", "mirror"
+// or "aug<Number>".
+func (v View) String() string {
+	switch {
+	case v.Augment != nil:
+		return "aug" + strconv.Itoa(v.Number)
+	case v.Mirror:
+		return "mirror"
+	}
+	return ""
+}
+
+// pixels renders image i of a split as the trunk's input bytes
+// (cfg.Resize², packed RGB) in this view.
+func (v View) pixels(img image.Image, i int, cfg prep.Config) []uint8 {
+	if v.Augment != nil {
+		return v.Augment.Apply(img, cfg.Resize, augment.Seeded(v.Seed, i, v.Number))
+	}
+	p := prep.FromImage(img, cfg)
+	if v.Mirror {
+		mirrorRGB(p, cfg.Resize)
+	}
+	return p
+}
+
 // StreamFeatures runs e on every sample's image, decoding streamChunk
 // images at a time with workers goroutines (0: all CPUs), so that peak
 // memory is bounded by one chunk of pixels plus the features, whatever the
-// number of samples. With mirror, each image is flipped left to right
-// first (the features of the mirrored face: a free augmentation). Images
-// that cannot be decoded are skipped and absent from Features.Index.
+// number of samples. view says how each image is shown to the trunk.
+// Images that cannot be decoded are skipped and absent from Features.Index.
 // progress, if not nil, receives a progress bar with the rate and ETA.
 // Cancelling ctx stops between chunks with ctx's error.
-func StreamFeatures(ctx context.Context, e *Extractor, samples []data.Sample, mirror bool, workers int, progress io.Writer) (Features, int, error) {
+func StreamFeatures(ctx context.Context, e *Extractor, samples []data.Sample, view View, workers int, progress io.Writer) (Features, int, error) {
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
@@ -40,8 +82,8 @@ func StreamFeatures(ctx context.Context, e *Extractor, samples []data.Sample, mi
 	var bar *progressbar.ProgressBar
 	if progress != nil {
 		desc := e.Backbone.Name + " features"
-		if mirror {
-			desc += " (mirrored)"
+		if v := view.String(); v != "" {
+			desc += " (" + v + ")"
 		}
 		bar = progressbar.NewOptions(len(samples), progressbar.OptionSetWriter(progress),
 			progressbar.OptionSetDescription(desc), progressbar.OptionShowCount(), progressbar.OptionShowIts(),
@@ -72,11 +114,7 @@ func StreamFeatures(ctx context.Context, e *Extractor, samples []data.Sample, mi
 						pix[i], errs[i] = nil, err
 						continue
 					}
-					p := prep.FromImage(img, cfg)
-					if mirror {
-						mirrorRGB(p, cfg.Resize)
-					}
-					pix[i], errs[i] = p, nil
+					pix[i], errs[i] = view.pixels(img, start+i, cfg), nil
 				}
 			})
 		}
@@ -118,11 +156,15 @@ func mirrorRGB(p []uint8, side int) {
 
 // streamKey identifies what a streamed feature cache holds: the backbone
 // (name, file, input size, pixel scaling), the output node, the
-// preprocessing (mirror), and every sample by base name and file size, in
-// order; a change to any of them invalidates the cache.
-func streamKey(bb Backbone, output string, mirror bool, samples []data.Sample) uint64 {
+// preprocessing (the view: mirror, or the augmentation's ranges, seed and
+// number), and every sample by base name and file size, in order; a change
+// to any of them invalidates the cache.
+func streamKey(bb Backbone, output string, view View, samples []data.Sample) uint64 {
 	h := fnv.New64a()
-	fmt.Fprintf(h, "v2|%s|%s|%s|%d|%g|%g|%t|%d\n", bb.Name, bb.File, output, bb.Size, bb.Scale, bb.Offset, mirror, len(samples))
+	fmt.Fprintf(h, "v2|%s|%s|%s|%d|%g|%g|%t|%d\n", bb.Name, bb.File, output, bb.Size, bb.Scale, bb.Offset, view.Mirror, len(samples))
+	if view.Augment != nil {
+		fmt.Fprintf(h, "augment|%s|%d|%d\n", view.Augment, view.Seed, view.Number)
+	}
 	for _, s := range samples {
 		var size int64
 		if st, err := os.Stat(s.Path); err == nil {
@@ -133,13 +175,16 @@ func streamKey(bb Backbone, output string, mirror bool, samples []data.Sample) u
 	return h.Sum64()
 }
 
-// CachedStreamFeatures returns the features of samples from the cache file
-// dir/<backbone>-<name>.f16 when it is current, and otherwise streams them
-// with [StreamFeatures] and writes the cache. dim is the output's length
-// (e.g. 1024 for faceres's global pool).
-func CachedStreamFeatures(ctx context.Context, e *Extractor, samples []data.Sample, mirror bool, dir, name string, dim, workers int, progress io.Writer) (Features, error) {
+// CachedStreamFeatures returns the features of samples in view from the
+// cache file dir/<backbone>-<name>[-<view>].f16 when it is current, and
+// otherwise streams them with [StreamFeatures] and writes the cache. dim
+// is the output's length (e.g. 1024 for faceres's global pool).
+func CachedStreamFeatures(ctx context.Context, e *Extractor, samples []data.Sample, view View, dir, name string, dim, workers int, progress io.Writer) (Features, error) {
 	output := e.outputs[0]
-	key := streamKey(e.Backbone, output, mirror, samples)
+	key := streamKey(e.Backbone, output, view, samples)
+	if v := view.String(); v != "" {
+		name += "-" + v
+	}
 	path := ""
 	if dir != "" {
 		path = filepath.Join(dir, e.Backbone.Name+"-"+name+".f16")
@@ -151,7 +196,7 @@ func CachedStreamFeatures(ctx context.Context, e *Extractor, samples []data.Samp
 			return Features{}, err
 		}
 	}
-	f, _, err := StreamFeatures(ctx, e, samples, mirror, workers, progress)
+	f, _, err := StreamFeatures(ctx, e, samples, view, workers, progress)
 	if err != nil {
 		return Features{}, err
 	}
