@@ -26,10 +26,10 @@ type FeatureExamples struct {
 	// Views holds other views' features: Views[v][i] is face i seen in
 	// view v (mirrored, augmented), or nil where it could not be read.
 	Views       [][][]float32
-	Gender, Age []int // class 0/1 and years; -1 unknown
-	Task           data.Task   // the single task of a HeadsSingle net
-	Joint          bool        // labels for a HeadsGenderAge net
-	Shape          []int       // shape of one example; nil: [len(Rows[0])]
+	Gender, Age []int     // class 0/1 and years; -1 unknown
+	Task        data.Task // the single task of a HeadsSingle net
+	Joint       bool      // labels for a HeadsGenderAge net
+	Shape       []int     // shape of one example; nil: [len(Rows[0])]
 }
 
 func (f *FeatureExamples) Len() int { return len(f.Rows) }
