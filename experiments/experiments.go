@@ -22,8 +22,7 @@ import (
 	"github.com/agegender/agegender/data/sources"
 	"github.com/agegender/agegender/eval"
 	"github.com/agegender/agegender/model"
-	"github.com/agegender/agegender/model/ops"
-	"github.com/agegender/agegender/predict"
+	"github.com/agegender/agegender/pipeline"
 	"github.com/agegender/agegender/train"
 	"github.com/agegender/agegender/transfer"
 	"github.com/gomlx/compute"
@@ -35,7 +34,7 @@ type Options struct {
 	Tasks  []data.Task
 	Source sources.Spec // Fold is ignored for Adience: all five folds run
 	Input  int
-	Resize int
+	Resize int // 0: prep.ResizeFor(Input)
 	Epochs int
 	Batch  int
 	// Limit caps each split's size (0: all), for quick sweeps.
@@ -43,8 +42,8 @@ type Options struct {
 	Seed  int64
 	// OutDir receives one training directory per run.
 	OutDir string
-	Impl   ops.Impl
-	Log    io.Writer
+	// Log receives progress and each row as it is done (nil: none).
+	Log io.Writer
 
 	// Transfer lists transfer-learning rows to add (UTKFace only): a
 	// backbone name (transfer.Backbones) trains the FC head on its frozen
@@ -78,9 +77,6 @@ func Run(ctx context.Context, b compute.Backend, o Options) ([]Row, error) {
 	folds := []int{0}
 	if o.Source.Kind == "adience" {
 		folds = []int{0, 1, 2, 3, 4}
-	}
-	if o.Resize == 0 {
-		o.Resize = (o.Input*256 + 113) / 227
 	}
 	var rows []Row
 	for _, net := range o.Nets {
@@ -178,32 +174,15 @@ type oneResult struct {
 	seconds, imgPerSec float64
 }
 
+// runOne trains net for task on one fold with the pipeline of `agegender
+// train` and evaluates the best model on the test split like `agegender
+// eval`.
 func runOne(ctx context.Context, b compute.Backend, o Options, net string, task data.Task, spec sources.Spec) (*oneResult, error) {
-	s, err := sources.Load(spec, task)
-	if err != nil {
-		return nil, err
-	}
-	if o.Limit > 0 {
-		s.Train, s.Val, s.Test = data.Spread(s.Train, o.Limit), data.Spread(s.Val, o.Limit), data.Spread(s.Test, o.Limit)
-	}
-	cfg := prep.Config{Resize: o.Resize, Crop: o.Input}
-	trainC, trainL, err := Cache(spec.Dir, s.Train, task, cfg)
-	if err != nil {
-		return nil, err
-	}
-	cfg.Mean = prep.MeanOf(trainC)
-	valC, valL, err := Cache(spec.Dir, s.Val, task, cfg)
-	if err != nil {
-		return nil, err
-	}
+	d := pipeline.Data{Source: spec, Task: task, Limit: o.Limit}
 	dir := filepath.Join(o.OutDir, fmt.Sprintf("%s_%s_%s_fold%d", net, task, spec.Kind, spec.Fold))
 	start := time.Now()
-	res, err := train.Run(ctx, b, train.Options{
-		Model: model.Config{Net: net, Classes: task.Classes(), Input: o.Input, Seed: o.Seed},
-		Task:  task.String(), ClassNames: task.ClassNames(), Resize: o.Resize, Mean: cfg.Mean,
-		Optimizer: "adam", Batch: o.Batch, Epochs: o.Epochs, Dataset: s.Name, OutDir: dir, Impl: o.Impl,
-	}, &train.CacheExamples{Cache: trainC, Labels: trainL, Config: cfg, Augment: prep.DefaultAugment()},
-		&train.CacheExamples{Cache: valC, Labels: valL, Config: cfg})
+	res, err := pipeline.Train(ctx, b, pipeline.TrainOptions{Data: d, Resize: o.Resize, Augment: prep.DefaultAugment(), Log: o.Log,
+		Run: train.Options{Model: model.Config{Net: net, Input: o.Input, Seed: o.Seed}, Optimizer: "adam", Batch: o.Batch, Epochs: o.Epochs, OutDir: dir}})
 	if err != nil {
 		return nil, err
 	}
@@ -218,50 +197,11 @@ func runOne(ctx context.Context, b compute.Backend, o Options, net string, task 
 	if secs == 0 {
 		secs = time.Since(start).Seconds()
 	}
-	m, err := model.Load(res.ModelPath)
+	r, err := pipeline.Eval(ctx, b, pipeline.EvalOptions{Data: d, Model: res.ModelPath, Split: "test", Log: o.Log})
 	if err != nil {
 		return nil, err
 	}
-	p, err := model.NewPredictor(b, m, o.Impl)
-	if err != nil {
-		return nil, err
-	}
-	defer p.Close()
-	testC, testL, err := Cache(spec.Dir, s.Test, task, cfg)
-	if err != nil {
-		return nil, err
-	}
-	out := &oneResult{n: testC.Len(), seconds: secs, imgPerSec: ips}
-	for _, mode := range []predict.Mode{predict.Center, predict.TenCrop} {
-		preds, err := predict.Set(p, testC, testL, mode)
-		if err != nil {
-			return nil, err
-		}
-		r, err := eval.Evaluate(task.String(), task.ClassNames(), task == data.TaskAge, preds)
-		if err != nil {
-			return nil, err
-		}
-		if mode == predict.Center {
-			out.center = r
-		} else {
-			out.ten = r
-		}
-	}
-	return out, nil
-}
-
-// Cache decodes samples (paths resolved against dir) and returns their
-// labels for task; unreadable images are left out.
-func Cache(dir string, samples []data.Sample, task data.Task, cfg prep.Config) (*prep.Cache, []int, error) {
-	c, _ := prep.BuildCache(sources.Paths(dir, samples), cfg, nil)
-	if c == nil || c.Len() == 0 {
-		return nil, nil, fmt.Errorf("no readable images among %d", len(samples))
-	}
-	labels := make([]int, c.Len())
-	for i := range labels {
-		labels[i] = task.Label(samples[c.Index(i)])
-	}
-	return c, labels, nil
+	return &oneResult{n: r.Center.N, center: r.Center, ten: r.TenCrop, seconds: secs, imgPerSec: ips}, nil
 }
 
 func pct(xs []float64) string {

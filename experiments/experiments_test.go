@@ -24,7 +24,7 @@ func TestSweep(t *testing.T) {
 	rows, err := Run(context.Background(), b, Options{
 		Nets: []string{"origin"}, Tasks: []data.Task{data.TaskAge},
 		Source: sources.Spec{Kind: "utkface", Dir: images},
-		Input:  48, Epochs: 1, Batch: 8, Limit: 24, Seed: 1, OutDir: t.TempDir(), Impl: backend.Impl(b),
+		Input:  48, Epochs: 1, Batch: 8, Limit: 24, Seed: 1, OutDir: t.TempDir(),
 		Transfer: []string{"mobilefacenet+ft", "nosuchnet"}, ModelsDir: models, TransferEpochs: 2,
 	})
 	if err != nil {

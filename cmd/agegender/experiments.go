@@ -63,7 +63,7 @@ func cmdExperiments(ctx context.Context, args []string) error {
 		Nets: strings.Split(*nets, ","), Tasks: ts,
 		Source: sources.Spec{Kind: *kind, Dir: *dir, Folds: *folds},
 		Input:  *input, Epochs: *epochs, Batch: *batch, Limit: *limit, Seed: 1,
-		OutDir: *out, Impl: backend.Impl(b), Log: os.Stderr,
+		OutDir: *out, Log: os.Stderr,
 		Transfer: transferRows, ModelsDir: *modelsDir, CacheDir: *cache, TransferEpochs: *tlEpochs,
 	})
 	table := experiments.Table(rows)

@@ -7,16 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/agegender/agegender/backend"
-	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/data/prep"
 	"github.com/agegender/agegender/data/sources"
 	"github.com/agegender/agegender/model"
+	"github.com/agegender/agegender/pipeline"
 	"github.com/agegender/agegender/train"
-	"github.com/agegender/agegender/transfer"
-	"github.com/schollz/progressbar/v3"
 )
 
 // dataFlags are the flags that choose a dataset, shared by train and eval.
@@ -36,42 +33,13 @@ func (d *dataFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&d.limit, "limit", 0, "use at most this many images per split (0: all); for quick runs")
 }
 
-func (d *dataFlags) load() (data.Task, *sources.Splits, error) {
-	task, err := data.ParseTask(d.task)
+// data is the pipeline's description of the chosen data.
+func (d *dataFlags) data() (pipeline.Data, error) {
+	task, joint, err := pipeline.ParseTask(d.task)
 	if err != nil {
-		return 0, nil, err
+		return pipeline.Data{}, err
 	}
-	s, err := sources.Load(sources.Spec{Kind: d.kind, Dir: d.dir, Folds: d.folds, Fold: d.fold}, task)
-	if err != nil {
-		return 0, nil, err
-	}
-	for _, sk := range s.Skipped {
-		fmt.Fprintln(os.Stderr, "skipped:", sk)
-	}
-	if d.limit > 0 {
-		s.Train, s.Val, s.Test = data.Spread(s.Train, d.limit), data.Spread(s.Val, d.limit), data.Spread(s.Test, d.limit)
-	}
-	return task, s, nil
-}
-
-// cache decodes and resizes a split once, reporting unreadable files.
-func cache(name string, dir string, samples []data.Sample, task data.Task, cfg prep.Config) (*prep.Cache, []int, error) {
-	bar := progressbar.NewOptions(len(samples), progressbar.OptionSetWriter(os.Stderr),
-		progressbar.OptionSetDescription("decoding "+name), progressbar.OptionShowCount(),
-		progressbar.OptionSetWidth(20), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(500*time.Millisecond))
-	c, errs := prep.BuildCache(sources.Paths(dir, samples), cfg, func(done, total int) { bar.Set(done) })
-	bar.Finish()
-	for _, e := range errs {
-		fmt.Fprintln(os.Stderr, "skipped:", e)
-	}
-	if c == nil || c.Len() == 0 {
-		return nil, nil, fmt.Errorf("no readable images in the %s split", name)
-	}
-	labels := make([]int, c.Len())
-	for i := range labels {
-		labels[i] = task.Label(samples[c.Index(i)])
-	}
-	return c, labels, nil
+	return pipeline.Data{Source: sources.Spec{Kind: d.kind, Dir: d.dir, Folds: d.folds, Fold: d.fold}, Task: task, Joint: joint, Limit: d.limit}, nil
 }
 
 func cmdTrain(ctx context.Context, args []string) error {
@@ -102,63 +70,39 @@ func cmdTrain(ctx context.Context, args []string) error {
 	if *out == "" {
 		return fmt.Errorf("train: --out is required")
 	}
-	if *trunk != "" {
-		return trainTrunk(ctx, &d, *trunk, *from, *modelsDir, *cacheDir, *be, *mirror, train.Options{
-			Model: model.Config{Seed: *seed, Hidden: *hidden, AgeSigma: *sigma, AgeL1: *ageL1}, Optimizer: *opt, LR: *lr, Batch: *batch, Epochs: *epochs,
-			OutDir: *out, Progress: os.Stderr})
-	}
-	task, splits, err := d.load()
+	dt, err := d.data()
 	if err != nil {
 		return err
 	}
-	if *resize == 0 {
-		*resize = (*input*256 + 113) / 227
+	o := pipeline.TrainOptions{Data: dt, Resize: *resize, Augment: prep.DefaultAugment(), Log: os.Stderr,
+		Run: train.Options{Model: model.Config{Net: *net, Input: *input, Seed: *seed, Hidden: *hidden, AgeSigma: *sigma, AgeL1: *ageL1},
+			Optimizer: *opt, LR: *lr, Batch: *batch, Epochs: *epochs, OutDir: *out, Progress: os.Stderr}}
+	if *noAug {
+		o.Augment = prep.Augment{}
+	}
+	if *trunk != "" {
+		o.Trunk = &pipeline.TrunkOptions{Name: *trunk, ModelsDir: *modelsDir, CacheDir: *cacheDir, Mirror: *mirror, From: *from}
 	}
 	b, err := backend.Open(*be)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(os.Stderr, backend.Describe(b))
-	fmt.Fprintf(os.Stderr, "%s: %d train, %d validation images (%s)\n", task, len(splits.Train), len(splits.Val), splits.Name)
-	cfg := prep.Config{Resize: *resize, Crop: *input}
-	trainC, trainL, err := cache("train", d.dir, splits.Train, task, cfg)
+	res, err := pipeline.Train(ctx, b, o)
 	if err != nil {
 		return err
 	}
-	cfg.Mean = prep.MeanOf(trainC)
-	var val train.Examples
-	if len(splits.Val) > 0 {
-		valC, valL, err := cache("validation", d.dir, splits.Val, task, cfg)
-		if err != nil {
-			return err
+	if *trunk != "" {
+		heads := model.HeadsSingle
+		if dt.Joint {
+			heads = model.HeadsGenderAge
 		}
-		val = &train.CacheExamples{Cache: valC, Labels: valL, Config: cfg}
-	}
-	aug := prep.DefaultAugment()
-	if *noAug {
-		aug = prep.Augment{}
-	}
-	opts := train.Options{
-		Model:      model.Config{Net: *net, Classes: task.Classes(), Input: *input, Seed: *seed},
-		Task:       task.String(),
-		ClassNames: task.ClassNames(),
-		Resize:     *resize,
-		Mean:       cfg.Mean,
-		Optimizer:  *opt,
-		LR:         *lr,
-		Batch:      *batch,
-		Epochs:     *epochs,
-		Dataset:    splits.Name + " (train)",
-		OutDir:     *out,
-		Impl:       backend.Impl(b),
-		Progress:   os.Stderr,
-	}
-	res, err := train.Run(ctx, b, opts, &train.CacheExamples{Cache: trainC, Labels: trainL, Config: cfg, Augment: aug}, val)
-	if err != nil {
-		return err
+		fmt.Printf("trained %s heads (%s) for %s: best validation score %.4f in %.0f s; model in %s\n",
+			*trunk, heads, dt.TaskName(), res.BestVal, res.Seconds, res.ModelPath)
+		return nil
 	}
 	fmt.Printf("trained %s for %s: best validation accuracy %.4f in %.0f s; model in %s\n",
-		*net, task, res.BestVal, res.Seconds, res.ModelPath)
+		*net, dt.Task, res.BestVal, res.Seconds, res.ModelPath)
 	return nil
 }
 
@@ -170,42 +114,4 @@ func defaultCacheDir() string {
 		return ""
 	}
 	return filepath.Join(d, "agegender", "features")
-}
-
-// trainTrunk trains heads on a frozen pretrained trunk (transfer.TrainHeads).
-func trainTrunk(ctx context.Context, d *dataFlags, trunk, from, modelsDir, cacheDir, be string, mirror bool, run train.Options) error {
-	heads, taskName := model.HeadsSingle, d.task
-	if d.task == "both" {
-		heads, d.task = model.HeadsGenderAge, "gender"
-	}
-	task, splits, err := d.load()
-	if err != nil {
-		return err
-	}
-	b, err := backend.Open(be)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(os.Stderr, backend.Describe(b))
-	run.Impl = backend.Impl(b)
-	run.Dataset = splits.Name + " (train)"
-	res, err := transfer.TrainHeads(ctx, b, transfer.HeadsOptions{ModelsDir: modelsDir, Trunk: trunk, Heads: heads, Task: task,
-		Train: withDir(d.dir, splits.Train), Val: withDir(d.dir, splits.Val), CacheDir: cacheDir, Mirror: mirror, From: from, Run: run, Log: os.Stderr})
-	if err != nil {
-		return err
-	}
-	fmt.Printf("trained %s heads (%s) for %s: best validation score %.4f in %.0f s; model in %s\n",
-		trunk, heads, taskName, res.BestVal, res.Seconds, res.ModelPath)
-	return nil
-}
-
-// withDir returns samples with paths joined to dir (sources.Paths).
-func withDir(dir string, s []data.Sample) []data.Sample {
-	paths := sources.Paths(dir, s)
-	out := make([]data.Sample, len(s))
-	for i := range s {
-		out[i] = s[i]
-		out[i].Path = paths[i]
-	}
-	return out
 }

@@ -46,6 +46,11 @@ type Config struct {
 // with Crop 32.
 func PaperConfig() Config { return Config{Resize: 256, Crop: 227} }
 
+// ResizeFor returns the side images are resized to before a crop×crop
+// crop is cut, keeping the paper's ratio 256/227 (rounded to the nearest
+// pixel): 256 for 227, 72 for 64.
+func ResizeFor(crop int) int { return (crop*256 + 113) / 227 }
+
 // Validate reports whether the sizes are usable: 0 < Crop <= Resize.
 func (c Config) Validate() error {
 	if c.Resize <= 0 || c.Crop <= 0 || c.Crop > c.Resize {
