@@ -8,29 +8,33 @@
 //	a, err := agegender.New(agegender.Options{})
 //	if err != nil { ... }
 //	defer a.Close()
-//	faces, err := a.AnalyzeBytes(jpegBytes)
-//	for _, f := range faces {
-//		fmt.Println(f.Box, f.Gender, f.GenderProb, f.AgeGroup)
+//	res, err := a.AnalyzeReader(ctx, photo) // any io.Reader: a file, a request body
+//	if err != nil { ... }                   // errors.Is(err, agegender.ErrNotImage), ...
+//	for _, f := range res.Faces {
+//		fmt.Println(f.Box, f.Gender, f.GenderProb, f.AgeGroup, f.Age)
 //	}
+//
+// [Analyzer.Analyze] takes an image.Image instead, and
+// [Analyzer.AnalyzeCrop] an image that already is a face crop. Every call
+// takes a context: a cancelled or expired one stops the call between its
+// stages and takes its faces out of the queue for the networks.
 //
 // The networks are the models built into the binary (package models) unless
 // Options names model files. An Analyzer is safe for concurrent use, and
-// faces from concurrent calls are batched together for the networks, so a
-// server should share one Analyzer among all its requests.
+// faces from concurrent calls are batched together for the networks (see
+// predict.Runner), so a server should share one Analyzer among all its
+// requests.
 package agegender
 
 import (
-	"bytes"
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"image"
-	"image/color"
-	"image/draw"
-	"math"
-	"sort"
+	"io"
+	"io/fs"
+	"slices"
 	"sync"
-	"time"
 
 	"github.com/agegender/agegender/backend"
 	"github.com/agegender/agegender/data"
@@ -40,13 +44,11 @@ import (
 	"github.com/agegender/agegender/models"
 	"github.com/agegender/agegender/predict"
 	"github.com/gomlx/compute"
-	"golang.org/x/image/font"
-	"golang.org/x/image/font/basicfont"
-	"golang.org/x/image/math/fixed"
 )
 
 // Options configures [New]. The zero value is ready to use: the built-in
 // models on the default backend, centre crops, default face detection.
+// The CLI's predict and serve commands use these same defaults.
 type Options struct {
 	// Backend is the compute backend: "go", "onnx" or "xla" (see package
 	// backend). Empty means $GOMLX_BACKEND, then backend.Default: ONNX
@@ -75,170 +77,22 @@ type Options struct {
 	// MaxBatch bounds how many faces, gathered from concurrent calls, run
 	// through the networks together. Zero means 16.
 	MaxBatch int
-	// Limits bounds the images AnalyzeBytes accepts; zero fields mean
-	// imageio.DefaultLimits.
+	// Limits bounds the photos AnalyzeReader accepts; zero fields mean
+	// imageio.DefaultLimits. A nil Limits.Large means a lock of the
+	// Analyzer's own, so that it decodes one over-limit photo at a time.
 	Limits imageio.Limits
 }
-
-// Face is one analysed face.
-//
-// In JSON (see MarshalJSON) it is an object with the fields "face" (Index),
-// "box" ([x, y, width, height] in pixels), "gender", "gender_prob",
-// "age_group", "age_probs" (in age-group order), "age" and "age_std" (when
-// the model estimates years) and "detection_score".
-type Face struct {
-	// Index numbers the faces of one image from 0, most confident
-	// detection first.
-	Index int
-	// Box is the face square in the pixel coordinates of the analysed
-	// image. It may reach past the image edges for faces cut by the frame.
-	// For AnalyzeCrop it is the whole image.
-	Box image.Rectangle
-	// Gender is the most likely gender class ("m" or "f" for the built-in
-	// model), and GenderProb its probability.
-	Gender     string
-	GenderProb float32
-	// AgeGroup is the most likely age group, spelled like "25-32", and
-	// AgeProbs the probability of every group.
-	AgeGroup string
-	AgeProbs AgeGroupProbs
-	// Age is the expected age in years and AgeStd the standard deviation
-	// of the model's age distribution, in years: a measure of how sure it
-	// is. Both are 0 when the model predicts age groups only (HasAge).
-	Age, AgeStd float64
-	// DetectionScore is the face detector's confidence on a 0–1 scale
-	// (see face.Face.Score); 0 for AnalyzeCrop.
-	DetectionScore float32
-	// Landmarks are the detector's keypoints in image coordinates: right
-	// eye, left eye, nose tip, mouth, right ear, left ear (the person's
-	// sides; see face.RightEye). Nil for pigo and AnalyzeCrop.
-	Landmarks []face.Point
-}
-
-// faceJSON is the JSON form of a Face.
-type faceJSON struct {
-	Index          int           `json:"face"`
-	Box            [4]int        `json:"box"`
-	Gender         string        `json:"gender"`
-	GenderProb     float32       `json:"gender_prob"`
-	AgeGroup       string        `json:"age_group"`
-	AgeProbs       AgeGroupProbs `json:"age_probs"`
-	Age            *float64      `json:"age,omitempty"`
-	AgeStd         *float64      `json:"age_std,omitempty"`
-	DetectionScore float32       `json:"detection_score"`
-	Landmarks      [][2]float64  `json:"landmarks,omitempty"`
-}
-
-// MarshalJSON writes f as a JSON object whose "box" is [x, y, width, height].
-func (f Face) MarshalJSON() ([]byte, error) {
-	return json.Marshal(faceJSON{
-		Index: f.Index, Box: [4]int{f.Box.Min.X, f.Box.Min.Y, f.Box.Dx(), f.Box.Dy()},
-		Gender: f.Gender, GenderProb: f.GenderProb, AgeGroup: f.AgeGroup,
-		AgeProbs: f.AgeProbs, DetectionScore: f.DetectionScore, Landmarks: landmarksJSON(f.Landmarks),
-		Age: years(f.Age, f.HasAge()), AgeStd: years(f.AgeStd, f.HasAge()),
-	})
-}
-
-// HasAge reports whether the face carries an age in years.
-func (f Face) HasAge() bool { return f.Age != 0 || f.AgeStd != 0 }
-
-// years rounds an age to 0.1 year for JSON, or omits it.
-func years(v float64, ok bool) *float64 {
-	if !ok {
-		return nil
-	}
-	r := math.Round(v*10) / 10
-	return &r
-}
-
-// landmarksJSON writes points as [x, y] pairs rounded to 0.1 pixel.
-func landmarksJSON(pts []face.Point) [][2]float64 {
-	if len(pts) == 0 {
-		return nil
-	}
-	out := make([][2]float64, len(pts))
-	for i, p := range pts {
-		out[i] = [2]float64{math.Round(p.X*10) / 10, math.Round(p.Y*10) / 10}
-	}
-	return out
-}
-
-// UnmarshalJSON reads the form MarshalJSON writes.
-func (f *Face) UnmarshalJSON(b []byte) error {
-	var j faceJSON
-	if err := json.Unmarshal(b, &j); err != nil {
-		return err
-	}
-	*f = Face{
-		Index: j.Index, Box: image.Rect(j.Box[0], j.Box[1], j.Box[0]+j.Box[2], j.Box[1]+j.Box[3]),
-		Gender: j.Gender, GenderProb: j.GenderProb, AgeGroup: j.AgeGroup,
-		AgeProbs: j.AgeProbs, DetectionScore: j.DetectionScore,
-	}
-	if j.Age != nil {
-		f.Age = *j.Age
-	}
-	if j.AgeStd != nil {
-		f.AgeStd = *j.AgeStd
-	}
-	for _, p := range j.Landmarks {
-		f.Landmarks = append(f.Landmarks, face.Point{X: p[0], Y: p[1]})
-	}
-	return nil
-}
-
-// AgeGroupProbs maps age-group names to probabilities. Its JSON object
-// lists the groups in age order (0-2, 4-6, …, 60-100), not sorted as
-// strings, then any other names sorted.
-type AgeGroupProbs map[string]float32
-
-// MarshalJSON writes the groups in age order.
-func (p AgeGroupProbs) MarshalJSON() ([]byte, error) {
-	if p == nil {
-		return []byte("null"), nil
-	}
-	var keys []string
-	seen := map[string]bool{}
-	for _, n := range data.AgeGroupNames {
-		if _, ok := p[n]; ok {
-			keys = append(keys, n)
-			seen[n] = true
-		}
-	}
-	var rest []string
-	for k := range p {
-		if !seen[k] {
-			rest = append(rest, k)
-		}
-	}
-	sort.Strings(rest)
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, k := range append(keys, rest...) {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		kb, _ := json.Marshal(k)
-		vb, err := json.Marshal(p[k])
-		if err != nil {
-			return nil, err
-		}
-		b.Write(kb)
-		b.WriteByte(':')
-		b.Write(vb)
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
-}
-
-// AgeProb is the probability of the chosen age group.
-func (f Face) AgeProb() float32 { return f.AgeProbs[f.AgeGroup] }
 
 // ErrClosed is returned by calls on an Analyzer after Close.
 var ErrClosed = errors.New("agegender: analyzer is closed")
 
-// Errors about the image given to AnalyzeBytes, to test with errors.Is
-// (they are package imageio's). A model file that does not exist gives an
-// error for which errors.Is(err, fs.ErrNotExist) holds.
+// ErrNoSuchModel is returned by New for a model file that does not exist
+// (errors.Is(err, fs.ErrNotExist) holds too) or a binary without built-in
+// models.
+var ErrNoSuchModel = errors.New("agegender: no such model")
+
+// Errors about the photo given to AnalyzeReader, to test with errors.Is
+// (they are package imageio's).
 var (
 	ErrEmptyImage        = imageio.ErrEmpty             // no bytes at all
 	ErrNotImage          = imageio.ErrNotImage          // text, video or other non-image data
@@ -252,42 +106,29 @@ var (
 // (model.Info.Resize) sees the same kind of image as in training.
 const alignSide = 200
 
-// batchWait is how long the batcher waits for more faces to fill a batch
-// once it holds some. It is short against the cost of a network run, so a
-// lone caller hardly notices it, while concurrent callers share batches.
-const batchWait = 2 * time.Millisecond
-
 // Analyzer finds faces and predicts their gender and age group. Create one
 // with [New]; it is safe for concurrent use. Call Close when done.
 type Analyzer struct {
 	opts     Options
 	backend  compute.Backend
 	detector *face.Finder
-	gender   *model.Predictor // the gender net, or the joint net
-	age      *model.Predictor // the age-group net; nil with a joint net
-	mode     predict.Mode
+	gender   *predict.Runner // the gender net, or the joint net
+	age      *predict.Runner // the age-group net; nil with a joint net
 
-	reqs      chan *request
-	closing   chan struct{}
-	done      chan struct{}
-	closeOnce sync.Once
+	mu     sync.RWMutex // held for reading by every call, for writing by Close
+	closed bool
 }
 
-// request is a set of aligned faces waiting for the networks.
-type request struct {
-	faces []image.Image
-	probs [][2][]float32 // per face: gender, age
-	err   error
-	done  chan struct{}
-}
-
-// New loads the models and the face detector and starts the batcher.
+// New loads the models and the face detector.
 func New(opts Options) (*Analyzer, error) {
 	if opts.MaxBatch < 0 {
 		return nil, fmt.Errorf("agegender: Options.MaxBatch is %d; use a positive bound or 0 for the default", opts.MaxBatch)
 	}
 	if opts.MaxBatch == 0 {
 		opts.MaxBatch = 16
+	}
+	if opts.Limits.Large == nil {
+		opts.Limits.Large = &sync.Mutex{}
 	}
 	b, err := backend.Open(opts.Backend)
 	if err != nil {
@@ -305,14 +146,14 @@ func New(opts Options) (*Analyzer, error) {
 	if err != nil {
 		return fail(err)
 	}
-	a := &Analyzer{
-		opts: opts, backend: b, detector: det, gender: gp, age: ap, mode: predict.Center,
-		reqs: make(chan *request), closing: make(chan struct{}), done: make(chan struct{}),
-	}
+	mode := predict.Center
 	if opts.TenCrop {
-		a.mode = predict.TenCrop
+		mode = predict.TenCrop
 	}
-	go a.batcher()
+	a := &Analyzer{opts: opts, backend: b, detector: det, gender: predict.NewRunner(gp, mode, opts.MaxBatch)}
+	if ap != nil {
+		a.age = predict.NewRunner(ap, mode, opts.MaxBatch)
+	}
 	return a, nil
 }
 
@@ -324,24 +165,34 @@ func loadModels(b compute.Backend, opts Options) (gender, age *model.Predictor, 
 		return nil, nil, errors.New("agegender: Options.Model (a joint model) and GenderModel/AgeModel (separate nets) exclude each other; set one or the other")
 	}
 	if opts.Model != "" || (!separate && models.HasBuiltin(model.HeadsGenderAge)) {
-		p, err := loadPredictor(b, opts.Model, model.HeadsGenderAge)
+		p, err := loadPredictor(b, opts.Model, model.HeadsGenderAge, nil)
 		return p, nil, err
 	}
-	if gender, err = loadPredictor(b, opts.GenderModel, models.Gender); err != nil {
+	if gender, err = loadPredictor(b, opts.GenderModel, models.Gender, data.TaskGender.ClassNames()); err != nil {
 		return nil, nil, err
 	}
-	if age, err = loadPredictor(b, opts.AgeModel, models.Age); err != nil {
+	if age, err = loadPredictor(b, opts.AgeModel, models.Age, data.TaskAge.ClassNames()); err != nil {
 		return nil, nil, err
 	}
 	return gender, age, nil
 }
 
 // loadPredictor opens the model file at path, or the built-in model for
-// task when path is empty, and checks that it was trained for task.
-func loadPredictor(be compute.Backend, path, task string) (*model.Predictor, error) {
+// task when path is empty, and checks that it was trained for task (and,
+// unless classes is nil, with those class names).
+func loadPredictor(be compute.Backend, path, task string, classes []string) (*model.Predictor, error) {
+	if path == "" && !models.HasBuiltin(task) {
+		return nil, fmt.Errorf("%w: this binary has no built-in %s model; train one (agegender train) and pass its file", ErrNoSuchModel, task)
+	}
 	m, err := models.Load(path, task)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %w", ErrNoSuchModel, err)
+	}
 	if err != nil {
 		return nil, err
+	}
+	if classes != nil && !slices.Equal(m.Info.ClassNames, classes) {
+		return nil, fmt.Errorf("agegender: %s model %s has the classes %q; want %q", task, path, m.Info.ClassNames, classes)
 	}
 	return model.NewPredictor(be, m, backend.InferenceImpl(be))
 }
@@ -349,17 +200,43 @@ func loadPredictor(be compute.Backend, path, task string) (*model.Predictor, err
 // Info returns the descriptions of the gender and age models in use; for a
 // joint model both are its description.
 func (a *Analyzer) Info() (gender, age model.Info) {
+	g := a.gender.Predictor().Info
 	if a.age == nil {
-		return a.gender.Info, a.gender.Info
+		return g, g
 	}
-	return a.gender.Info, a.age.Info
+	return g, a.age.Predictor().Info
 }
 
-// Analyze finds the faces in img and predicts each one's gender and age
-// group. An image without faces gives an empty slice and no error. Faces
-// are ordered by detection score, best first, and at most
-// Options.Face.MaxFaces (default 64) are returned.
-func (a *Analyzer) Analyze(img image.Image) ([]Face, error) {
+// enter starts a call: it fails after Close, and otherwise keeps Close
+// waiting until leave.
+func (a *Analyzer) enter() error {
+	a.mu.RLock()
+	if a.closed {
+		a.mu.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (a *Analyzer) leave() { a.mu.RUnlock() }
+
+// Analyze finds the faces in img and predicts each one's gender and age.
+// An image without faces gives an empty slice and no error. Faces are
+// ordered by detection score, best first, at most Options.Face.MaxFaces
+// (default 64), with boxes and landmarks in img's pixel coordinates. It
+// returns ctx.Err() when ctx ends before the answer is ready.
+func (a *Analyzer) Analyze(ctx context.Context, img image.Image) ([]Face, error) {
+	if err := a.enter(); err != nil {
+		return nil, err
+	}
+	defer a.leave()
+	return a.analyze(ctx, img)
+}
+
+func (a *Analyzer) analyze(ctx context.Context, img image.Image) ([]Face, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	dets, err := a.detector.Find(img)
 	if err != nil {
 		return nil, err
@@ -367,40 +244,62 @@ func (a *Analyzer) Analyze(img image.Image) ([]Face, error) {
 	if len(dets) == 0 {
 		return []Face{}, nil
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	crops := make([]image.Image, len(dets))
 	for i, d := range dets {
 		crops[i] = face.Align(img, d, alignSide)
 	}
-	out, err := a.classify(crops)
+	out, err := a.classify(ctx, crops)
 	if err != nil {
 		return nil, err
 	}
 	for i, d := range dets {
 		out[i].Index = i
-		out[i].Box = d.Box
+		out[i].Box = d.Box.Intersect(img.Bounds())
 		out[i].DetectionScore = d.Score
 		out[i].Landmarks = d.Landmarks
 	}
 	return out, nil
 }
 
-// AnalyzeBytes decodes an encoded image (JPEG, PNG, GIF, BMP or WebP, with
-// the EXIF orientation of JPEGs applied) within Options.Limits and analyses
-// it like Analyze.
-func (a *Analyzer) AnalyzeBytes(b []byte) ([]Face, error) {
-	img, _, err := imageio.Decode(bytes.NewReader(b), a.opts.Limits)
+// AnalyzeReader decodes a photo (JPEG, PNG, GIF, BMP or WebP, with the EXIF
+// orientation of JPEGs applied and transparency shown on white) within
+// Options.Limits and analyses it like Analyze. The Result's boxes and
+// landmarks are in the photo's pixels. Errors about the photo match
+// ErrEmptyImage, ErrNotImage, ErrUnsupportedFormat, ErrCorruptImage or
+// ErrTooLarge with errors.Is.
+func (a *Analyzer) AnalyzeReader(ctx context.Context, r io.Reader) (*Result, error) {
+	if err := a.enter(); err != nil {
+		return nil, err
+	}
+	defer a.leave()
+	img, info, err := imageio.DecodeInfo(r, a.opts.Limits)
 	if err != nil {
 		return nil, err
 	}
-	return a.Analyze(img)
+	faces, err := a.analyze(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	photo := image.Rect(0, 0, info.Width, info.Height)
+	return &Result{
+		Width: info.Width, Height: info.Height, Faces: scaleFaces(faces, img.Bounds(), photo),
+		Image: img, Format: info.Format,
+	}, nil
 }
 
-// AnalyzeCrop predicts gender and age group for an image that already is a
-// face crop framed like the UTKFace "aligned & cropped" images (the face
-// fills the frame, eyes level). No face detection is done; the returned
-// Face's Box is img's bounds.
-func (a *Analyzer) AnalyzeCrop(img image.Image) (Face, error) {
-	out, err := a.classify([]image.Image{img})
+// AnalyzeCrop predicts gender and age for an image that already is a face
+// crop framed like the UTKFace "aligned & cropped" images (the face fills
+// the frame, eyes level). No face detection is done; the returned Face's
+// Box is img's bounds.
+func (a *Analyzer) AnalyzeCrop(ctx context.Context, img image.Image) (Face, error) {
+	if err := a.enter(); err != nil {
+		return Face{}, err
+	}
+	defer a.leave()
+	out, err := a.classify(ctx, []image.Image{img})
 	if err != nil {
 		return Face{}, err
 	}
@@ -408,155 +307,77 @@ func (a *Analyzer) AnalyzeCrop(img image.Image) (Face, error) {
 	return out[0], nil
 }
 
-// Close stops the batcher. Calls in progress finish; later calls return
-// ErrClosed. Close is idempotent.
+// Close releases the models and the backend once the calls in progress
+// have finished; later calls return ErrClosed. Close is idempotent.
 func (a *Analyzer) Close() error {
-	a.closeOnce.Do(func() {
-		close(a.closing)
-		<-a.done
-		a.backend.Finalize()
-	})
-	<-a.done
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return nil
+	}
+	a.closed = true
+	a.gender.Close()
+	if a.age != nil {
+		a.age.Close()
+	}
+	a.backend.Finalize()
 	return nil
 }
 
-// classify runs the networks on face crops through the batcher.
-func (a *Analyzer) classify(crops []image.Image) ([]Face, error) {
-	r := &request{faces: crops, done: make(chan struct{})}
-	select {
-	case a.reqs <- r:
-	case <-a.closing:
-		return nil, ErrClosed
+// classify runs the networks on face crops, in batches shared with
+// concurrent calls.
+func (a *Analyzer) classify(ctx context.Context, crops []image.Image) ([]Face, error) {
+	resized := func(r *predict.Runner) [][]uint8 {
+		pix := make([][]uint8, len(crops))
+		for i, c := range crops {
+			pix[i] = predict.Resized(r.Predictor(), c)
+		}
+		return pix
 	}
-	<-r.done
-	if r.err != nil {
-		return nil, r.err
+	gpix := resized(a.gender)
+	g, err := a.gender.Probs(ctx, gpix)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]Face, len(crops))
-	for i, p := range r.probs {
-		out[i] = a.face(p[0], p[1])
+	if a.age == nil {
+		for i, p := range g {
+			out[i] = jointFace(p)
+		}
+		return out, nil
+	}
+	apix := gpix
+	if a.age.Predictor().Info.Resize != a.gender.Predictor().Info.Resize {
+		apix = resized(a.age)
+	}
+	age, err := a.age.Probs(ctx, apix)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i] = newFace(g[i], age[i])
 	}
 	return out, nil
 }
 
-// face turns network outputs into a Face.
-func (a *Analyzer) face(g, age []float32) Face {
-	if a.age == nil {
-		return jointFace(g)
-	}
-	f := Face{AgeProbs: make(AgeGroupProbs, len(age))}
+// newFace turns the gender and age-group probabilities (in Gender and
+// AgeGroup order, as loadModels checked) into a Face.
+func newFace(g, groups []float32) Face {
+	var f Face
 	gi := argmax(g)
-	f.Gender, f.GenderProb = a.gender.Info.ClassNames[gi], g[gi]
-	f.AgeGroup = a.age.Info.ClassNames[argmax(age)]
-	for i, name := range a.age.Info.ClassNames {
-		f.AgeProbs[name] = age[i]
-	}
+	f.Gender, f.GenderProb = Gender(gi), g[gi]
+	copy(f.AgeProbs[:], groups)
+	f.AgeGroup = AgeGroup(argmax(f.AgeProbs[:]))
 	return f
 }
 
-// batcher gathers requests into batches of up to MaxBatch faces and runs
-// them. A request is never split, so a single image with more faces than
-// MaxBatch runs as one (larger) batch.
-func (a *Analyzer) batcher() {
-	defer close(a.done)
-	for {
-		var batch []*request
-		select {
-		case r := <-a.reqs:
-			batch = append(batch, r)
-		case <-a.closing:
-			return
-		}
-		n := len(batch[0].faces)
-		timer := time.NewTimer(batchWait)
-	gather:
-		for n < a.opts.MaxBatch {
-			select {
-			case r := <-a.reqs:
-				batch = append(batch, r)
-				n += len(r.faces)
-			case <-timer.C:
-				break gather
-			}
-		}
-		timer.Stop()
-		a.run(batch)
-	}
-}
-
-// run classifies the faces of a batch of requests and wakes their callers.
-func (a *Analyzer) run(batch []*request) {
-	defer func() {
-		if p := recover(); p != nil {
-			for _, r := range batch {
-				r.err = fmt.Errorf("agegender: inference failed: %v", p)
-			}
-		}
-		for _, r := range batch {
-			close(r.done)
-		}
-	}()
-	var crops []image.Image
-	for _, r := range batch {
-		crops = append(crops, r.faces...)
-	}
-	g, age, err := a.probs(crops)
-	for _, r := range batch {
-		if err != nil {
-			r.err = err
-			continue
-		}
-		r.probs = make([][2][]float32, len(r.faces))
-		for i := range r.faces {
-			r.probs[i] = [2][]float32{g[i], age[i]}
-		}
-		g, age = g[len(r.faces):], age[len(r.faces):]
-	}
-}
-
-// jointFace turns a joint net's probabilities into a Face.
+// jointFace turns a joint net's outputs into a Face.
 func jointFace(p []float32) Face {
 	g, years := model.SplitJoint(p)
 	mean, std, groups := model.AgeEstimate(years)
-	f := Face{AgeProbs: make(AgeGroupProbs, len(groups)), Age: mean, AgeStd: std}
-	gi := argmax(g)
-	f.Gender, f.GenderProb = data.TaskGender.ClassNames()[gi], g[gi]
-	f.AgeGroup = data.AgeGroupNames[argmax(groups[:])]
-	for i, name := range data.AgeGroupNames {
-		f.AgeProbs[name] = groups[i]
-	}
+	f := newFace(g, groups[:])
+	f.Age, f.AgeStd = mean, std
 	return f
-}
-
-// probs runs the networks on crops (the joint net: its outputs as gender).
-func (a *Analyzer) probs(crops []image.Image) (gender, age [][]float32, err error) {
-	if a.age == nil {
-		pix := make([][]uint8, len(crops))
-		for i, c := range crops {
-			pix[i] = predict.Resized(a.gender, c)
-		}
-		gender, err = predict.Probs(a.gender, pix, a.mode)
-		return gender, make([][]float32, len(crops)), err
-	}
-	gpix := make([][]uint8, len(crops))
-	apix := gpix
-	sameSize := a.gender.Info.Resize == a.age.Info.Resize
-	if !sameSize {
-		apix = make([][]uint8, len(crops))
-	}
-	for i, c := range crops {
-		gpix[i] = predict.Resized(a.gender, c)
-		if !sameSize {
-			apix[i] = predict.Resized(a.age, c)
-		}
-	}
-	if gender, err = predict.Probs(a.gender, gpix, a.mode); err != nil {
-		return nil, nil, err
-	}
-	if age, err = predict.Probs(a.age, apix, a.mode); err != nil {
-		return nil, nil, err
-	}
-	return gender, age, nil
 }
 
 func argmax(p []float32) int {
@@ -567,68 +388,4 @@ func argmax(p []float32) int {
 		}
 	}
 	return best
-}
-
-// percent writes a probability as a whole percentage, never rounding one
-// short of certainty up to 100%.
-func percent(p float32) string {
-	if p > 0.99 && p < 1 {
-		return ">99%"
-	}
-	return fmt.Sprintf("%.0f%%", 100*p)
-}
-
-// Annotate returns a copy of img with each face's box drawn and labelled
-// with its index, gender and age group, for people to check results.
-func Annotate(img image.Image, faces []Face) *image.RGBA {
-	b := img.Bounds()
-	dst := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
-	draw.Draw(dst, dst.Bounds(), img, b.Min, draw.Src)
-	// Lines thick enough to see on large photos, thin on small ones.
-	th := max(2, min(b.Dx(), b.Dy())/300)
-	for _, f := range faces {
-		r := f.Box.Sub(b.Min)
-		c := boxColor(f.Gender)
-		fillRect(dst, image.Rect(r.Min.X, r.Min.Y, r.Max.X, r.Min.Y+th), c)
-		fillRect(dst, image.Rect(r.Min.X, r.Max.Y-th, r.Max.X, r.Max.Y), c)
-		fillRect(dst, image.Rect(r.Min.X, r.Min.Y, r.Min.X+th, r.Max.Y), c)
-		fillRect(dst, image.Rect(r.Max.X-th, r.Min.Y, r.Max.X, r.Max.Y), c)
-		label := fmt.Sprintf("#%d %s %s %s", f.Index, f.Gender, percent(f.GenderProb), f.AgeGroup)
-		if f.HasAge() {
-			label += fmt.Sprintf(" %.0f±%.0fy", f.Age, f.AgeStd)
-		}
-		face := basicfont.Face7x13
-		w := font.MeasureString(face, label).Ceil() + 4
-		h := face.Metrics().Height.Ceil() + 2
-		// Above the box, or inside its top edge when there is no room.
-		y := r.Min.Y - h
-		if y < 0 {
-			y = max(0, r.Min.Y)
-		}
-		x := max(0, r.Min.X)
-		fillRect(dst, image.Rect(x, y, x+w, y+h), c)
-		d := font.Drawer{
-			Dst:  dst,
-			Src:  image.White,
-			Face: face,
-			Dot:  fixed.P(x+2, y+face.Metrics().Ascent.Ceil()+1),
-		}
-		d.DrawString(label)
-	}
-	return dst
-}
-
-// boxColor tells the genders apart at a glance.
-func boxColor(gender string) color.RGBA {
-	switch gender {
-	case "f", "female":
-		return color.RGBA{200, 30, 120, 255}
-	case "m", "male":
-		return color.RGBA{20, 100, 220, 255}
-	}
-	return color.RGBA{0, 160, 0, 255}
-}
-
-func fillRect(dst *image.RGBA, r image.Rectangle, c color.RGBA) {
-	draw.Draw(dst, r.Intersect(dst.Bounds()), image.NewUniform(c), image.Point{}, draw.Src)
 }

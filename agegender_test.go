@@ -2,6 +2,7 @@ package agegender_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"image"
@@ -24,6 +25,9 @@ import (
 	"golang.org/x/image/draw"
 	"golang.org/x/image/math/f64"
 )
+
+// ctx is the context of calls that are not about cancellation.
+var ctx = context.Background()
 
 // newAnalyzer returns an Analyzer on the random-weight test models (the
 // trained built-in models are not needed to test the plumbing).
@@ -122,13 +126,13 @@ func meanAbsDiff64(a, b image.Image) float64 {
 // faces give to the same class, over gender and age.
 func maxProbDiff(a, b agegender.Face) float64 {
 	d := 0.0
-	pg := func(f agegender.Face, g string) float64 {
+	pg := func(f agegender.Face, g agegender.Gender) float64 {
 		if f.Gender == g {
 			return float64(f.GenderProb)
 		}
 		return 1 - float64(f.GenderProb) // two classes
 	}
-	for _, g := range []string{a.Gender, b.Gender} {
+	for _, g := range []agegender.Gender{a.Gender, b.Gender} {
 		d = math.Max(d, math.Abs(pg(a, g)-pg(b, g)))
 	}
 	for k, p := range a.AgeProbs {
@@ -145,7 +149,7 @@ func TestPastedFaceMatchesCrop(t *testing.T) {
 	a := newAnalyzer(t, agegender.Options{})
 	file, crop := levelFace(t, 0)
 	t.Logf("face: %s", filepath.Base(file))
-	want, err := a.AnalyzeCrop(crop)
+	want, err := a.AnalyzeCrop(ctx, crop)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +160,7 @@ func TestPastedFaceMatchesCrop(t *testing.T) {
 	canvas := noiseCanvas(640, 480, 7)
 	const cx, cy, deg = 400, 260, 10
 	paste(canvas, crop, cx, cy, deg)
-	faces, err := a.Analyze(canvas)
+	faces, err := a.Analyze(ctx, canvas)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +200,7 @@ func TestPastedFaceMatchesCrop(t *testing.T) {
 	t.Logf("pasted:   %s %.3f %s %v", got.Gender, got.GenderProb, got.AgeGroup, got.AgeProbs)
 	t.Logf("original: %s %.3f %s %v", want.Gender, want.GenderProb, want.AgeGroup, want.AgeProbs)
 	_, otherImg := levelFace(t, 1)
-	other, err := a.AnalyzeCrop(otherImg)
+	other, err := a.AnalyzeCrop(ctx, otherImg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +232,7 @@ func TestConcurrentBatching(t *testing.T) {
 	}
 	want := make([]agegender.Face, len(crops))
 	for i, c := range crops {
-		f, err := a.AnalyzeCrop(c)
+		f, err := a.AnalyzeCrop(ctx, c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -238,7 +242,7 @@ func TestConcurrentBatching(t *testing.T) {
 	got := make([]agegender.Face, 3*len(crops))
 	errs := make([]error, len(got))
 	for i := range got {
-		wg.Go(func() { got[i], errs[i] = a.AnalyzeCrop(crops[i%len(crops)]) })
+		wg.Go(func() { got[i], errs[i] = a.AnalyzeCrop(ctx, crops[i%len(crops)]) })
 	}
 	wg.Wait()
 	for i, f := range got {
@@ -253,18 +257,18 @@ func TestConcurrentBatching(t *testing.T) {
 
 func TestNoFaceAndBadInput(t *testing.T) {
 	a := newAnalyzer(t, agegender.Options{})
-	faces, err := a.Analyze(noiseCanvas(300, 200, 1))
+	faces, err := a.Analyze(ctx, noiseCanvas(300, 200, 1))
 	if err != nil || faces == nil || len(faces) != 0 {
 		t.Errorf("noise: got %v, %v; want an empty, non-nil slice and no error", faces, err)
 	}
-	if _, err := a.AnalyzeBytes([]byte("not an image")); err == nil {
-		t.Error("AnalyzeBytes accepted garbage")
+	if _, err := a.AnalyzeReader(ctx, strings.NewReader("not an image")); err == nil {
+		t.Error("AnalyzeReader accepted garbage")
 	}
 	var buf bytes.Buffer
 	png.Encode(&buf, image.NewGray(image.Rect(0, 0, 3000, 3000)))
 	small := newAnalyzer(t, agegender.Options{Limits: imageio.Limits{MaxPixels: 1000}})
-	if _, err := small.AnalyzeBytes(buf.Bytes()); !errors.Is(err, imageio.ErrTooLarge) {
-		t.Errorf("AnalyzeBytes of a 9 Mpx image with a 1000 px limit: %v, want ErrTooLarge", err)
+	if _, err := small.AnalyzeReader(ctx, &buf); !errors.Is(err, agegender.ErrTooLarge) {
+		t.Errorf("AnalyzeReader of a 9 Mpx image with a 1000 px limit: %v, want ErrTooLarge", err)
 	}
 }
 
@@ -295,15 +299,15 @@ func TestOptionsAndClose(t *testing.T) {
 	}
 	a.Close()
 	a.Close()
-	if _, err := a.AnalyzeCrop(noiseCanvas(50, 50, 1)); !errors.Is(err, agegender.ErrClosed) {
+	if _, err := a.AnalyzeCrop(ctx, noiseCanvas(50, 50, 1)); !errors.Is(err, agegender.ErrClosed) {
 		t.Errorf("after Close: %v, want ErrClosed", err)
 	}
 }
 
 func TestAnnotateAndJSON(t *testing.T) {
 	img := image.NewRGBA(image.Rect(10, 10, 210, 160))
-	f := agegender.Face{Index: 0, Box: image.Rect(50, 40, 130, 120), Gender: "f", GenderProb: 0.9, AgeGroup: "25-32",
-		AgeProbs: map[string]float32{"25-32": 0.7}}
+	f := agegender.Face{Index: 0, Box: image.Rect(50, 40, 130, 120), Gender: agegender.Female, GenderProb: 0.9,
+		AgeGroup: agegender.Age25To32, AgeProbs: agegender.AgeProbs{agegender.Age25To32: 0.7}}
 	out := Annotate(img, f)
 	if out.Bounds() != image.Rect(0, 0, 200, 150) {
 		t.Fatalf("annotated bounds %v", out.Bounds())
@@ -319,7 +323,8 @@ func TestAnnotateAndJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"face":0,"box":[50,40,80,80],"gender":"f","gender_prob":0.9,"age_group":"25-32","age_probs":{"25-32":0.7},"detection_score":0}`
+	want := `{"face":0,"box":[50,40,80,80],"gender":"f","gender_prob":0.9,"age_group":"25-32",` +
+		`"age_probs":{"0-2":0,"4-6":0,"8-12":0,"15-20":0,"25-32":0.7,"38-43":0,"48-53":0,"60-100":0},"detection_score":0}`
 	if string(b) != want {
 		t.Errorf("JSON\n got %s\nwant %s", b, want)
 	}
@@ -330,12 +335,12 @@ func TestAnnotateAndJSON(t *testing.T) {
 
 	// A model with years adds "age" and "age_std"; groups come in age order.
 	f.Age, f.AgeStd = 29.96, 4.04
-	f.AgeProbs = map[string]float32{"60-100": 0.05, "8-12": 0.05, "25-32": 0.7, "4-6": 0.2}
+	f.AgeProbs = agegender.AgeProbs{agegender.Age60To100: 0.05, agegender.Age8To12: 0.05, agegender.Age25To32: 0.7, agegender.Age4To6: 0.2}
 	b, err = json.Marshal(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, part := range []string{`"age_probs":{"4-6":0.2,"8-12":0.05,"25-32":0.7,"60-100":0.05}`, `"age":30,"age_std":4`} {
+	for _, part := range []string{`"age_probs":{"0-2":0,"4-6":0.2,"8-12":0.05,"15-20":0,"25-32":0.7,"38-43":0,"48-53":0,"60-100":0.05}`, `"age":30,"age_std":4`} {
 		if !strings.Contains(string(b), part) {
 			t.Errorf("JSON %s lacks %s", b, part)
 		}
@@ -368,11 +373,78 @@ func TestErrorsIs(t *testing.T) {
 		{"text", []byte("hello, this is not a photo at all"), agegender.ErrNotImage},
 		{"truncated PNG", []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00"), agegender.ErrCorruptImage},
 	} {
-		if _, err := a.AnalyzeBytes(c.body); !errors.Is(err, c.want) {
+		if _, err := a.AnalyzeReader(ctx, bytes.NewReader(c.body)); !errors.Is(err, c.want) {
 			t.Errorf("%s: err = %v, want errors.Is(err, %v)", c.name, err, c.want)
 		}
 	}
-	if _, err := agegender.New(agegender.Options{Model: filepath.Join(t.TempDir(), "missing.agm")}); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("missing model file: err = %v, want errors.Is(err, fs.ErrNotExist)", err)
+	_, err = agegender.New(agegender.Options{Model: filepath.Join(t.TempDir(), "missing.agm")})
+	if !errors.Is(err, fs.ErrNotExist) || !errors.Is(err, agegender.ErrNoSuchModel) {
+		t.Errorf("missing model file: err = %v, want errors.Is(err, fs.ErrNotExist) and ErrNoSuchModel", err)
+	}
+}
+
+// TestContext: a call whose context has ended returns its error, and an
+// ended context takes queued faces out of the batch.
+func TestContext(t *testing.T) {
+	a := newAnalyzer(t, agegender.Options{})
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	img := noiseCanvas(120, 120, 3)
+	if _, err := a.Analyze(done, img); !errors.Is(err, context.Canceled) {
+		t.Errorf("Analyze with a cancelled context: %v", err)
+	}
+	if _, err := a.AnalyzeCrop(done, img); !errors.Is(err, context.Canceled) {
+		t.Errorf("AnalyzeCrop with a cancelled context: %v", err)
+	}
+	var buf bytes.Buffer
+	png.Encode(&buf, img)
+	if _, err := a.AnalyzeReader(done, &buf); !errors.Is(err, context.Canceled) {
+		t.Errorf("AnalyzeReader with a cancelled context: %v", err)
+	}
+	expired, cancel2 := context.WithTimeout(context.Background(), -1)
+	defer cancel2()
+	if _, err := a.AnalyzeCrop(expired, img); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("AnalyzeCrop past its deadline: %v", err)
+	}
+	// The Analyzer still answers afterwards.
+	if _, err := a.AnalyzeCrop(ctx, img); err != nil {
+		t.Errorf("after cancelled calls: %v", err)
+	}
+}
+
+// TestTypes: genders and age groups print and marshal as the JSON strings.
+func TestTypes(t *testing.T) {
+	if agegender.Male.String() != "m" || agegender.Female.String() != "f" {
+		t.Errorf("genders print as %v, %v", agegender.Male, agegender.Female)
+	}
+	want := []string{"0-2", "4-6", "8-12", "15-20", "25-32", "38-43", "48-53", "60-100"}
+	for g := agegender.Age0To2; g <= agegender.Age60To100; g++ {
+		if g.String() != want[g] {
+			t.Errorf("AgeGroup(%d) = %q, want %q", int(g), g, want[g])
+		}
+		var back agegender.AgeGroup
+		if b, err := g.MarshalText(); err != nil || back.UnmarshalText(b) != nil || back != g {
+			t.Errorf("%v does not round-trip: %q, %v", g, b, err)
+		}
+	}
+	if lo, hi := agegender.Age25To32.Years(); lo != 25 || hi != 32 {
+		t.Errorf("Age25To32.Years() = %d, %d", lo, hi)
+	}
+	if _, err := json.Marshal(agegender.Face{Gender: 7}); err == nil {
+		t.Error("a face with gender 7 marshals")
+	}
+}
+
+// TestNoFaceJSON: a photo without faces is {"width":…,"height":…,"faces":[]}.
+func TestNoFaceJSON(t *testing.T) {
+	a := newAnalyzer(t, agegender.Options{})
+	var buf bytes.Buffer
+	png.Encode(&buf, noiseCanvas(300, 200, 1))
+	res, err := a.AnalyzeReader(ctx, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(res); string(b) != `{"width":300,"height":200,"faces":[]}` {
+		t.Errorf("JSON of a photo without faces: %s", b)
 	}
 }

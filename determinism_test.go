@@ -1,6 +1,7 @@
 package agegender_test
 
 import (
+	"bytes"
 	"os"
 	"reflect"
 	"testing"
@@ -22,15 +23,17 @@ func TestSameBytesSameAnswer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		first, err := a.AnalyzeBytes(b)
-		if err != nil || len(first) != 1 {
-			t.Fatalf("%s: %d faces, err %v; want the one face of testdata/face.jpg", det, len(first), err)
+		res, err := a.AnalyzeReader(ctx, bytes.NewReader(b))
+		if err != nil || len(res.Faces) != 1 {
+			t.Fatalf("%s: %v, err %v; want the one face of testdata/face.jpg", det, res, err)
 		}
+		first := res.Faces
 		for i := range 3 {
-			got, err := a.AnalyzeBytes(b)
+			res, err := a.AnalyzeReader(ctx, bytes.NewReader(b))
 			if err != nil {
 				t.Fatal(err)
 			}
+			got := res.Faces
 			if det == "pigo" {
 				if len(got) != 1 || got[0].Box != first[0].Box || got[0].DetectionScore != first[0].DetectionScore {
 					t.Errorf("pigo call %d: %+v, first %+v", i, got, first)

@@ -1,9 +1,12 @@
 package agegender_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log"
 	"os"
+	"time"
 
 	"github.com/agegender/agegender"
 )
@@ -12,21 +15,27 @@ import (
 // its box in the photo, the most likely gender and age group, and the
 // probabilities behind them.
 func Example() {
-	a, err := agegender.New(agegender.Options{TenCrop: true})
+	a, err := agegender.New(agegender.Options{})
 	if err != nil {
 		log.Fatal(err) // e.g. a binary built without the built-in models
 	}
 	defer a.Close()
-	b, err := os.ReadFile("photo.jpg")
+	f, err := os.Open("photo.jpg")
 	if err != nil {
 		log.Fatal(err)
 	}
-	faces, err := a.AnalyzeBytes(b)
-	if err != nil {
-		log.Fatal(err) // not an image, or too large
+	defer f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := a.AnalyzeReader(ctx, f)
+	switch {
+	case errors.Is(err, agegender.ErrNotImage), errors.Is(err, agegender.ErrUnsupportedFormat):
+		log.Fatal("not a photo we can read: ", err)
+	case err != nil:
+		log.Fatal(err)
 	}
-	for _, f := range faces {
-		fmt.Printf("face %d at %v: %s (%.0f%%), age %s (%.0f%%)\n",
+	for _, f := range res.Faces {
+		fmt.Printf("face %d at %v: %v (%.0f%%), age %v (%.0f%%)\n",
 			f.Index, f.Box, f.Gender, 100*f.GenderProb, f.AgeGroup, 100*f.AgeProb())
 	}
 }

@@ -4,9 +4,22 @@
 // Inputs are face crops in the training format (UTKFace-like: the face
 // fills the frame). Finding faces in full photos is the job of the root
 // package agegender, which calls this one.
+//
+// # Batching
+//
+// [Runner] is the project's one batching layer: it gathers the images of
+// concurrent callers into shared batches for a model. Each caller prepares
+// its own crops (resize, crop, mean) in its own goroutine, so that
+// preparation runs on all cores while the network runs batch after batch.
+// The Analyzer of package agegender (and so the CLI's predict and the HTTP
+// service) and [Set] (evaluation) are built on it. Below it,
+// model.Predictor pads each batch to one of the few batch sizes it has
+// compiled, which is a detail of running a fixed-shape graph, not a second
+// batching layer.
 package predict
 
 import (
+	"context"
 	"fmt"
 	"image"
 	"runtime"
@@ -46,72 +59,94 @@ func Resized(p *model.Predictor, img image.Image) []uint8 {
 	return prep.FromImage(img, PrepConfig(p.Info))
 }
 
-// Probs returns class probabilities for each image in pix (each in the
-// Resized format), cropping them as mode says.
-func Probs(p *model.Predictor, pix [][]uint8, mode Mode) ([][]float32, error) {
-	cfg := PrepConfig(p.Info)
-	per := cfg.CropLen()
-	crops := 1
-	mirrorOnly := mode == TenCrop && cfg.Resize == cfg.Crop
+// cropsPer is how many network inputs one image gives in mode: 1, or 2
+// when the model's crop is its whole resized image (the 4 corner crops
+// then equal the centre one, so 10 crops average to the centre and its
+// mirror), else 10.
+func cropsPer(cfg prep.Config, mode Mode) int {
 	switch {
-	case mirrorOnly:
-		// The crop is the whole image, so the 4 corner crops equal the
-		// centre one: the 10 crops average to the centre and its mirror.
-		crops = 2
-	case mode == TenCrop:
-		crops = prep.NumTenCrops
+	case mode != TenCrop:
+		return 1
+	case cfg.Resize == cfg.Crop:
+		return 2
 	}
+	return prep.NumTenCrops
+}
+
+// prepare cuts the network inputs of every image in pix (each in the
+// Resized format) as mode says, packed NHWC.
+func prepare(cfg prep.Config, pix [][]uint8, mode Mode) ([]float32, error) {
+	per, crops := cfg.CropLen(), cropsPer(cfg, mode)
 	buf := make([]float32, len(pix)*crops*per)
 	for i, px := range pix {
 		if len(px) != cfg.Resize*cfg.Resize*3 {
 			return nil, fmt.Errorf("predict: image %d has %d bytes, want %d (use Resized)", i, len(px), cfg.Resize*cfg.Resize*3)
 		}
 		base := buf[i*crops*per:]
-		if mirrorOnly {
+		switch crops {
+		case 1:
+			prep.CenterCropPixels(px, cfg, base[:per])
+		case 2:
 			prep.CenterCropPixels(px, cfg, base[:per])
 			prep.MirrorCropPixels(px, cfg, base[per:2*per])
-		} else if mode == TenCrop {
+		default:
 			dst := make([][]float32, crops)
 			for c := range dst {
 				dst[c] = base[c*per : (c+1)*per]
 			}
 			prep.TenCropPixels(px, cfg, dst)
-		} else {
-			prep.CenterCropPixels(px, cfg, base[:per])
 		}
 	}
+	return buf, nil
+}
+
+// Probs returns class probabilities for each image in pix (each in the
+// Resized format), cropping them as mode says, in one call to p: no
+// batching with other callers (see Runner for that).
+func Probs(p *model.Predictor, pix [][]uint8, mode Mode) ([][]float32, error) {
+	cfg := PrepConfig(p.Info)
+	buf, err := prepare(cfg, pix, mode)
+	if err != nil {
+		return nil, err
+	}
+	crops := cropsPer(cfg, mode)
 	all, err := p.Probs(buf, len(pix)*crops)
 	if err != nil {
 		return nil, err
 	}
-	out := make([][]float32, len(pix))
-	for i := range pix {
+	return average(all, crops), nil
+}
+
+// average averages each run of crops probability vectors into one.
+func average(all [][]float32, crops int) [][]float32 {
+	out := make([][]float32, len(all)/crops)
+	for i := range out {
 		out[i] = eval.AverageProbs(all[i*crops : (i+1)*crops])
 	}
-	return out, nil
+	return out
 }
 
 // Set runs p over every image of a cache (with its labels) and returns the
-// predictions for evaluation. Batches are prepared on all cores.
+// predictions for evaluation. Batches are prepared on all cores and run
+// through a Runner.
 func Set(p *model.Predictor, cache *prep.Cache, labels []int, mode Mode) ([]eval.Prediction, error) {
 	const chunk = 32
+	r := NewRunner(p, mode, chunk)
+	defer r.Close()
 	n := cache.Len()
 	out := make([]eval.Prediction, n)
-	type job struct{ start int }
-	jobs := make(chan job)
+	starts := make(chan int)
 	errs := make(chan error, 1)
 	var wg sync.WaitGroup
-	for w := 0; w < max(1, runtime.NumCPU()/2); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range jobs {
-				end := min(n, j.start+chunk)
-				pix := make([][]uint8, 0, end-j.start)
-				for i := j.start; i < end; i++ {
+	for range max(1, runtime.NumCPU()/2) {
+		wg.Go(func() {
+			for start := range starts {
+				end := min(n, start+chunk)
+				pix := make([][]uint8, 0, end-start)
+				for i := start; i < end; i++ {
 					pix = append(pix, cache.Pixels(i))
 				}
-				probs, err := Probs(p, pix, mode)
+				probs, err := r.Probs(context.Background(), pix)
 				if err != nil {
 					select {
 					case errs <- err:
@@ -120,15 +155,15 @@ func Set(p *model.Predictor, cache *prep.Cache, labels []int, mode Mode) ([]eval
 					continue
 				}
 				for k, pr := range probs {
-					out[j.start+k] = eval.Prediction{Label: labels[j.start+k], Probs: pr}
+					out[start+k] = eval.Prediction{Label: labels[start+k], Probs: pr}
 				}
 			}
-		}()
+		})
 	}
 	for s := 0; s < n; s += chunk {
-		jobs <- job{s}
+		starts <- s
 	}
-	close(jobs)
+	close(starts)
 	wg.Wait()
 	select {
 	case err := <-errs:

@@ -2,7 +2,7 @@ package serve
 
 import (
 	"bytes"
-	"image"
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,13 +10,20 @@ import (
 	"testing"
 
 	"github.com/agegender/agegender"
+	"github.com/agegender/agegender/imageio"
 )
 
-// stubAnalyzer answers one face for every image, without a network.
+// stubAnalyzer decodes like the library and answers one face for every
+// image, without a network.
 type stubAnalyzer struct{}
 
-func (stubAnalyzer) Analyze(img image.Image) ([]agegender.Face, error) {
-	return []agegender.Face{{Box: img.Bounds(), Gender: "f", GenderProb: 0.9, AgeGroup: "25-32"}}, nil
+func (stubAnalyzer) AnalyzeReader(ctx context.Context, r io.Reader) (*agegender.Result, error) {
+	img, info, err := imageio.DecodeInfo(r, imageio.Limits{MaxPixels: 1 << 20})
+	if err != nil {
+		return nil, err
+	}
+	f := agegender.Face{Box: img.Bounds(), Gender: agegender.Female, GenderProb: 0.9, AgeGroup: agegender.Age25To32}
+	return &agegender.Result{Width: info.Width, Height: info.Height, Faces: []agegender.Face{f}, Image: img}, nil
 }
 
 // FuzzHandler sends arbitrary methods, paths, content types and bodies to
@@ -32,7 +39,7 @@ func FuzzHandler(f *testing.F) {
 	f.Add("POST", "/v1/predict", "text/plain", []byte("iVBORw0KGgo"))
 	f.Add("POST", "/v1/predict", "application/x-www-form-urlencoded", []byte("image=iVBOR%2Bw0KGgo"))
 	f.Add("OPTIONS", "/v1/predict", "", []byte{})
-	h, err := New(stubAnalyzer{}, Config{MaxBodyBytes: 1 << 16, MaxPixels: 1 << 20, CORSOrigins: []string{"https://example.com"},
+	h, err := New(stubAnalyzer{}, Config{MaxBodyBytes: 1 << 16, CORSOrigins: []string{"https://example.com"},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		f.Fatal(err)

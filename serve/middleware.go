@@ -18,10 +18,9 @@ import (
 // apiError is an error answer: the status, the message for the client
 // (which also goes to the log) and, for a 413, the limit that was passed.
 type apiError struct {
-	status    int
-	msg       string
-	maxBytes  int64
-	maxPixels int64
+	status   int
+	msg      string
+	maxBytes int64
 }
 
 // errorBody is the JSON body of every error answer (schema "Error" in
@@ -30,9 +29,8 @@ type errorBody struct {
 	Error     string `json:"error"`
 	Status    int    `json:"status"`
 	RequestID string `json:"request_id,omitempty"`
-	// MaxBytes and MaxPixels state the limit a 413 refers to.
-	MaxBytes  int64 `json:"max_bytes,omitempty"`
-	MaxPixels int64 `json:"max_pixels,omitempty"`
+	// MaxBytes states the limit a 413 for the body refers to.
+	MaxBytes int64 `json:"max_bytes,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -49,7 +47,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func writeError(w http.ResponseWriter, r *http.Request, e apiError) {
 	info := infoOf(r)
 	info.reason = e.msg
-	writeJSON(w, e.status, errorBody{Error: e.msg, Status: e.status, RequestID: info.id, MaxBytes: e.maxBytes, MaxPixels: e.maxPixels})
+	writeJSON(w, e.status, errorBody{Error: e.msg, Status: e.status, RequestID: info.id, MaxBytes: e.maxBytes})
 }
 
 // requestInfo collects what the log record and the metrics of a request

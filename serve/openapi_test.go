@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/agegender/agegender"
+	"github.com/agegender/agegender/imageio"
 )
 
 // spec is openapi.json, parsed.
@@ -248,7 +249,7 @@ func TestOpenAPIAnswers(t *testing.T) {
 	sp := loadSpec(t)
 	twoFaces := []agegender.Face{oneFace[0], oneFace[0]}
 	twoFaces[1].Index = 1
-	ok := newService(t, &fake{faces: twoFaces}, Config{Token: "t", MaxBodyBytes: 1 << 12, MaxPixels: 100 * 100})
+	ok := newService(t, &fake{faces: twoFaces, lim: imageio.Limits{MaxPixels: 100 * 100}}, Config{Token: "t", MaxBodyBytes: 1 << 12})
 	auth := []string{"Authorization", "Bearer t"}
 	img := pngBytes(t, 40, 30)
 	type answer struct {

@@ -45,12 +45,13 @@ package serve
 
 import (
 	"bytes"
+	"context"
 	_ "embed"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"image"
 	"image/png"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -59,13 +60,15 @@ import (
 	"time"
 
 	"github.com/agegender/agegender"
-	"github.com/agegender/agegender/imageio"
 )
 
-// Analyzer is what the service needs from an *agegender.Analyzer. Tests
+// Analyzer is what the service needs from an *agegender.Analyzer: it
+// decodes the photo within its limits (agegender.Options.Limits: photos
+// over the pixel limit are downscaled, only those beyond its decoding
+// bound are refused with agegender.ErrTooLarge) and analyses it. Tests
 // substitute their own.
 type Analyzer interface {
-	Analyze(img image.Image) ([]agegender.Face, error)
+	AnalyzeReader(ctx context.Context, r io.Reader) (*agegender.Result, error)
 }
 
 // Config tunes New. The zero value is ready to use.
@@ -77,9 +80,6 @@ type Config struct {
 	// MaxBodyBytes bounds a request body as sent (base64 counts as sent,
 	// about 4/3 of the image); larger requests get 413. Default 20 MiB.
 	MaxBodyBytes int64
-	// MaxPixels bounds the width×height of an image; larger ones get 413.
-	// Default imageio.DefaultLimits.MaxPixels (50 megapixels).
-	MaxPixels int64
 	// MaxConcurrent is how many requests are analysed at once. Default:
 	// the number of CPUs.
 	MaxConcurrent int
@@ -123,9 +123,6 @@ func (c Config) withDefaults() Config {
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	if c.MaxPixels <= 0 {
-		c.MaxPixels = imageio.DefaultLimits.MaxPixels
-	}
 	if c.MaxConcurrent <= 0 {
 		c.MaxConcurrent = runtime.NumCPU()
 	}
@@ -139,16 +136,11 @@ func (c Config) withDefaults() Config {
 }
 
 // Response is the JSON answer of POST /v1/predict (schema "Prediction" in
-// openapi.json).
+// openapi.json): the library's agegender.Result ("width", "height" and
+// "faces", each face as documented on agegender.Face, in the photo's
+// pixels) and the fields below.
 type Response struct {
-	// Faces are the faces found, most confident first; each is an object
-	// with "face", "box" ([x, y, width, height]), "gender", "gender_prob",
-	// "age_group", "age_probs" and "detection_score", and, from models
-	// that estimate it, "age" and "age_std" in years (see agegender.Face).
-	Faces []agegender.Face `json:"faces"`
-	// Width and Height are the image's, after EXIF orientation.
-	Width  int `json:"width"`
-	Height int `json:"height"`
+	agegender.Result
 	// ElapsedMS is the time spent decoding and analysing, in milliseconds.
 	ElapsedMS float64 `json:"elapsed_ms"`
 	// Annotated is the image with boxes and labels drawn, as a
@@ -330,35 +322,20 @@ func (s *Service) predict(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, *aerr)
 		return
 	}
-	img, _, err := imageio.Decode(bytes.NewReader(body), imageio.Limits{MaxPixels: s.cfg.MaxPixels, MaxBytes: s.cfg.MaxBodyBytes})
+	res, err := ref.a.AnalyzeReader(r.Context(), bytes.NewReader(body))
 	if err != nil {
-		if errors.Is(err, imageio.ErrTooLarge) {
-			writeError(w, r, apiError{status: http.StatusRequestEntityTooLarge, maxPixels: s.cfg.MaxPixels,
-				msg: fmt.Sprintf("%v; scale the image down to at most %d pixels (width×height)", err, s.cfg.MaxPixels)})
-			return
-		}
-		msg := "cannot use the image: " + err.Error()
-		if !strings.Contains(msg, "JPEG") {
-			msg += "; send a JPEG, PNG, GIF, BMP or WebP image"
-		}
-		writeError(w, r, apiError{status: http.StatusBadRequest, msg: msg})
+		s.analysisError(w, r, err)
 		return
 	}
-	faces, err := ref.a.Analyze(img)
-	if err != nil {
-		writeError(w, r, apiError{status: http.StatusInternalServerError, msg: "analysis failed: " + err.Error()})
-		return
-	}
-	infoOf(r).faces = len(faces)
-	s.metrics.faces.Add(float64(len(faces)))
-	b := img.Bounds()
-	resp := Response{Faces: faces, Width: b.Dx(), Height: b.Dy()}
+	infoOf(r).faces = len(res.Faces)
+	s.metrics.faces.Add(float64(len(res.Faces)))
+	resp := Response{Result: *res}
 	if resp.Faces == nil {
 		resp.Faces = []agegender.Face{}
 	}
 	if v := r.URL.Query().Get("annotate"); v == "1" || v == "true" {
 		var buf bytes.Buffer
-		if err := png.Encode(&buf, agegender.Annotate(img, faces)); err != nil {
+		if err := png.Encode(&buf, res.Annotate()); err != nil {
 			writeError(w, r, apiError{status: http.StatusInternalServerError, msg: "encoding the annotated image: " + err.Error()})
 			return
 		}
@@ -366,4 +343,25 @@ func (s *Service) predict(w http.ResponseWriter, r *http.Request) {
 	}
 	resp.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// analysisError answers a failed analysis: 413 for a photo too large to
+// decode, 400 for one that is no usable image, nothing for a client that
+// went away, 500 for the rest.
+func (s *Service) analysisError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, agegender.ErrTooLarge):
+		writeError(w, r, apiError{status: http.StatusRequestEntityTooLarge, msg: err.Error() + "; send a smaller image"})
+	case errors.Is(err, agegender.ErrEmptyImage), errors.Is(err, agegender.ErrNotImage),
+		errors.Is(err, agegender.ErrUnsupportedFormat), errors.Is(err, agegender.ErrCorruptImage):
+		msg := "cannot use the image: " + err.Error()
+		if !strings.Contains(msg, "JPEG") {
+			msg += "; send a JPEG, PNG, GIF, BMP or WebP image"
+		}
+		writeError(w, r, apiError{status: http.StatusBadRequest, msg: msg})
+	case r.Context().Err() != nil:
+		infoOf(r).reason = "client went away during the analysis"
+	default:
+		writeError(w, r, apiError{status: http.StatusInternalServerError, msg: "analysis failed: " + err.Error()})
+	}
 }

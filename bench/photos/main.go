@@ -24,6 +24,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -160,11 +162,12 @@ func evaluate(a *agegender.Analyzer, scenes []scene, dir, utkDir string) result 
 			log.Fatal(err)
 		}
 		start := time.Now()
-		got, err := a.AnalyzeBytes(b)
+		res, err := a.AnalyzeReader(context.Background(), bytes.NewReader(b))
 		r.elapsed += time.Since(start)
 		if err != nil {
 			log.Fatalf("%s: %v", sc.Name, err)
 		}
+		got := res.Faces
 		used := make([]bool, len(got))
 		for _, tf := range sc.Faces {
 			r.faces++
@@ -197,19 +200,19 @@ func evaluate(a *agegender.Analyzer, scenes []scene, dir, utkDir string) result 
 				r.foundTurned++
 			}
 			g := got[best]
-			r.gender += b2i(g.Gender == tf.Gender)
-			r.age += b2i(g.AgeGroup == tf.Age)
-			r.age1 += b2i(ageDist(g.AgeGroup, tf.Age) <= 1)
+			r.gender += b2i(g.Gender.String() == tf.Gender)
+			r.age += b2i(g.AgeGroup.String() == tf.Age)
+			r.age1 += b2i(ageDist(g.AgeGroup.String(), tf.Age) <= 1)
 			crop, _, err := imageio.DecodeFile(filepath.Join(utkDir, tf.File), imageio.Limits{})
 			if err != nil {
 				log.Fatal(err)
 			}
-			c, err := a.AnalyzeCrop(crop)
+			c, err := a.AnalyzeCrop(context.Background(), crop)
 			if err != nil {
 				log.Fatal(err)
 			}
-			r.cropGender += b2i(c.Gender == tf.Gender)
-			r.cropAge += b2i(c.AgeGroup == tf.Age)
+			r.cropGender += b2i(c.Gender.String() == tf.Gender)
+			r.cropAge += b2i(c.AgeGroup.String() == tf.Age)
 		}
 		for _, u := range used {
 			r.fp += b2i(!u)

@@ -71,7 +71,7 @@ func TestPredictBadInputs(t *testing.T) {
 	if err == nil {
 		t.Fatal("corrupt and missing inputs did not make predict fail")
 	}
-	if !strings.Contains(out, `"file":"`+good+`"`) || !strings.Contains(out, `"faces":0`) {
+	if !strings.Contains(out, `"file":"`+good+`"`) || !strings.Contains(out, `"faces":[]`) {
 		t.Errorf("the good input was not answered (a blank image has no face): %q", out)
 	}
 	// Files found in a folder are chosen by content: notes.txt and the

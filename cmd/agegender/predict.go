@@ -11,71 +11,27 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/agegender/agegender"
 	"github.com/agegender/agegender/backend"
-	"github.com/agegender/agegender/face"
 	"github.com/agegender/agegender/imageio"
 	"github.com/schollz/progressbar/v3"
 )
 
-// cropResult is one line of `predict --crop` output: a stable contract
-// that other tools read.
-type cropResult struct {
-	File       string                  `json:"file"`
-	Gender     string                  `json:"gender"`
-	GenderProb float32                 `json:"gender_prob"`
-	AgeGroup   string                  `json:"age_group"`
-	AgeProbs   agegender.AgeGroupProbs `json:"age_probs"`
-	Error      string                  `json:"error,omitempty"`
-}
-
-// faceLine is one line of `predict --json` output: the --crop contract
-// plus the face's index and box ([x, y, width, height] in the photo's
-// pixels, after EXIF orientation, at full size even when the photo was
-// downscaled for analysis, and clipped to the photo: the detector's box
-// may reach past its edges, the printed one never does).
-type faceLine struct {
-	File       string                  `json:"file"`
-	Face       int                     `json:"face"`
-	Box        [4]int                  `json:"box"`
-	Gender     string                  `json:"gender"`
-	GenderProb float32                 `json:"gender_prob"`
-	AgeGroup   string                  `json:"age_group"`
-	AgeProbs   agegender.AgeGroupProbs `json:"age_probs"`
-	// Age and AgeStd are the expected age and its spread in years, from a
-	// model that estimates years (the built-in joint model); else absent.
-	Age            *float64 `json:"age,omitempty"`
-	AgeStd         *float64 `json:"age_std,omitempty"`
-	DetectionScore float32  `json:"detection_score"` // 0–1, see face.Face.Score
-	// Landmarks are BlazeFace's keypoints as [x, y] in the photo's pixels:
-	// the person's right eye, left eye, nose tip, mouth, right ear, left
-	// ear. Absent for pigo.
-	Landmarks [][2]float64 `json:"landmarks,omitempty"`
-}
-
-// photoPoints maps landmarks like photoBox maps boxes, to 0.1 pixel.
-func photoPoints(pts []face.Point, img image.Rectangle, w, h int) [][2]float64 {
-	var out [][2]float64
-	sx, sy := float64(w)/float64(max(1, img.Dx())), float64(h)/float64(max(1, img.Dy()))
-	for _, p := range pts {
-		out = append(out, [2]float64{math.Round((p.X-float64(img.Min.X))*sx*10) / 10, math.Round((p.Y-float64(img.Min.Y))*sy*10) / 10})
-	}
-	return out
-}
-
-// noFaceLine is the --json line of a photo without faces.
-type noFaceLine struct {
-	File  string `json:"file"`
-	Faces int    `json:"faces"`
+// fileLine is one line of predict's JSON output (--json, --crop, --out):
+// the file's name and the library's agegender.Result, so that a face has
+// the same JSON form as in the library and the HTTP service (see
+// agegender.Face), in the photo's pixels, and a photo without faces has
+// "faces": [].
+type fileLine struct {
+	File string `json:"file"`
+	*agegender.Result
 }
 
 const predictUsage = `usage: agegender predict [flags] FILE|FOLDER|GLOB...
@@ -92,9 +48,12 @@ reason and counted as skipped. Every other failure, and any input named
 on the command line that cannot be analysed, is reported on stderr, and
 the command then exits with status 1.
 
-With --json, --crop or --out, a file that is skipped or fails gets a line
-{"file": ..., "error": ..., "skipped": true|false} so that every input
-appears in the output.
+With --json, --crop or --out, each photo gets one line, the HTTP service's
+answer with the file's name: {"file": ..., "width": W, "height": H,
+"faces": [{"face": 0, "box": [x, y, w, h], "gender": "f", ...}]} ("faces":
+[] when none; with --crop one face whose box is the whole image). A file
+that is skipped or fails gets a line {"file": ..., "error": ..., "skipped":
+true|false} so that every input appears in the output.
 
 Batch work over many machines: --shard k/n takes the k-th of n shares of
 the files (by FNV-1a 64 of each path as given or found, modulo n), and
@@ -111,24 +70,15 @@ func cmdPredict(ctx context.Context, args []string) error {
 		fmt.Fprint(fs.Output(), predictUsage)
 		fs.PrintDefaults()
 	}
-	crop := fs.Bool("crop", false, "inputs are face crops (like UTKFace's): no face detection, one JSON line per file")
-	asJSON := fs.Bool("json", false, "print one JSON object per face per line instead of a table")
+	var af analyzerFlags
+	af.register(fs)
+	crop := fs.Bool("crop", false, "inputs are face crops (like UTKFace's): no face detection, one face per file")
+	asJSON := fs.Bool("json", false, "print one JSON object per photo per line instead of a table")
 	annotate := fs.String("annotate", "", "write copies of the photos with faces boxed and labelled into this `folder`")
-	minFace := fs.Int("min-face", face.DefaultOptions().MinSize, "smallest face side searched for, in `pixels`")
-	detector := fs.String("detector", face.Detectors[0], "face detector: blazeface (landmarks, turned faces) or pigo (the cascade; --min-face applies to it)")
-	minScore := fs.Float64("min-score", 0, "smallest detection `score` (0–1) reported; 0 means the detector's calibrated default")
-	jointModel := fs.String("model", "", "joint gender + age `file` (agegender train --trunk NAME --task both; default: built-in)")
-	genderModel := fs.String("gender-model", "", "gender model `file` (default: built-in)")
-	ageModel := fs.String("age-model", "", "age model `file` (default: built-in)")
-	fs.StringVar(genderModel, "model-gender", "", "same as --gender-model")
-	fs.StringVar(ageModel, "model-age", "", "same as --age-model")
-	tencrop := fs.Bool("tencrop", false, "average 10 crops (4 corners + centre, mirrored; for the built-in model: the face and its mirror image) instead of the centre crop, as serve and the library do by default")
-	be := fs.String("backend", "", "compute backend: go, onnx or xla")
 	workers := fs.Int("workers", runtime.NumCPU(), "images decoded and analysed at once")
 	quiet := fs.Bool("quiet", false, "no progress bar or summary on stderr")
-	maxPixels := fs.Int64("max-pixels", imageio.DefaultLimits.MaxPixels, "largest image width×height analysed; larger photos are downscaled to it (refused only beyond 1 GiB of decoded pixels, about 350 megapixels of JPEG)")
 	shard := fs.String("shard", "", "analyse only share `k/n` of the files (1 ≤ k ≤ n), chosen by a hash of each path; run k = 1..n on n machines")
-	outFile := fs.String("out", "", "write JSON lines (as --json, or --crop's) to this `file` instead of stdout")
+	outFile := fs.String("out", "", "write JSON lines (as --json) to this `file` instead of stdout")
 	fs.Parse(args)
 	if fs.NArg() == 0 {
 		fs.Usage()
@@ -140,8 +90,9 @@ func cmdPredict(ctx context.Context, args []string) error {
 	if *crop && *annotate != "" {
 		return errors.New("predict: --annotate needs face detection; drop --crop")
 	}
-	if *maxPixels < 1 {
-		return fmt.Errorf("predict: --max-pixels %d: use at least 1", *maxPixels)
+	opts, err := af.options(0)
+	if err != nil {
+		return fmt.Errorf("predict: %w", err)
 	}
 	k, n, err := parseShard(*shard)
 	if err != nil {
@@ -179,7 +130,7 @@ func cmdPredict(ctx context.Context, args []string) error {
 			return fmt.Errorf("predict: --annotate: %w", err)
 		}
 	}
-	be2, err := backend.Open(*be)
+	be2, err := backend.Open(af.backend)
 	if err != nil {
 		return err
 	}
@@ -187,13 +138,7 @@ func cmdPredict(ctx context.Context, args []string) error {
 		fmt.Fprintln(os.Stderr, backend.Describe(be2))
 	}
 	be2.Finalize()
-	fopts := face.DefaultOptions()
-	fopts.MinSize = *minFace
-	a, err := agegender.New(agegender.Options{
-		Backend: *be, Model: *jointModel, GenderModel: *genderModel, AgeModel: *ageModel,
-		TenCrop: *tencrop, Face: fopts,
-		Detector: *detector, MinScore: float32(*minScore),
-	})
+	a, err := agegender.New(opts)
 	if err != nil {
 		return err
 	}
@@ -209,12 +154,9 @@ func cmdPredict(ctx context.Context, args []string) error {
 	if !*asJSON && !*crop {
 		out.header()
 	}
-	// Images over --max-pixels are decoded at full size one at a time
-	// (imageio.Limits.Large), however many workers run.
-	lim := imageio.Limits{MaxPixels: *maxPixels, MaxDecodeBytes: imageio.DefaultDecodeBytes, Large: &sync.Mutex{}}
 	start := time.Now()
 	images, faces, skipped, done := 0, 0, 0, 0
-	results := analyseAll(ctx, a, files, lim, *workers, *crop, *annotate != "")
+	results := analyseAll(ctx, a, files, opts.Limits, *workers, *crop, *annotate != "")
 	for r := range results {
 		done++
 		if bar != nil {
@@ -238,7 +180,7 @@ func cmdPredict(ctx context.Context, args []string) error {
 			continue
 		}
 		images++
-		faces += len(r.faces)
+		faces += len(r.res.Faces)
 		if err := out.print(r); err != nil {
 			return err
 		}
@@ -263,10 +205,7 @@ func cmdPredict(ctx context.Context, args []string) error {
 // result is the analysis of one input file.
 type result struct {
 	file    string
-	info    imageio.Info    // Width, Height: the photo's size, for boxes
-	bounds  image.Rectangle // of the analysed image, smaller when downscaled
-	img     image.Image     // kept only for --annotate
-	faces   []agegender.Face
+	res     *agegender.Result // Image kept only for --annotate
 	err     error
 	skipped bool // err says why a found file is no photo to analyse
 }
@@ -284,7 +223,7 @@ func analyseAll(ctx context.Context, a *agegender.Analyzer, files []input, lim i
 	for range workers {
 		go func() {
 			for j := range jobs {
-				j.out <- analyseFile(a, j.file, lim, crop, keepImage)
+				j.out <- analyseFile(ctx, a, j.file, lim, crop, keepImage)
 			}
 		}()
 	}
@@ -320,24 +259,33 @@ func analyseAll(ctx context.Context, a *agegender.Analyzer, files []input, lim i
 	return results
 }
 
-func analyseFile(a *agegender.Analyzer, in input, lim imageio.Limits, crop, keepImage bool) result {
-	file := in.path
-	img, info, err := imageio.DecodeFileInfo(file, lim)
-	if err != nil {
-		return result{file: file, err: err, skipped: !in.explicit && skippable(err)}
-	}
-	r := result{file: file, info: info, bounds: img.Bounds()}
+// analyseFile analyses one file: a photo with AnalyzeReader, or with crop
+// a face crop with AnalyzeCrop (decoded within the same limits).
+func analyseFile(ctx context.Context, a *agegender.Analyzer, in input, lim imageio.Limits, crop, keepImage bool) result {
+	r := result{file: in.path}
 	if crop {
-		f, err := a.AnalyzeCrop(img)
-		r.faces, r.err = []agegender.Face{f}, err
+		img, info, err := imageio.DecodeFileInfo(in.path, lim)
+		if err == nil {
+			var f agegender.Face
+			f, err = a.AnalyzeCrop(ctx, img)
+			f.Box = image.Rect(0, 0, info.Width, info.Height)
+			r.res = &agegender.Result{Width: info.Width, Height: info.Height, Faces: []agegender.Face{f}, Image: img, Format: info.Format}
+		}
+		r.err = err
+	} else if f, err := os.Open(in.path); err != nil {
+		r.err = err
 	} else {
-		r.faces, r.err = a.Analyze(img)
+		r.res, r.err = a.AnalyzeReader(ctx, f)
+		f.Close()
+		if r.err != nil {
+			r.err = fmt.Errorf("%s: %w", in.path, r.err)
+		}
 	}
 	if r.err != nil {
-		r.err = fmt.Errorf("%s: %w", file, r.err)
-	}
-	if keepImage {
-		r.img = img
+		r.skipped = !in.explicit && skippable(r.err)
+		r.res = nil
+	} else if !keepImage {
+		r.res.Image = nil
 	}
 	return r
 }
@@ -377,37 +325,17 @@ func (p *printer) printError(r result) error {
 }
 
 func (p *printer) print(r result) error {
-	enc := json.NewEncoder(p.w)
-	switch {
-	case p.crop:
-		f := r.faces[0]
-		if err := enc.Encode(cropResult{File: r.file, Gender: f.Gender, GenderProb: f.GenderProb, AgeGroup: f.AgeGroup, AgeProbs: f.AgeProbs}); err != nil {
+	if p.json || p.crop {
+		if err := json.NewEncoder(p.w).Encode(fileLine{File: r.file, Result: r.res}); err != nil {
 			return err
 		}
-	case p.json:
-		if len(r.faces) == 0 {
-			if err := enc.Encode(noFaceLine{File: r.file}); err != nil {
-				return err
-			}
-		}
-		for _, f := range r.faces {
-			if err := enc.Encode(faceLine{
-				File: r.file, Face: f.Index, Box: photoBox(f.Box, r.bounds, r.info.Width, r.info.Height),
-				Gender: f.Gender, GenderProb: f.GenderProb, AgeGroup: f.AgeGroup, AgeProbs: f.AgeProbs,
-				DetectionScore: f.DetectionScore, Landmarks: photoPoints(f.Landmarks, r.bounds, r.info.Width, r.info.Height),
-				Age: roundedYears(f.Age, f.HasAge()), AgeStd: roundedYears(f.AgeStd, f.HasAge()),
-			}); err != nil {
-				return err
-			}
-		}
-	default:
+	} else {
 		name := cell(r.file, fileColumn)
-		if len(r.faces) == 0 {
+		if len(r.res.Faces) == 0 {
 			fmt.Fprintf(p.w, tableFormat, name, "-", "no face found", "", "", "", "", "")
 		}
-		for _, f := range r.faces {
-			b := photoBox(f.Box, r.bounds, r.info.Width, r.info.Height)
-			box := fmt.Sprintf("%d,%d %d×%d", b[0], b[1], b[2], b[3])
+		for _, f := range r.res.Faces {
+			box := fmt.Sprintf("%d,%d %d×%d", f.Box.Min.X, f.Box.Min.Y, f.Box.Dx(), f.Box.Dy())
 			years := ""
 			if f.HasAge() {
 				years = fmt.Sprintf("%.0f ± %.0f", f.Age, f.AgeStd)
@@ -416,7 +344,7 @@ func (p *printer) print(r result) error {
 				pct(f.GenderProb), f.AgeGroup, pct(f.AgeProb()), years)
 		}
 	}
-	if p.annotate != "" && r.img != nil {
+	if p.annotate != "" && r.res.Image != nil {
 		return p.writeAnnotated(r)
 	}
 	return nil
@@ -439,22 +367,12 @@ func count(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-// roundedYears is an age in years rounded to 0.1 for JSON, or nil (absent)
-// when the model gives no years.
-func roundedYears(v float64, ok bool) *float64 {
-	if !ok {
-		return nil
-	}
-	r := math.Round(v*10) / 10
-	return &r
-}
-
 // writeAnnotated saves r's image with its faces drawn: JPEG for JPEG
 // inputs, PNG otherwise; the image analysed, so downscaled when the photo
 // was over --max-pixels. Names are the input's base name, made unique.
 func (p *printer) writeAnnotated(r result) error {
 	ext := ".png"
-	if r.info.Format == "jpeg" {
+	if r.res.Format == "jpeg" {
 		ext = ".jpg"
 	}
 	base := strings.TrimSuffix(filepath.Base(r.file), filepath.Ext(r.file))
@@ -468,7 +386,7 @@ func (p *printer) writeAnnotated(r result) error {
 	if err != nil {
 		return fmt.Errorf("predict: --annotate: %w", err)
 	}
-	img := agegender.Annotate(r.img, r.faces)
+	img := r.res.Annotate()
 	if ext == ".jpg" {
 		err = jpeg.Encode(f, img, &jpeg.Options{Quality: 90})
 	} else {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"image"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -125,18 +124,6 @@ func inShard(path string, k, n uint64) bool {
 // opposed to a photo that failed (corrupt, too large, unreadable).
 func skippable(err error) bool {
 	return errors.Is(err, imageio.ErrNotImage) || errors.Is(err, imageio.ErrUnsupportedFormat) || errors.Is(err, imageio.ErrEmpty)
-}
-
-// photoBox maps box, found in an image of size img (possibly downscaled
-// from the photo), to the photo's w×h pixels and clips it to them: the
-// detector's boxes may reach past the image's edges.
-func photoBox(box image.Rectangle, img image.Rectangle, w, h int) [4]int {
-	box = box.Intersect(img).Sub(img.Min)
-	sx, sy := float64(w)/float64(max(1, img.Dx())), float64(h)/float64(max(1, img.Dy()))
-	x0, y0 := int(float64(box.Min.X)*sx+0.5), int(float64(box.Min.Y)*sy+0.5)
-	x1, y1 := int(float64(box.Max.X)*sx+0.5), int(float64(box.Max.Y)*sy+0.5)
-	r := image.Rect(x0, y0, x1, y1).Intersect(image.Rect(0, 0, w, h))
-	return [4]int{r.Min.X, r.Min.Y, r.Dx(), r.Dy()}
 }
 
 // cell fits s into a table column width terminal cells wide: padded with

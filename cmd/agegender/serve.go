@@ -13,7 +13,6 @@ import (
 
 	"github.com/agegender/agegender"
 	"github.com/agegender/agegender/backend"
-	"github.com/agegender/agegender/face"
 	"github.com/agegender/agegender/serve"
 	"github.com/gomlx/compute"
 )
@@ -32,16 +31,9 @@ func cmdServe(ctx context.Context, args []string) error {
 	fs.Usage = usageFor(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "`host:port` to listen on; use :8080 to accept connections from other machines")
 	token := fs.String("token", os.Getenv("AGEGENDER_TOKEN"), "require \"Authorization: Bearer `TOKEN`\" on /v1/ (default $AGEGENDER_TOKEN)")
-	jointModel := fs.String("model", "", "joint gender + age `file` (agegender train --trunk NAME --task both; default: built-in)")
-	genderModel := fs.String("gender-model", "", "gender model `file` (default: built-in)")
-	ageModel := fs.String("age-model", "", "age model `file` (default: built-in)")
-	tencrop := fs.Bool("tencrop", false, "average 10 crops per face: a little more accurate, 10 times the work")
-	be := fs.String("backend", "", "compute backend: go, onnx or xla (default $GOMLX_BACKEND, else ONNX Runtime if available, else go)")
-	minFace := fs.Int("min-face", face.DefaultOptions().MinSize, "smallest face side searched for, in `pixels`")
-	detector := fs.String("detector", face.Detectors[0], "face detector: blazeface (landmarks, turned faces) or pigo (the cascade; --min-face applies to it)")
-	minScore := fs.Float64("min-score", 0, "smallest detection `score` (0–1) reported; 0 means the detector's calibrated default")
+	var af analyzerFlags
+	af.register(fs)
 	maxBody := fs.Int64("max-body", serve.DefaultMaxBodyBytes>>20, "largest request body, in `MiB`")
-	maxPixels := fs.Int64("max-pixels", 50_000_000, "largest image width×height")
 	maxConc := fs.Int("max-concurrent", runtime.NumCPU(), "images analysed at once; more requests wait (see --queue-timeout), then get 503")
 	logJSON := fs.Bool("log-json", false, "log JSON records instead of text")
 	queue := fs.Duration("queue-timeout", serve.DefaultQueueTimeout, "how long a request waits for a free slot before it gets 503")
@@ -52,13 +44,17 @@ func cmdServe(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected arguments %q; all settings are flags", fs.Args())
 	}
+	opts, err := af.options(*maxBody << 20)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	var log *slog.Logger
 	if *logJSON {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	} else {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	backendName := *be
+	backendName := af.backend
 	if backendName == "" {
 		backendName = os.Getenv(compute.ConfigEnvVar)
 	}
@@ -70,9 +66,9 @@ func cmdServe(ctx context.Context, args []string) error {
 		}
 	}
 	s, err := serve.New(nil, serve.Config{
-		Token: *token, MaxBodyBytes: *maxBody << 20, MaxPixels: *maxPixels,
+		Token: *token, MaxBodyBytes: *maxBody << 20,
 		MaxConcurrent: *maxConc, QueueTimeout: *queue, CORSOrigins: origins, DrainDelay: *drainDelay, Logger: log,
-		Model: serve.ModelInfo{Backend: backendName, Detector: *detector, GenderModel: orBuiltin(firstOf(*jointModel, *genderModel)), AgeModel: orBuiltin(firstOf(*jointModel, *ageModel)), TenCrop: *tencrop},
+		Model: serve.ModelInfo{Backend: backendName, Detector: af.detector, GenderModel: orBuiltin(firstOf(af.model, af.genderModel)), AgeModel: orBuiltin(firstOf(af.model, af.ageModel)), TenCrop: af.tenCrop},
 	})
 	if err != nil {
 		return fmt.Errorf("%w (flag --cors-origin)", err)
@@ -85,12 +81,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	loaded := make(chan *agegender.Analyzer, 1)
 	go func() {
 		start := time.Now()
-		fopts := face.DefaultOptions()
-		fopts.MinSize = *minFace
-		a, err := agegender.New(agegender.Options{
-			Backend: *be, Model: *jointModel, GenderModel: *genderModel, AgeModel: *ageModel, TenCrop: *tencrop, Face: fopts,
-			Detector: *detector, MinScore: float32(*minScore),
-		})
+		a, err := agegender.New(opts)
 		loaded <- a
 		if err != nil {
 			stop(fmt.Errorf("loading the models: %w", err))

@@ -1,0 +1,75 @@
+package agegender
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/basicfont"
+	"golang.org/x/image/math/fixed"
+)
+
+// percent writes a probability as a whole percentage, never rounding one
+// short of certainty up to 100%.
+func percent(p float32) string {
+	if p > 0.99 && p < 1 {
+		return ">99%"
+	}
+	return fmt.Sprintf("%.0f%%", 100*p)
+}
+
+// Annotate returns a copy of img with each face's box drawn and labelled
+// with its index, gender and age group, for people to check results. The
+// faces' boxes are in img's pixels, as Analyze gives them (for
+// AnalyzeReader's, see Result.Annotate).
+func Annotate(img image.Image, faces []Face) *image.RGBA {
+	b := img.Bounds()
+	dst := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	draw.Draw(dst, dst.Bounds(), img, b.Min, draw.Src)
+	// Lines thick enough to see on large photos, thin on small ones.
+	th := max(2, min(b.Dx(), b.Dy())/300)
+	for _, f := range faces {
+		r := f.Box.Sub(b.Min)
+		c := boxColor(f.Gender)
+		fillRect(dst, image.Rect(r.Min.X, r.Min.Y, r.Max.X, r.Min.Y+th), c)
+		fillRect(dst, image.Rect(r.Min.X, r.Max.Y-th, r.Max.X, r.Max.Y), c)
+		fillRect(dst, image.Rect(r.Min.X, r.Min.Y, r.Min.X+th, r.Max.Y), c)
+		fillRect(dst, image.Rect(r.Max.X-th, r.Min.Y, r.Max.X, r.Max.Y), c)
+		label := fmt.Sprintf("#%d %s %s %s", f.Index, f.Gender, percent(f.GenderProb), f.AgeGroup)
+		if f.HasAge() {
+			label += fmt.Sprintf(" %.0f±%.0fy", f.Age, f.AgeStd)
+		}
+		face := basicfont.Face7x13
+		w := font.MeasureString(face, label).Ceil() + 4
+		h := face.Metrics().Height.Ceil() + 2
+		// Above the box, or inside its top edge when there is no room.
+		y := r.Min.Y - h
+		if y < 0 {
+			y = max(0, r.Min.Y)
+		}
+		x := max(0, r.Min.X)
+		fillRect(dst, image.Rect(x, y, x+w, y+h), c)
+		d := font.Drawer{
+			Dst:  dst,
+			Src:  image.White,
+			Face: face,
+			Dot:  fixed.P(x+2, y+face.Metrics().Ascent.Ceil()+1),
+		}
+		d.DrawString(label)
+	}
+	return dst
+}
+
+// boxColor tells the genders apart at a glance.
+func boxColor(g Gender) color.RGBA {
+	if g == Female {
+		return color.RGBA{200, 30, 120, 255}
+	}
+	return color.RGBA{20, 100, 220, 255}
+}
+
+func fillRect(dst *image.RGBA, r image.Rectangle, c color.RGBA) {
+	draw.Draw(dst, r.Intersect(dst.Bounds()), image.NewUniform(c), image.Point{}, draw.Src)
+}

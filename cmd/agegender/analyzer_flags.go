@@ -1,0 +1,51 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+
+	"github.com/agegender/agegender"
+	"github.com/agegender/agegender/face"
+	"github.com/agegender/agegender/imageio"
+)
+
+// analyzerFlags are the flags that configure the Analyzer. predict and
+// serve both register them, so that the same photo gets the same answer
+// from either: same models, backend, crop mode, detector, score threshold
+// and pixel limit.
+type analyzerFlags struct {
+	backend, model, genderModel, ageModel, detector string
+	tenCrop                                         bool
+	minFace                                         int
+	minScore                                        float64
+	maxPixels                                       int64
+}
+
+func (f *analyzerFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.backend, "backend", "", "compute backend: go, onnx or xla (default $GOMLX_BACKEND, else ONNX Runtime if available, else go)")
+	fs.StringVar(&f.model, "model", "", "joint gender + age `file` (agegender train --trunk NAME --task both; default: built-in)")
+	fs.StringVar(&f.genderModel, "gender-model", "", "gender model `file` (default: built-in)")
+	fs.StringVar(&f.ageModel, "age-model", "", "age model `file` (default: built-in)")
+	fs.StringVar(&f.genderModel, "model-gender", "", "same as --gender-model")
+	fs.StringVar(&f.ageModel, "model-age", "", "same as --age-model")
+	fs.BoolVar(&f.tenCrop, "tencrop", false, "average 10 crops per face (4 corners + centre, mirrored; for the built-in model: the face and its mirror image) instead of the centre crop: a little more accurate, more work")
+	fs.StringVar(&f.detector, "detector", face.Detectors[0], "face detector: blazeface (landmarks, turned faces) or pigo (the cascade; --min-face applies to it)")
+	fs.IntVar(&f.minFace, "min-face", face.DefaultOptions().MinSize, "smallest face side searched for by pigo, in `pixels`")
+	fs.Float64Var(&f.minScore, "min-score", 0, "smallest detection `score` (0–1) reported; 0 means the detector's calibrated default")
+	fs.Int64Var(&f.maxPixels, "max-pixels", imageio.DefaultLimits.MaxPixels, "largest image width×height analysed; larger photos are downscaled to it (boxes stay in the photo's pixels), and refused only beyond 1 GiB of decoded pixels, about 350 megapixels of JPEG")
+}
+
+// options returns the Analyzer's options; maxBytes bounds an encoded photo
+// (0: the library's default).
+func (f *analyzerFlags) options(maxBytes int64) (agegender.Options, error) {
+	if f.maxPixels < 1 {
+		return agegender.Options{}, fmt.Errorf("--max-pixels %d: use at least 1", f.maxPixels)
+	}
+	fopts := face.DefaultOptions()
+	fopts.MinSize = f.minFace
+	return agegender.Options{
+		Backend: f.backend, Model: f.model, GenderModel: f.genderModel, AgeModel: f.ageModel,
+		TenCrop: f.tenCrop, Detector: f.detector, MinScore: float32(f.minScore), Face: fopts,
+		Limits: imageio.Limits{MaxPixels: f.maxPixels, MaxBytes: maxBytes, MaxDecodeBytes: imageio.DefaultDecodeBytes},
+	}, nil
+}
