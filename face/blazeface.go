@@ -290,8 +290,9 @@ const maxUnrefinedRoll = 30 * math.Pi / 180
 
 // refine runs the front (128×128) model on a square 1.6 times the face's
 // box, cut from the plane rotated so that the face is upright in it (as
-// MediaPipe's face pipelines do), at the roll of the first pass and at
-// a quarter, a half and three quarters of a turn more, in one batch. The
+// MediaPipe's face pipelines do), at the roll of the first pass and, unless
+// that finds the face with a score of at least 1 − turnMargin, at a
+// quarter, a half and three quarters of a turn more. The
 // network scores a face far higher upright than on its side or upside
 // down, which the first pass can mistake for upright, so the best
 // scoring turn gives the face's orientation, and its landmarks, box and
@@ -300,7 +301,7 @@ const maxUnrefinedRoll = 30 * math.Pi / 180
 // maxUnrefinedRoll.
 func (d *BlazeFace) refine(f *Face, pl *rgbPlane) bool {
 	side := 1.6 * float64(max(f.Box.Dx(), f.Box.Dy()))
-	c := Point{float64(f.Box.Min.X+f.Box.Max.X) / 2, float64(f.Box.Min.Y+f.Box.Max.Y) / 2}
+	c0 := Point{float64(f.Box.Min.X+f.Box.Max.X) / 2, float64(f.Box.Min.Y+f.Box.Max.Y) / 2}
 	size := float64(d.front.size)
 	k := side / size
 	var jobs []job
@@ -309,11 +310,15 @@ func (d *BlazeFace) refine(f *Face, pl *rgbPlane) bool {
 		// photo = c + k·R(angle)·(u − size/2, v − size/2)
 		p := pass{a: k * cos, b: -k * sin, c: k * sin, d: k * cos,
 			inner: image.Rect(-d.front.size, -d.front.size, 2*d.front.size, 2*d.front.size)}
-		p.x0 = c.X - (p.a+p.b)*size/2
-		p.y0 = c.Y - (p.c+p.d)*size/2
+		p.x0 = c0.X - (p.a+p.b)*size/2
+		p.y0 = c0.Y - (p.c+p.d)*size/2
 		jobs = append(jobs, job{d.front, pl, p})
 	}
-	cands, turns, err := d.runTurns(jobs, 0.5)
+	// Turn 0 (the first pass's roll) runs first: when its best face
+	// scores at least 1 − turnMargin, no other turn can overrule it (a
+	// score is at most 1), and the other three are not run.
+	var cands []candidate
+	var turns []int
 	best := -1
 	bonus := func(i int) float32 { // the first pass's own roll is favoured
 		if turns[i] == 0 {
@@ -321,10 +326,23 @@ func (d *BlazeFace) refine(f *Face, pl *rgbPlane) bool {
 		}
 		return 0
 	}
-	for i, cd := range cands {
-		cx, cy := (cd.box[0]+cd.box[2])/2, (cd.box[1]+cd.box[3])/2
-		if math.Hypot(cx-c.X, cy-c.Y) < side/4 && plausibleLandmarks(cd.points) && (best < 0 || cd.score+bonus(i) > cands[best].score+bonus(best)) {
-			best = i
+	var err error
+	for q, j := range jobs {
+		if q == 1 && best >= 0 && cands[best].score+turnMargin >= 1 {
+			break
+		}
+		var c []candidate
+		if c, err = d.run([]job{j}, 0.5); err != nil {
+			break
+		}
+		for _, cd := range c {
+			cands = append(cands, cd)
+			turns = append(turns, q)
+			i := len(cands) - 1
+			cx, cy := (cd.box[0]+cd.box[2])/2, (cd.box[1]+cd.box[3])/2
+			if math.Hypot(cx-c0.X, cy-c0.Y) < side/4 && plausibleLandmarks(cd.points) && (best < 0 || cd.score+bonus(i) > cands[best].score+bonus(best)) {
+				best = i
+			}
 		}
 	}
 	if err != nil || best < 0 {
@@ -364,23 +382,6 @@ func refinePlane(img image.Image, f Face, size int) *rgbPlane {
 // (upright) came out on its side; with it, faces turned by a quarter or
 // half turn are still put upright (TestBlazeFaceTurned).
 const turnMargin = 0.1
-
-// runTurns is run, also telling for each candidate the index of its job.
-func (d *BlazeFace) runTurns(jobs []job, minScore float32) ([]candidate, []int, error) {
-	var cands []candidate
-	var idx []int
-	for i, j := range jobs {
-		c, err := d.run([]job{j}, minScore)
-		if err != nil {
-			return nil, nil, err
-		}
-		cands = append(cands, c...)
-		for range c {
-			idx = append(idx, i)
-		}
-	}
-	return cands, idx, nil
-}
 
 // job is one network input: pass p of plane pl through net.
 type job struct {

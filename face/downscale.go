@@ -39,23 +39,16 @@ func downscale(img image.Image, maxSide int) *rgbPlane {
 	}
 	rd := newRGBReader(img)
 	inv := float32(1 / (127.5 * float64(n*n)))
+	sum := make([]int32, 3*w)
 	for j := range h {
 		row := pl.pix[3*w*j : 3*w*(j+1)]
+		clear(sum)
 		for t := range n {
 			y := b.Min.Y + min(H-1, int((float64(j)+(float64(t)+0.5)/float64(n))*ky))
-			for i := range w {
-				var r, g, bl int32
-				for s := range n {
-					cr, cg, cb := rd.rgb(xs[i*n+s], y)
-					r, g, bl = r+cr, g+cg, bl+cb
-				}
-				row[3*i] += float32(r)
-				row[3*i+1] += float32(g)
-				row[3*i+2] += float32(bl)
-			}
+			rd.addRow(sum, xs, n, y)
 		}
-		for i := range row {
-			row[i] = row[i]*inv - 1
+		for i, v := range sum {
+			row[i] = float32(v)*inv - 1
 		}
 	}
 	return pl
@@ -117,6 +110,8 @@ type rgbReader struct {
 	rgba *image.RGBA
 	nrgb *image.NRGBA
 	gray *image.Gray
+	// ycol and ccol are addRow's column offsets into ycc's planes.
+	ycol, ccol []int
 }
 
 func newRGBReader(img image.Image) *rgbReader {
@@ -134,6 +129,55 @@ func newRGBReader(img image.Image) *rgbReader {
 	return r
 }
 
+// addRow adds to sum[3i:3i+3] the RGB values of the pixels (xs[i·n+s], y)
+// for s < n, as rgb gives them; the pixels must lie inside the image.
+// Decoded JPEGs, the common case and the one that matters (a 12-megapixel
+// photo is read at a million points), get a loop without per-pixel
+// dispatch or offset arithmetic.
+func (r *rgbReader) addRow(sum []int32, xs []int, n, y int) {
+	m := r.ycc
+	if m == nil {
+		for i := range len(sum) / 3 {
+			var cr, cg, cb int32
+			for s := range n {
+				a, b, c := r.rgb(xs[i*n+s], y)
+				cr, cg, cb = cr+a, cg+b, cb+c
+			}
+			sum[3*i] += cr
+			sum[3*i+1] += cg
+			sum[3*i+2] += cb
+		}
+		return
+	}
+	if len(r.ycol) != len(xs) {
+		// Column offsets relative to the row's first pixel: for every
+		// subsampling ratio, COffset(x, y) − COffset(Min.X, y) depends on
+		// x alone.
+		x0, y0 := m.Rect.Min.X, m.Rect.Min.Y
+		r.ycol, r.ccol = make([]int, len(xs)), make([]int, len(xs))
+		for k, x := range xs {
+			r.ycol[k] = m.YOffset(x, y0) - m.YOffset(x0, y0)
+			r.ccol[k] = m.COffset(x, y0) - m.COffset(x0, y0)
+		}
+	}
+	yy := m.Y[m.YOffset(m.Rect.Min.X, y):]
+	cbs, crs := m.Cb[m.COffset(m.Rect.Min.X, y):], m.Cr[m.COffset(m.Rect.Min.X, y):]
+	for i := range len(sum) / 3 {
+		var sr, sg, sb int32
+		for k := i * n; k < (i+1)*n; k++ {
+			y1 := int32(yy[r.ycol[k]])*0x10101 + 1<<15
+			ci := r.ccol[k]
+			cb, cr := int32(cbs[ci])-128, int32(crs[ci])-128
+			sr += clamp8((y1 + 91881*cr) >> 16)
+			sg += clamp8((y1 - 22554*cb - 46802*cr) >> 16)
+			sb += clamp8((y1 + 116130*cb) >> 16)
+		}
+		sum[3*i] += sr
+		sum[3*i+1] += sg
+		sum[3*i+2] += sb
+	}
+}
+
 // rgb returns pixel (x, y), which must lie inside the image.
 func (r *rgbReader) rgb(x, y int) (int32, int32, int32) {
 	switch {
@@ -141,7 +185,8 @@ func (r *rgbReader) rgb(x, y int) (int32, int32, int32) {
 		yy := int32(r.ycc.Y[r.ycc.YOffset(x, y)])
 		ci := r.ycc.COffset(x, y)
 		cb, cr := int32(r.ycc.Cb[ci])-128, int32(r.ycc.Cr[ci])-128
-		// JFIF YCbCr → RGB in 16.16 fixed point, as image/color does.
+		// JFIF YCbCr → RGB in 16.16 fixed point, as image/color does but
+		// rounded to the nearest level (image/color truncates).
 		y1 := yy*0x10101 + 1<<15
 		return clamp8((y1 + 91881*cr) >> 16), clamp8((y1 - 22554*cb - 46802*cr) >> 16), clamp8((y1 + 116130*cb) >> 16)
 	case r.rgba != nil:

@@ -1,0 +1,47 @@
+package face
+
+import (
+	"image"
+	"image/color"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// TestDownscaleYCbCrFastPath checks that the YCbCr loop of downscale gives
+// exactly the plane of the same pixels converted one by one (rgbReader.rgb)
+// into an RGBA image, for every subsampling ratio, a sub-image with an odd
+// origin and reductions from none to over 4×.
+func TestDownscaleYCbCrFastPath(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	ratios := []image.YCbCrSubsampleRatio{image.YCbCrSubsampleRatio444, image.YCbCrSubsampleRatio422,
+		image.YCbCrSubsampleRatio420, image.YCbCrSubsampleRatio440, image.YCbCrSubsampleRatio411, image.YCbCrSubsampleRatio410}
+	for _, ratio := range ratios {
+		m := image.NewYCbCr(image.Rect(0, 0, 301, 203), ratio)
+		for _, p := range [][]uint8{m.Y, m.Cb, m.Cr} {
+			for i := range p {
+				p[i] = uint8(rng.IntN(256))
+			}
+		}
+		rgba, rd := image.NewRGBA(m.Rect), newRGBReader(m)
+		for y := range m.Rect.Dy() {
+			for x := range m.Rect.Dx() {
+				r, g, b := rd.rgb(x, y)
+				rgba.SetRGBA(x, y, color.RGBA{uint8(r), uint8(g), uint8(b), 255})
+			}
+		}
+		sub := image.Rect(7, 3, 290, 200)
+		for i, img := range []image.Image{m, m.SubImage(sub)} {
+			ref := image.Image(rgba)
+			if i == 1 {
+				ref = rgba.SubImage(sub)
+			}
+			for _, side := range []int{400, 256, 128, 60, 31} {
+				got, want := downscale(img, side), downscale(ref, side)
+				if got.w != want.w || got.h != want.h || !slices.Equal(got.pix, want.pix) {
+					t.Errorf("%v, bounds %v, side %d: the YCbCr loop differs from the per-pixel path", ratio, img.Bounds(), side)
+				}
+			}
+		}
+	}
+}
