@@ -11,6 +11,13 @@
 //
 // See bench/detect.sh, which also times whole `agegender predict` processes
 // and the Node peer.
+//
+// With --scenes DIR it measures instead BlazeFace's recall, false positives
+// and time per photo with and without tiles (BlazeOptions.Tiles) on the
+// scenes that bench/photos wrote to DIR:
+//
+//	go run ./bench/photos --scenes 80 --detectors blazeface --out /tmp/scenes80
+//	go run ./bench/detect --backend onnx --scenes /tmp/scenes80
 package main
 
 import (
@@ -40,6 +47,7 @@ func main() {
 	detectors := flag.String("detectors", "blazeface,pigo", "comma-separated detectors")
 	sample := flag.String("photo", "testdata/face.jpg", "one-face `photo` to place in the frames")
 	write := flag.String("write", "", "also write the frames as JPEG into this `folder` (for the Node peer)")
+	scenesDir := flag.String("scenes", "", "instead, measure BlazeFace's recall and time per photo with and without tiles on the scenes bench/photos wrote to this `folder`")
 	flag.Parse()
 
 	src, _, err := imageio.DecodeFile(*sample, imageio.Limits{})
@@ -51,6 +59,15 @@ func main() {
 		log.Fatal(err)
 	}
 	defer b.Finalize()
+	if *scenesDir != "" {
+		bf, err := face.NewBlazeFace(b)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("backend: %s; scenes of %s\n\n", backend.Describe(b), *scenesDir)
+		scenes(bf, *scenesDir)
+		return
+	}
 	sizes := []struct {
 		name string
 		w, h int
