@@ -77,9 +77,17 @@ type Options struct {
 	// MaxBatch bounds how many faces, gathered from concurrent calls, run
 	// through the networks together. Zero means 16.
 	MaxBatch int
-	// Limits bounds the photos AnalyzeReader accepts; zero fields mean
-	// imageio.DefaultLimits. A nil Limits.Large means a lock of the
-	// Analyzer's own, so that it decodes one over-limit photo at a time.
+	// Limits bounds the photos AnalyzeReader accepts. Zero MaxPixels and
+	// MaxBytes mean imageio.DefaultLimits' (50 megapixels, 64 MiB
+	// encoded). A photo over MaxPixels is not refused but downscaled to
+	// fit it, its boxes and landmarks still given in the photo's pixels,
+	// as long as its full-size decoded pixels fit in MaxDecodeBytes: zero
+	// means imageio.DefaultDecodeBytes (1 GiB, about 350 megapixels of
+	// JPEG), negative refuses every photo over MaxPixels. Larger photos
+	// get ErrTooLarge. A nil Large means a lock of the Analyzer's own, so
+	// that it decodes one over-limit photo at a time: the memory bound of
+	// decoding is then MaxDecodeBytes once, plus for each concurrent call
+	// about 4×MaxPixels bytes and the encoded photo.
 	Limits imageio.Limits
 }
 
@@ -126,6 +134,9 @@ func New(opts Options) (*Analyzer, error) {
 	}
 	if opts.MaxBatch == 0 {
 		opts.MaxBatch = 16
+	}
+	if opts.Limits.MaxDecodeBytes == 0 {
+		opts.Limits.MaxDecodeBytes = imageio.DefaultDecodeBytes
 	}
 	if opts.Limits.Large == nil {
 		opts.Limits.Large = &sync.Mutex{}
@@ -266,10 +277,10 @@ func (a *Analyzer) analyze(ctx context.Context, img image.Image) ([]Face, error)
 
 // AnalyzeReader decodes a photo (JPEG, PNG, GIF, BMP or WebP, with the EXIF
 // orientation of JPEGs applied and transparency shown on white) within
-// Options.Limits and analyses it like Analyze. The Result's boxes and
-// landmarks are in the photo's pixels. Errors about the photo match
-// ErrEmptyImage, ErrNotImage, ErrUnsupportedFormat, ErrCorruptImage or
-// ErrTooLarge with errors.Is.
+// Options.Limits, downscaling one over the pixel limit, and analyses it
+// like Analyze. The Result's boxes and landmarks are in the photo's
+// pixels. Errors about the photo match ErrEmptyImage, ErrNotImage,
+// ErrUnsupportedFormat, ErrCorruptImage or ErrTooLarge with errors.Is.
 func (a *Analyzer) AnalyzeReader(ctx context.Context, r io.Reader) (*Result, error) {
 	if err := a.enter(); err != nil {
 		return nil, err

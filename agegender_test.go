@@ -7,6 +7,7 @@ import (
 	"errors"
 	"image"
 	"image/color"
+	"image/jpeg"
 	"image/png"
 	"io/fs"
 	"math"
@@ -266,9 +267,75 @@ func TestNoFaceAndBadInput(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	png.Encode(&buf, image.NewGray(image.Rect(0, 0, 3000, 3000)))
+	refuse := newAnalyzer(t, agegender.Options{Limits: imageio.Limits{MaxPixels: 1000, MaxDecodeBytes: -1}})
+	if _, err := refuse.AnalyzeReader(ctx, bytes.NewReader(buf.Bytes())); !errors.Is(err, agegender.ErrTooLarge) {
+		t.Errorf("AnalyzeReader of a 9 Mpx image with a 1000 px limit and no downscaling: %v, want ErrTooLarge", err)
+	}
 	small := newAnalyzer(t, agegender.Options{Limits: imageio.Limits{MaxPixels: 1000}})
-	if _, err := small.AnalyzeReader(ctx, &buf); !errors.Is(err, agegender.ErrTooLarge) {
-		t.Errorf("AnalyzeReader of a 9 Mpx image with a 1000 px limit: %v, want ErrTooLarge", err)
+	res, err := small.AnalyzeReader(ctx, bytes.NewReader(buf.Bytes()))
+	if err != nil || res.Width != 3000 || res.Height != 3000 || res.Image.Bounds().Dx()*res.Image.Bounds().Dy() > 1000 {
+		t.Errorf("AnalyzeReader of a 9 Mpx image with a 1000 px limit: %v, %v; want it downscaled", res, err)
+	}
+}
+
+// TestBigPhotoDownscaled: a 12-megapixel photo over the pixel limit is
+// analysed downscaled, not refused, and its boxes and landmarks come back
+// in the photo's pixels: where the face was put. Beyond MaxDecodeBytes it
+// is refused.
+func TestBigPhotoDownscaled(t *testing.T) {
+	a := newAnalyzer(t, agegender.Options{Limits: imageio.Limits{MaxPixels: 1_000_000}})
+	small, _, err := imageio.DecodeFile(filepath.Join("testdata", "face.jpg"), imageio.Limits{}) // 320×400
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := a.Analyze(ctx, small)
+	if err != nil || len(ref) != 1 {
+		t.Fatalf("testdata/face.jpg: %v, %v; want one face", ref, err)
+	}
+	// The face, 4 times larger, at (1500, 900) in a 4000×3000 grey photo.
+	const k, ox, oy = 4, 1500, 900
+	big := image.NewRGBA(image.Rect(0, 0, 4000, 3000))
+	draw.Draw(big, big.Bounds(), image.NewUniform(color.Gray{120}), image.Point{}, draw.Src)
+	draw.CatmullRom.Scale(big, image.Rect(ox, oy, ox+k*320, oy+k*400), small, small.Bounds(), draw.Src, nil)
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, big, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.AnalyzeReader(ctx, bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := res.Image.Bounds(); res.Width != 4000 || res.Height != 3000 || b.Dx()*b.Dy() > 1_000_000 {
+		t.Fatalf("photo %d×%d analysed at %v; want 4000×3000 analysed at most 1 Mpx", res.Width, res.Height, b)
+	}
+	if len(res.Faces) != 1 {
+		t.Fatalf("%d faces in the big photo, want 1: %+v", len(res.Faces), res.Faces)
+	}
+	got, want := res.Faces[0], ref[0]
+	wantBox := image.Rect(ox+k*want.Box.Min.X, oy+k*want.Box.Min.Y, ox+k*want.Box.Max.X, oy+k*want.Box.Max.Y)
+	tol := float64(wantBox.Dx()) / 10
+	for i, d := range []int{got.Box.Min.X - wantBox.Min.X, got.Box.Min.Y - wantBox.Min.Y, got.Box.Max.X - wantBox.Max.X, got.Box.Max.Y - wantBox.Max.Y} {
+		if math.Abs(float64(d)) > tol {
+			t.Errorf("box %v, want about %v (edge %d off by %d px)", got.Box, wantBox, i, d)
+			break
+		}
+	}
+	if len(got.Landmarks) != len(want.Landmarks) || len(got.Landmarks) == 0 {
+		t.Fatalf("landmarks %v, want %d", got.Landmarks, len(want.Landmarks))
+	}
+	for i, p := range got.Landmarks {
+		w := want.Landmarks[i]
+		if math.Hypot(p.X-(ox+k*w.X), p.Y-(oy+k*w.Y)) > tol {
+			t.Errorf("landmark %d at %v, want about (%.0f, %.0f)", i, p, ox+k*w.X, oy+k*w.Y)
+		}
+	}
+	if ann := res.Annotate(); ann.Bounds() != res.Image.Bounds().Sub(res.Image.Bounds().Min) {
+		t.Errorf("annotated image %v, want the analysed image's size %v", ann.Bounds(), res.Image.Bounds())
+	}
+	// 12 Mpx of JPEG need about 34 MiB to decode: over a 16 MiB bound.
+	tight := newAnalyzer(t, agegender.Options{Limits: imageio.Limits{MaxPixels: 1_000_000, MaxDecodeBytes: 16 << 20}})
+	if _, err := tight.AnalyzeReader(ctx, bytes.NewReader(buf.Bytes())); !errors.Is(err, agegender.ErrTooLarge) {
+		t.Errorf("over MaxDecodeBytes: %v, want ErrTooLarge", err)
 	}
 }
 

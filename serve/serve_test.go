@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -467,5 +468,39 @@ func TestRealFace(t *testing.T) {
 	f := r.Faces[0]
 	if f.Box.Dx() < 100 || f.GenderProb < 0.5 || f.DetectionScore <= 0 {
 		t.Errorf("face %+v", f)
+	}
+}
+
+// TestOverLimitPhotoDownscaled: a photo over the analyzer's pixel limit is
+// analysed downscaled, not refused with 413, and the answer is in the
+// photo's pixels.
+func TestOverLimitPhotoDownscaled(t *testing.T) {
+	g, a, err := testmodel.Files(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	an, err := agegender.New(agegender.Options{GenderModel: g, AgeModel: a, Limits: imageio.Limits{MaxPixels: 60_000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer an.Close()
+	data, err := os.ReadFile(filepath.Join(datatest.RepoRoot(), "testdata", "face.jpg")) // 320×400
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := do(newService(t, an, Config{}), "POST", "/v1/predict?annotate=1", data, "Content-Type", "image/jpeg")
+	if rec.Code != 200 {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	var r Response
+	if err := json.Unmarshal(rec.Body.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Width != 320 || r.Height != 400 || len(r.Faces) != 1 || r.Annotated == "" {
+		t.Fatalf("answer %dx%d with %d faces; want 320x400 with the one face", r.Width, r.Height, len(r.Faces))
+	}
+	// The face of testdata/face.jpg is about 200 px wide near (58, 134).
+	if b := r.Faces[0].Box; b.Dx() < 150 || b.Min.X < 30 || b.Min.X > 90 || !b.In(image.Rect(0, 0, 320, 400)) {
+		t.Errorf("box %v is not in the photo's pixels", b)
 	}
 }
