@@ -113,13 +113,12 @@ func Run(ctx context.Context, b compute.Backend, o Options) ([]Row, error) {
 			}
 		}
 	}
-	activations := map[string]transfer.Features{} // shared by a backbone's tasks
 	for _, name := range o.Transfer {
 		for _, task := range o.Tasks {
 			if err := ctx.Err(); err != nil {
 				return rows, err
 			}
-			row := runTransfer(b, o, name, task, activations)
+			row := runTransfer(b, o, name, task)
 			rows = append(rows, row)
 			if o.Log != nil {
 				fmt.Fprintln(o.Log, Table([]Row{row}))
@@ -130,7 +129,7 @@ func Run(ctx context.Context, b compute.Backend, o Options) ([]Row, error) {
 }
 
 // runTransfer trains and evaluates one transfer-learning row.
-func runTransfer(b compute.Backend, o Options, name string, task data.Task, activations map[string]transfer.Features) Row {
+func runTransfer(b compute.Backend, o Options, name string, task data.Task) Row {
 	bbName, ft := strings.CutSuffix(name, "+ft")
 	epochs := o.TransferEpochs
 	if epochs <= 0 {
@@ -151,7 +150,7 @@ func runTransfer(b compute.Backend, o Options, name string, task data.Task, acti
 	}
 	res, err := transfer.Run(transfer.Options{Backend: b, ModelsDir: o.ModelsDir, ImagesDir: o.Source.Dir, CacheDir: o.CacheDir,
 		Backbone: bb, Task: task, MaxTrain: o.Limit, MaxTest: o.Limit, Epochs: epochs, Hidden: hidden, Seed: o.Seed,
-		FineTune: ft, Activations: activations, Log: o.Log})
+		FineTune: ft, Log: o.Log})
 	if err != nil {
 		row.Error = err.Error()
 		return row

@@ -76,8 +76,12 @@ var knownTrunks = map[string]struct {
 	// heads read its 192-d embedding before the L2 normalisation.
 	// (faceres: its last depthwise-separable block, 7×7×1024, is cut and
 	// tuned with the heads in stage 2.)
+	// Its last block (the global depthwise 7×7 convolution and the 1×1
+	// convolutions to the embedding, scope "MobileFaceNet/Logits") is cut
+	// and tuned in stage 2.
 	"mobilefacenet": {Trunk{Name: "mobilefacenet", Input: "img_inputs", Size: 112, Scale: 1 / 127.5, Offset: -1,
-		Output: "MobileFaceNet/Logits/SpatialSqueeze", Dim: 192}, "mobilefacenet.json"},
+		Output: "MobileFaceNet/Logits/SpatialSqueeze", Dim: 192,
+		Cut: "MobileFaceNet/MobileFaceNet/Conv2d_7/add", CutShape: []int{7, 7, 512}, Tune: []string{"MobileFaceNet/Logits/"}}, "mobilefacenet.json"},
 }
 
 // faceresLastBlock are the weights of faceres's last depthwise-separable

@@ -5,13 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 
-	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/internal/atomicfile"
 	"github.com/gomlx/compute/dtypes/float16"
 )
@@ -21,7 +18,7 @@ import (
 // the head needs). Layout, little-endian:
 //
 //	magic  [8]byte  "AGFEAT01"
-//	key    uint64   FNV-1a of the backbone and the sample base names (see cacheKey)
+//	key    uint64   FNV-1a of the backbone, output, view and samples (see streamKey)
 //	n, dim uint32   rows and feature length
 //	index  n×int32  position of each row in the sample list
 //	rows   n×dim×uint16  IEEE half-precision features
@@ -32,23 +29,6 @@ const cacheMagic = "AGFEAT01"
 
 // maxCacheDim bounds the feature length accepted from a cache file.
 const maxCacheDim = 1 << 16
-
-// cacheKey identifies the backbone (its name, feature, input size and pixel
-// scaling) and the samples, by file base name, in order.
-func cacheKey(bb Backbone, samples []data.Sample) uint64 {
-	h := fnv.New64a()
-	fmt.Fprintf(h, "%s|%s|%s|%d|%g|%g|%d\n", bb.Name, bb.File, bb.Feature, bb.Size, bb.Scale, bb.Offset, len(samples))
-	for _, s := range samples {
-		io.WriteString(h, filepath.Base(s.Path))
-		h.Write([]byte{0})
-	}
-	return h.Sum64()
-}
-
-// CachePath returns the cache file of a backbone and split in dir.
-func CachePath(dir string, bb Backbone, split string) string {
-	return filepath.Join(dir, bb.Name+"-"+split+".f16")
-}
 
 // WriteCache writes f atomically (a temporary file renamed into place),
 // streaming it: memory holds one row's bytes beyond f itself.

@@ -23,9 +23,7 @@ package transfer
 import (
 	"fmt"
 	"path/filepath"
-	"time"
 
-	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/data/prep"
 	"github.com/agegender/agegender/interop/tfjs"
 	"github.com/gomlx/compute"
@@ -43,37 +41,22 @@ type Backbone struct {
 	Dim     int    // feature length
 	// A pixel value p on the 0..255 scale is fed as p*Scale + Offset.
 	Scale, Offset float32
-
-	// Fine-tuning (Options.FineTune): the activations of node Cut, of shape
-	// CutShape per image, are extracted once, and the weights whose names
-	// start with LastBlock — the layers between Cut and Feature — are
-	// trained with the head. Empty Cut: the backbone cannot be fine-tuned.
-	Cut       string
-	CutShape  []int
-	LastBlock string
-	// TuneFeature is the node the fine-tuned head reads: Feature before
-	// any normalisation whose gradient would explode (MobileFaceNet's
-	// embedding is L2-normalised: its gradient grows as 1/‖x‖).
-	TuneFeature string
 }
 
 // MobileFaceNet is the 192-d face-recognition embedding of
 // mobilefacenet.json (sirius-ai's MobileFaceNet_TF, converted by
-// vladmandic). It was trained on (p-127.5)/128-style inputs; p/127.5-1 is
-// used here.
+// vladmandic), before its L2 normalisation, as model.ImportTrunk reads it.
+// It was trained on (p-127.5)/128-style inputs; p/127.5-1 is used here.
 var MobileFaceNet = Backbone{Name: "mobilefacenet", File: "mobilefacenet.json", Input: "img_inputs",
-	Size: 112, Feature: "embeddings", Dim: 192, Scale: 1 / 127.5, Offset: -1,
-	// The last block: global depthwise 7×7 conv, 1×1 conv and the linear
-	// 1×1 conv to the embedding (MobileFaceNet's "Logits" scope).
-	Cut: "MobileFaceNet/MobileFaceNet/Conv2d_7/add", CutShape: []int{7, 7, 512}, LastBlock: "MobileFaceNet/Logits/",
-	TuneFeature: "MobileFaceNet/Logits/SpatialSqueeze"}
+	Size: 112, Feature: "MobileFaceNet/Logits/SpatialSqueeze", Dim: 192, Scale: 1 / 127.5, Offset: -1}
 
-// FaceRes is the 256-d "feats" layer of faceres.json (HSE FaceRec's
-// MobileNet age/gender model). Its input is on the 0..255 scale, which is
-// what vladmandic/human feeds it and what gives its gender head sensible
-// answers on UTKFace (see the package tests).
+// FaceRes is the 1024-d global average pool of faceres.json (HSE
+// FaceRec's MobileNet age/gender model), the input of its own 256-d
+// "feats" layer, as model.ImportTrunk reads it. Its input is on the 0..255
+// scale, which is what vladmandic/human feeds it and what gives its gender
+// head sensible answers on UTKFace (see [Baseline]).
 var FaceRes = Backbone{Name: "faceres", File: "faceres.json", Input: "input_1",
-	Size: 224, Feature: "feats/Relu", Dim: 256, Scale: 1, Offset: 0}
+	Size: 224, Feature: "global_pooling/Mean", Dim: 1024, Scale: 1, Offset: 0}
 
 // Backbones lists the available backbones by name.
 var Backbones = map[string]Backbone{MobileFaceNet.Name: MobileFaceNet, FaceRes.Name: FaceRes}
@@ -163,48 +146,4 @@ func (e *Extractor) Run(images [][]uint8) ([][][]float32, error) {
 type Features struct {
 	Index []int       // position in the sample list of each row; undecodable images are absent
 	Rows  [][]float32 // one feature vector per decoded image
-	// More holds, per further extractor output, one vector per row (not
-	// cached on disk).
-	More [][][]float32
-}
-
-// ExtractSamples decodes the images of samples (prep.BuildCache, at the
-// backbone's size) and extracts their features. Images that cannot be
-// decoded are skipped and counted in skipped. perImage is the extraction
-// time per image, decoding excluded.
-func (e *Extractor) ExtractSamples(samples []data.Sample, workers int) (f Features, skipped int, perImage time.Duration, err error) {
-	paths := make([]string, len(samples))
-	for i, s := range samples {
-		paths[i] = s.Path
-	}
-	cfg := e.Backbone.Config()
-	cfg.Workers = workers
-	cache, errs := prep.BuildCache(paths, cfg, nil)
-	if cache == nil {
-		if len(errs) > 0 {
-			return f, 0, 0, errs[0]
-		}
-		return f, 0, 0, fmt.Errorf("transfer: no image cache")
-	}
-	imgs := make([][]uint8, cache.Len())
-	f.Index = make([]int, cache.Len())
-	for i := range imgs {
-		imgs[i] = cache.Pixels(i)
-		f.Index[i] = cache.Index(i)
-	}
-	start := time.Now()
-	outs, err := e.Run(imgs)
-	if err != nil {
-		return Features{}, 0, 0, err
-	}
-	if len(outs) > 0 {
-		f.Rows = outs[0]
-	}
-	if len(outs) > 1 {
-		f.More = outs[1:]
-	}
-	if len(imgs) > 0 {
-		perImage = time.Since(start) / time.Duration(len(imgs))
-	}
-	return f, len(errs), perImage, nil
 }

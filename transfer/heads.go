@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/data/augment"
@@ -101,23 +102,36 @@ type HeadsOptions struct {
 // checkpoints, resume, curves). The model file it writes holds the whole
 // network, trunk and heads, and runs on images like any other.
 func TrainHeads(ctx context.Context, b compute.Backend, o HeadsOptions) (*train.Result, error) {
+	r, _, err := trainHeads(ctx, b, o)
+	return r, err
+}
+
+// extraction counts the images a run put through the trunk (0 when every
+// feature came from the cache) and the time that took.
+type extraction struct {
+	images int
+	time   time.Duration
+}
+
+func trainHeads(ctx context.Context, b compute.Backend, o HeadsOptions) (*train.Result, extraction, error) {
+	var ex extraction
 	spec, weights, err := model.ImportTrunk(o.ModelsDir, o.Trunk)
 	if err != nil {
-		return nil, err
+		return nil, ex, err
 	}
 	bb := Backbone{Name: spec.Name, File: o.Trunk + ".json", Input: spec.Input, Size: spec.Size,
 		Feature: spec.Output, Dim: spec.Dim, Scale: spec.Scale, Offset: spec.Offset}
 	output, dim, shape := spec.Output, spec.Dim, []int(nil)
 	if o.From != "" {
 		if spec.Cut == "" {
-			return nil, fmt.Errorf("transfer: trunk %s has no last block to tune (no Cut)", spec.Name)
+			return nil, ex, fmt.Errorf("transfer: trunk %s has no last block to tune (no Cut)", spec.Name)
 		}
 		from, err := model.Load(o.From)
 		if err != nil {
-			return nil, err
+			return nil, ex, err
 		}
 		if t := from.Info.Config.Trunk; t == nil || t.Name != spec.Name || from.Info.Config.Heads != o.Heads {
-			return nil, fmt.Errorf("transfer: %s is not a %s model with %q heads; train stage 1 with the same trunk and heads first", o.From, spec.Name, o.Heads)
+			return nil, ex, fmt.Errorf("transfer: %s is not a %s model with %q heads; train stage 1 with the same trunk and heads first", o.From, spec.Name, o.Heads)
 		}
 		weights = from.Weights
 		o.Run.Model.Hidden = from.Info.Config.Hidden
@@ -129,7 +143,7 @@ func TrainHeads(ctx context.Context, b compute.Backend, o HeadsOptions) (*train.
 	}
 	ext, err := NewExtractor(b, o.ModelsDir, bb, output)
 	if err != nil {
-		return nil, err
+		return nil, ex, err
 	}
 	joint := o.Heads == model.HeadsGenderAge
 	spec0 := o.AugmentSpec
@@ -146,15 +160,23 @@ func TrainHeads(ctx context.Context, b compute.Backend, o HeadsOptions) (*train.
 	}
 	examples := func(split string, samples []data.Sample, views []View) (*FeatureExamples, error) {
 		name := strings.ReplaceAll(output, "/", "_") + "-" + split
-		f, err := CachedStreamFeatures(ctx, ext, samples, View{}, o.CacheDir, name, dim, o.Workers, o.Log)
+		start := time.Now()
+		f, n, err := CachedStreamFeatures(ctx, ext, samples, View{}, o.CacheDir, name, dim, o.Workers, o.Log)
 		if err != nil {
 			return nil, err
 		}
+		if n > 0 {
+			ex.images, ex.time = ex.images+n, ex.time+time.Since(start)
+		}
 		fe := &FeatureExamples{Rows: f.Rows, Task: o.Task, Joint: joint, Shape: shape}
 		for _, v := range views {
-			m, err := CachedStreamFeatures(ctx, ext, samples, v, o.CacheDir, name, dim, o.Workers, o.Log)
+			start := time.Now()
+			m, n, err := CachedStreamFeatures(ctx, ext, samples, v, o.CacheDir, name, dim, o.Workers, o.Log)
 			if err != nil {
 				return nil, err
+			}
+			if n > 0 {
+				ex.images, ex.time = ex.images+n, ex.time+time.Since(start)
 			}
 			at := make(map[int][]float32, len(m.Index))
 			for k, i := range m.Index {
@@ -182,12 +204,12 @@ func TrainHeads(ctx context.Context, b compute.Backend, o HeadsOptions) (*train.
 	}
 	trainSet, err := examples("train", o.Train, views)
 	if err != nil {
-		return nil, err
+		return nil, ex, err
 	}
 	var valSet train.Examples
 	if len(o.Val) > 0 {
 		if valSet, err = examples("val", o.Val, nil); err != nil {
-			return nil, err
+			return nil, ex, err
 		}
 	}
 	opts := o.Run
@@ -202,7 +224,8 @@ func TrainHeads(ctx context.Context, b compute.Backend, o HeadsOptions) (*train.
 	if opts.Dataset == "" {
 		opts.Dataset = fmt.Sprintf("%d train faces, features of %s (%s)", trainSet.Len(), spec.Name, filepath.Base(o.ModelsDir))
 	}
-	return train.Run(ctx, b, opts, trainSet, valSet)
+	r, err := train.Run(ctx, b, opts, trainSet, valSet)
+	return r, ex, err
 }
 
 // JointClassNames are the class names of a model.HeadsGenderAge net: the

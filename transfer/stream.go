@@ -178,8 +178,10 @@ func streamKey(bb Backbone, output string, view View, samples []data.Sample) uin
 // CachedStreamFeatures returns the features of samples in view from the
 // cache file dir/<backbone>-<name>[-<view>].f16 when it is current, and
 // otherwise streams them with [StreamFeatures] and writes the cache. dim
-// is the output's length (e.g. 1024 for faceres's global pool).
-func CachedStreamFeatures(ctx context.Context, e *Extractor, samples []data.Sample, view View, dir, name string, dim, workers int, progress io.Writer) (Features, error) {
+// is the output's length (e.g. 1024 for faceres's global pool). extracted
+// is the number of images run through the trunk (0 when the cache held
+// them).
+func CachedStreamFeatures(ctx context.Context, e *Extractor, samples []data.Sample, view View, dir, name string, dim, workers int, progress io.Writer) (f Features, extracted int, err error) {
 	output := e.outputs[0]
 	key := streamKey(e.Backbone, output, view, samples)
 	if v := view.String(); v != "" {
@@ -190,26 +192,26 @@ func CachedStreamFeatures(ctx context.Context, e *Extractor, samples []data.Samp
 		path = filepath.Join(dir, e.Backbone.Name+"-"+name+".f16")
 		f, err := ReadCache(path, key, dim, len(samples))
 		if err == nil {
-			return f, nil
+			return f, 0, nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errStale) {
-			return Features{}, err
+			return Features{}, 0, err
 		}
 	}
-	f, _, err := StreamFeatures(ctx, e, samples, view, workers, progress)
+	f, _, err = StreamFeatures(ctx, e, samples, view, workers, progress)
 	if err != nil {
-		return Features{}, err
+		return Features{}, 0, err
 	}
 	if len(f.Rows) > 0 && len(f.Rows[0]) != dim {
-		return Features{}, fmt.Errorf("transfer: %s's %s has %d values per image, not %d", e.Backbone.Name, output, len(f.Rows[0]), dim)
+		return Features{}, 0, fmt.Errorf("transfer: %s's %s has %d values per image, not %d", e.Backbone.Name, output, len(f.Rows[0]), dim)
 	}
 	if path != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return Features{}, fmt.Errorf("transfer: %w", err)
+			return Features{}, 0, fmt.Errorf("transfer: %w", err)
 		}
 		if err := WriteCache(path, key, dim, f); err != nil {
-			return Features{}, err
+			return Features{}, 0, err
 		}
 	}
-	return f, nil
+	return f, len(f.Rows), nil
 }

@@ -25,7 +25,7 @@ func cmdTransfer(ctx context.Context, args []string) error {
 	epochs := fs.Int("epochs", 30, "head training epochs")
 	baseline := fs.Bool("baseline", true, "also report faceres's own gender/age heads (no training)")
 	heads := fs.Bool("train-heads", true, "train and evaluate the heads (false: only the baseline)")
-	fineTune := fs.Bool("fine-tune", false, "also train the backbone's last block with the head (mobilefacenet only; activations extracted once per run, not cached)")
+	fineTune := fs.Bool("fine-tune", false, "then also train the backbone's last block with the head, from its cached activations (stage 2 of agegender train --trunk --from)")
 	be := fs.String("backend", "", "compute backend: go, onnx or xla")
 	fs.Parse(args)
 	b, err := backend.Open(*be)
@@ -42,14 +42,13 @@ func cmdTransfer(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	activations := map[string]transfer.Features{} // fine-tuning: extract once for both tasks
 	for _, task := range []data.Task{data.TaskGender, data.TaskAge} {
 		if !*heads {
 			break
 		}
 		res, err := transfer.Run(transfer.Options{Backend: b, ModelsDir: *modelsDir, ImagesDir: *images, CacheDir: *cache,
 			Backbone: backbone, Task: task, MaxTrain: *max, MaxTest: *max, Epochs: *epochs, Seed: 1, Log: os.Stderr,
-			FineTune: *fineTune, Activations: activations})
+			FineTune: *fineTune})
 		if err != nil {
 			return err
 		}
