@@ -43,7 +43,10 @@ type TrunkOptions struct {
 	ModelsDir string // the TF.js trunks
 	CacheDir  string // feature cache ("" recomputes the features)
 	Mirror    bool   // also train on the mirrored faces' features
-	From      string // stage 2: the stage-1 model to start from
+	// Augment is the number of augmented views of each training face
+	// (data/augment.Default, seeded) whose features are also trained on.
+	Augment int
+	From    string // stage 2: the stage-1 model to start from
 }
 
 // Train loads o.Data and trains on its training split, validating on its
@@ -96,7 +99,7 @@ func trainTrunk(ctx context.Context, b compute.Backend, s *Splits, o TrainOption
 	}
 	t := o.Trunk
 	return transfer.TrainHeads(ctx, b, transfer.HeadsOptions{ModelsDir: t.ModelsDir, Trunk: t.Name, Heads: heads, Task: s.Task,
-		Train: withDir(s.Dir, s.Train), Val: withDir(s.Dir, s.Val), CacheDir: t.CacheDir, Mirror: t.Mirror, From: t.From,
+		Train: withDir(s.Dir, s.Train), Val: withDir(s.Dir, s.Val), CacheDir: t.CacheDir, Mirror: t.Mirror, Augment: t.Augment, From: t.From,
 		Run: o.Run, Log: o.Log})
 }
 

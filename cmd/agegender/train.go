@@ -62,6 +62,7 @@ func cmdTrain(ctx context.Context, args []string) error {
 	modelsDir := fs.String("models", modelsPath("tfjs"), "folder of the TF.js trunks")
 	cacheDir := fs.String("cache", defaultCacheDir(), "trunk feature cache folder (\"\" disables it)")
 	mirror := fs.Bool("mirror", true, "trunk: also train on the features of mirrored faces")
+	augN := fs.Int("augment", 0, "trunk: also train on this many augmented views of each face (scale, shift, roll, mirror, colour, gray, blur, JPEG, occlusion: data/augment), each extracted once and cached")
 	hidden := fs.Int("hidden", 0, "trunk: width of each head's hidden layer (0: 512)")
 	sigma := fs.Float64("age-sigma", 0, "trunk, --task both: spread in years of the age target distribution (0: 3)")
 	ageL1 := fs.Float64("age-l1", 0, "trunk, --task both: weight of |expected − true age| in the loss (0: 0.05)")
@@ -81,7 +82,7 @@ func cmdTrain(ctx context.Context, args []string) error {
 		o.Augment = prep.Augment{}
 	}
 	if *trunk != "" {
-		o.Trunk = &pipeline.TrunkOptions{Name: *trunk, ModelsDir: *modelsDir, CacheDir: *cacheDir, Mirror: *mirror, From: *from}
+		o.Trunk = &pipeline.TrunkOptions{Name: *trunk, ModelsDir: *modelsDir, CacheDir: *cacheDir, Mirror: *mirror, Augment: *augN, From: *from}
 	}
 	b, err := backend.Open(*be)
 	if err != nil {
