@@ -78,6 +78,7 @@ func main() {
 	detectors := flag.String("detectors", "blazeface,pigo", "comma-separated detectors to measure")
 	be := flag.String("backend", "", "compute backend: go, onnx or xla")
 	minScore := flag.Float64("min-score", 0, "detection score threshold (0: each detector's default)")
+	models := flag.String("models", "", "comma-separated joint model `files` to compare, one row each (empty: the built-in model)")
 	flag.Parse()
 
 	samples, _, err := utkface.Load(*utkDir)
@@ -126,16 +127,22 @@ func main() {
 	fmt.Println("| detector | scenes | faces | recall | recall upright | recall turned | false pos./photo | gender acc. (photo) | gender acc. (crop) | age exact (photo) | age exact (crop) | age 1-off (photo) | s/photo |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, det := range strings.Split(*detectors, ",") {
-		a, err := agegender.New(agegender.Options{Backend: *be, Detector: det, MinScore: float32(*minScore)})
-		if err != nil {
-			log.Fatal(err)
+		for _, m := range strings.Split(*models, ",") {
+			a, err := agegender.New(agegender.Options{Backend: *be, Detector: det, MinScore: float32(*minScore), Model: m})
+			if err != nil {
+				log.Fatal(err)
+			}
+			r := evaluate(a, scenes, *out, *utkDir)
+			a.Close()
+			name := det
+			if m != "" {
+				name += " + " + m
+			}
+			fmt.Printf("| %s | %d | %d | %.1f%% | %.1f%% | %.1f%% | %.2f | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.2f |\n",
+				name, len(scenes), r.faces, pct(r.found, r.faces), pct(r.foundUp, r.facesUp), pct(r.foundTurned, r.facesTurned),
+				float64(r.fp)/float64(len(scenes)), pct(r.gender, r.found), pct(r.cropGender, r.found),
+				pct(r.age, r.found), pct(r.cropAge, r.found), pct(r.age1, r.found), r.elapsed.Seconds()/float64(len(scenes)))
 		}
-		r := evaluate(a, scenes, *out, *utkDir)
-		a.Close()
-		fmt.Printf("| %s | %d | %d | %.1f%% | %.1f%% | %.1f%% | %.2f | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.2f |\n",
-			det, len(scenes), r.faces, pct(r.found, r.faces), pct(r.foundUp, r.facesUp), pct(r.foundTurned, r.facesTurned),
-			float64(r.fp)/float64(len(scenes)), pct(r.gender, r.found), pct(r.cropGender, r.found),
-			pct(r.age, r.found), pct(r.cropAge, r.found), pct(r.age1, r.found), r.elapsed.Seconds()/float64(len(scenes)))
 	}
 }
 
