@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"sync"
 
 	"github.com/agegender/agegender"
 	"github.com/agegender/agegender/face"
@@ -46,6 +47,8 @@ func (f *analyzerFlags) options(maxBytes int64) (agegender.Options, error) {
 	return agegender.Options{
 		Backend: f.backend, Model: f.model, GenderModel: f.genderModel, AgeModel: f.ageModel,
 		TenCrop: f.tenCrop, Detector: f.detector, MinScore: float32(f.minScore), Face: fopts,
-		Limits: imageio.Limits{MaxPixels: f.maxPixels, MaxBytes: maxBytes, MaxDecodeBytes: imageio.DefaultDecodeBytes},
+		// One lock for every over-limit decode, the library's and
+		// predict --crop's: one full-size photo in memory at a time.
+		Limits: imageio.Limits{MaxPixels: f.maxPixels, MaxBytes: maxBytes, MaxDecodeBytes: imageio.DefaultDecodeBytes, Large: &sync.Mutex{}},
 	}, nil
 }

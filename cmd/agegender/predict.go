@@ -3,36 +3,17 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"image"
-	"image/jpeg"
-	"image/png"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/agegender/agegender"
 	"github.com/agegender/agegender/backend"
-	"github.com/agegender/agegender/imageio"
-	"github.com/schollz/progressbar/v3"
+	"github.com/agegender/agegender/internal/photos"
 )
-
-// fileLine is one line of predict's JSON output (--json, --crop, --out):
-// the file's name and the library's agegender.Result, so that a face has
-// the same JSON form as in the library and the HTTP service (see
-// agegender.Face), in the photo's pixels, and a photo without faces has
-// "faces": [].
-type fileLine struct {
-	File string `json:"file"`
-	*agegender.Result
-}
 
 const predictUsage = `usage: agegender predict [flags] FILE|FOLDER|GLOB...
 
@@ -94,19 +75,18 @@ func cmdPredict(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("predict: %w", err)
 	}
-	k, n, err := parseShard(*shard)
+	k, n, err := photos.ParseShard(*shard)
 	if err != nil {
 		return fmt.Errorf("predict: %w", err)
 	}
 	failed := 0
-	fail := func(format string, a ...any) {
+	all, walked := photos.Expand(fs.Args(), func(format string, a ...any) {
 		fmt.Fprintf(os.Stderr, "agegender: "+format+"\n", a...)
 		failed++
-	}
-	all, walked := expandInputs(fs.Args(), fail)
+	})
 	files := all[:0:0]
 	for _, f := range all {
-		if inShard(f.path, k, n) {
+		if photos.InShard(f.Path, k, n) {
 			files = append(files, f)
 		}
 	}
@@ -130,273 +110,33 @@ func cmdPredict(ctx context.Context, args []string) error {
 			return fmt.Errorf("predict: --annotate: %w", err)
 		}
 	}
-	be2, err := backend.Open(af.backend)
-	if err != nil {
-		return err
-	}
 	if !*quiet {
-		fmt.Fprintln(os.Stderr, backend.Describe(be2))
+		be, err := backend.Open(af.backend)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(os.Stderr, backend.Describe(be))
+		be.Finalize()
 	}
-	be2.Finalize()
 	a, err := agegender.New(opts)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-
-	var bar *progressbar.ProgressBar
-	if walked && !*quiet {
-		bar = progressbar.NewOptions(len(files), progressbar.OptionSetWriter(os.Stderr),
-			progressbar.OptionSetDescription("analysing"), progressbar.OptionShowCount(),
-			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
-	}
-	out := &printer{w: w, json: *asJSON, crop: *crop, annotate: *annotate, used: map[string]bool{}}
-	if !*asJSON && !*crop {
-		out.header()
-	}
-	start := time.Now()
-	images, faces, skipped, done := 0, 0, 0, 0
-	results := analyseAll(ctx, a, files, opts.Limits, *workers, *crop, *annotate != "")
-	for r := range results {
-		done++
-		if bar != nil {
-			bar.Describe("analysing " + rate(done, time.Since(start)))
-			bar.Add(1)
-		}
-		if r.err != nil {
-			if bar != nil {
-				bar.Clear()
-			}
-			if r.skipped {
-				fmt.Fprintf(os.Stderr, "agegender: skipped %v\n", r.err)
-				skipped++
-			} else {
-				fmt.Fprintf(os.Stderr, "agegender: %v\n", r.err)
-				failed++
-			}
-			if err := out.printError(r); err != nil {
-				return err
-			}
-			continue
-		}
-		images++
-		faces += len(r.res.Faces)
-		if err := out.print(r); err != nil {
-			return err
-		}
-	}
-	if bar != nil {
-		bar.Finish()
-	}
-	if err := ctx.Err(); err != nil {
+	out := photos.NewPrinter(w, *asJSON || *crop, *annotate)
+	c, err := photos.Run(ctx, a, files, out, photos.Options{
+		Workers: *workers, Crop: *crop, Limits: opts.Limits, Log: os.Stderr, Progress: walked && !*quiet,
+	})
+	if err != nil {
 		return err
 	}
 	if !*quiet {
-		secs := time.Since(start).Seconds()
+		secs := c.Elapsed.Seconds()
 		fmt.Fprintf(os.Stderr, "%s, %s in %.1f s (%.1f img/s); %d skipped, %d failed\n",
-			count(images, "image"), count(faces, "face"), secs, float64(images)/max(secs, 1e-9), skipped, failed)
+			photos.Count(c.Images, "image"), photos.Count(c.Faces, "face"), secs, float64(c.Images)/max(secs, 1e-9), c.Skipped, c.Failed+failed)
 	}
-	if failed > 0 {
-		return fmt.Errorf("predict: %s could not be analysed (see the messages above)", count(failed, "input"))
-	}
-	return nil
-}
-
-// result is the analysis of one input file.
-type result struct {
-	file    string
-	res     *agegender.Result // Image kept only for --annotate
-	err     error
-	skipped bool // err says why a found file is no photo to analyse
-}
-
-// analyseAll analyses files on a pool of workers and delivers the results
-// in input order. At most 2×workers images are decoded and waiting at any
-// time, so memory stays bounded however many files there are.
-func analyseAll(ctx context.Context, a *agegender.Analyzer, files []input, lim imageio.Limits, workers int, crop, keepImage bool) <-chan result {
-	type job struct {
-		file input
-		out  chan result
-	}
-	jobs := make(chan job)
-	order := make(chan chan result, 2*workers)
-	for range workers {
-		go func() {
-			for j := range jobs {
-				j.out <- analyseFile(ctx, a, j.file, lim, crop, keepImage)
-			}
-		}()
-	}
-	go func() {
-		defer close(order)
-		defer close(jobs)
-		for _, f := range files {
-			c := make(chan result, 1)
-			select {
-			case order <- c:
-			case <-ctx.Done():
-				return
-			}
-			jobs <- job{f, c}
-		}
-	}()
-	results := make(chan result)
-	go func() {
-		defer close(results)
-		for c := range order {
-			r := <-c
-			select {
-			case results <- r:
-			case <-ctx.Done():
-				// Drain so that workers finish and exit.
-				for c := range order {
-					<-c
-				}
-				return
-			}
-		}
-	}()
-	return results
-}
-
-// analyseFile analyses one file: a photo with AnalyzeReader, or with crop
-// a face crop with AnalyzeCrop (decoded within the same limits).
-func analyseFile(ctx context.Context, a *agegender.Analyzer, in input, lim imageio.Limits, crop, keepImage bool) result {
-	r := result{file: in.path}
-	if crop {
-		img, info, err := imageio.DecodeFileInfo(in.path, lim)
-		if err == nil {
-			var f agegender.Face
-			f, err = a.AnalyzeCrop(ctx, img)
-			f.Box = image.Rect(0, 0, info.Width, info.Height)
-			r.res = &agegender.Result{Width: info.Width, Height: info.Height, Faces: []agegender.Face{f}, Image: img, Format: info.Format}
-		}
-		r.err = err
-	} else if f, err := os.Open(in.path); err != nil {
-		r.err = err
-	} else {
-		r.res, r.err = a.AnalyzeReader(ctx, f)
-		f.Close()
-		if r.err != nil {
-			r.err = fmt.Errorf("%s: %w", in.path, r.err)
-		}
-	}
-	if r.err != nil {
-		r.skipped = !in.explicit && skippable(r.err)
-		r.res = nil
-	} else if !keepImage {
-		r.res.Image = nil
-	}
-	return r
-}
-
-// printer writes results as a table or JSON lines, and annotated copies.
-type printer struct {
-	w        io.Writer
-	json     bool
-	crop     bool
-	annotate string
-	used     map[string]bool // annotated file names already written
-}
-
-const tableFormat = "%s %4s  %-21s %-6s %6s  %-9s %6s  %s\n"
-
-// fileColumn is the width of the table's FILE column in terminal cells.
-const fileColumn = 40
-
-func (p *printer) header() {
-	fmt.Fprintf(p.w, tableFormat, cell("FILE", fileColumn), "FACE", "BOX (x,y w×h)", "GENDER", "PROB", "AGE", "PROB", "YEARS")
-}
-
-// errorLine is the JSON line of a file that was skipped or failed.
-type errorLine struct {
-	File    string `json:"file"`
-	Error   string `json:"error"`
-	Skipped bool   `json:"skipped"`
-}
-
-// printError writes r's error as a JSON line in the JSON modes, so that
-// every input appears in the output; the table shows errors on stderr only.
-func (p *printer) printError(r result) error {
-	if !p.json && !p.crop {
-		return nil
-	}
-	return json.NewEncoder(p.w).Encode(errorLine{File: r.file, Error: r.err.Error(), Skipped: r.skipped})
-}
-
-func (p *printer) print(r result) error {
-	if p.json || p.crop {
-		if err := json.NewEncoder(p.w).Encode(fileLine{File: r.file, Result: r.res}); err != nil {
-			return err
-		}
-	} else {
-		name := cell(r.file, fileColumn)
-		if len(r.res.Faces) == 0 {
-			fmt.Fprintf(p.w, tableFormat, name, "-", "no face found", "", "", "", "", "")
-		}
-		for _, f := range r.res.Faces {
-			box := fmt.Sprintf("%d,%d %d×%d", f.Box.Min.X, f.Box.Min.Y, f.Box.Dx(), f.Box.Dy())
-			years := ""
-			if f.HasAge() {
-				years = fmt.Sprintf("%.0f ± %.0f", f.Age, f.AgeStd)
-			}
-			fmt.Fprintf(p.w, tableFormat, name, strconv.Itoa(f.Index), box, f.Gender,
-				pct(f.GenderProb), f.AgeGroup, pct(f.AgeProb()), years)
-		}
-	}
-	if p.annotate != "" && r.res.Image != nil {
-		return p.writeAnnotated(r)
-	}
-	return nil
-}
-
-// pct writes a probability as a percentage with one decimal, never
-// rounding a value short of certainty up to "100.0%".
-func pct(p float32) string {
-	if p > 0.999 && p < 1 {
-		return ">99.9%"
-	}
-	return fmt.Sprintf("%.1f%%", 100*p)
-}
-
-// count writes n and the noun, plural unless n is 1.
-func count(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
-
-// writeAnnotated saves r's image with its faces drawn: JPEG for JPEG
-// inputs, PNG otherwise; the image analysed, so downscaled when the photo
-// was over --max-pixels. Names are the input's base name, made unique.
-func (p *printer) writeAnnotated(r result) error {
-	ext := ".png"
-	if r.res.Format == "jpeg" {
-		ext = ".jpg"
-	}
-	base := strings.TrimSuffix(filepath.Base(r.file), filepath.Ext(r.file))
-	name := base + ext
-	for i := 2; p.used[name]; i++ {
-		name = fmt.Sprintf("%s-%d%s", base, i, ext)
-	}
-	p.used[name] = true
-	path := filepath.Join(p.annotate, name)
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("predict: --annotate: %w", err)
-	}
-	img := r.res.Annotate()
-	if ext == ".jpg" {
-		err = jpeg.Encode(f, img, &jpeg.Options{Quality: 90})
-	} else {
-		err = png.Encode(f, img)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("predict: writing %s: %w", path, err)
+	if failed += c.Failed; failed > 0 {
+		return fmt.Errorf("predict: %s could not be analysed (see the messages above)", photos.Count(failed, "input"))
 	}
 	return nil
 }

@@ -1,0 +1,187 @@
+package photos
+
+import (
+	"encoding/json"
+	"fmt"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/agegender/agegender"
+	"github.com/rivo/uniseg"
+)
+
+// Printer writes results as a table or JSON lines, and annotated copies.
+type Printer struct {
+	w        io.Writer
+	json     bool
+	annotate string
+	used     map[string]bool // annotated file names already written
+}
+
+// NewPrinter returns a Printer that writes to w a table (and its header,
+// at once) or, with asJSON, JSON lines, and with annotate (a folder) also
+// each photo with its faces drawn.
+func NewPrinter(w io.Writer, asJSON bool, annotate string) *Printer {
+	p := &Printer{w: w, json: asJSON, annotate: annotate, used: map[string]bool{}}
+	if !asJSON {
+		fmt.Fprintf(w, tableFormat, Cell("FILE", fileColumn), "FACE", "BOX (x,y w×h)", "GENDER", "PROB", "AGE", "PROB", "YEARS")
+	}
+	return p
+}
+
+const tableFormat = "%s %4s  %-21s %-6s %6s  %-9s %6s  %s\n"
+
+// fileColumn is the width of the table's FILE column in terminal cells.
+const fileColumn = 40
+
+// fileLine is one JSON line of a photo: the file's name and the library's
+// agegender.Result, so that a face has the same JSON form as in the
+// library and the HTTP service (see agegender.Face), in the photo's
+// pixels, and a photo without faces has "faces": [].
+type fileLine struct {
+	File string `json:"file"`
+	*agegender.Result
+}
+
+// errorLine is the JSON line of a file that was skipped or failed.
+type errorLine struct {
+	File    string `json:"file"`
+	Error   string `json:"error"`
+	Skipped bool   `json:"skipped"`
+}
+
+// PrintError writes r's error as a JSON line in the JSON mode, so that
+// every input appears in the output; the table shows errors on stderr only.
+func (p *Printer) PrintError(r Result) error {
+	if !p.json {
+		return nil
+	}
+	return json.NewEncoder(p.w).Encode(errorLine{File: r.File, Error: r.Err.Error(), Skipped: r.Skipped})
+}
+
+// Print writes r, and its annotated copy.
+func (p *Printer) Print(r Result) error {
+	if p.json {
+		if err := json.NewEncoder(p.w).Encode(fileLine{File: r.File, Result: r.Res}); err != nil {
+			return err
+		}
+	} else {
+		name := Cell(r.File, fileColumn)
+		if len(r.Res.Faces) == 0 {
+			fmt.Fprintf(p.w, tableFormat, name, "-", "no face found", "", "", "", "", "")
+		}
+		for _, f := range r.Res.Faces {
+			box := fmt.Sprintf("%d,%d %d×%d", f.Box.Min.X, f.Box.Min.Y, f.Box.Dx(), f.Box.Dy())
+			years := ""
+			if f.HasAge() {
+				years = fmt.Sprintf("%.0f ± %.0f", f.Age, f.AgeStd)
+			}
+			fmt.Fprintf(p.w, tableFormat, name, strconv.Itoa(f.Index), box, f.Gender,
+				pct(f.GenderProb), f.AgeGroup, pct(f.AgeProb()), years)
+		}
+	}
+	if p.annotate != "" && r.Res.Image != nil {
+		return p.writeAnnotated(r)
+	}
+	return nil
+}
+
+// pct writes a probability as a percentage with one decimal, never
+// rounding a value short of certainty up to "100.0%".
+func pct(p float32) string {
+	if p > 0.999 && p < 1 {
+		return ">99.9%"
+	}
+	return fmt.Sprintf("%.1f%%", 100*p)
+}
+
+// Count writes n and the noun, plural unless n is 1.
+func Count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// writeAnnotated saves r's image with its faces drawn: JPEG for JPEG
+// inputs, PNG otherwise; the image analysed, so downscaled when the photo
+// was over --max-pixels. Names are the input's base name, made unique.
+func (p *Printer) writeAnnotated(r Result) error {
+	ext := ".png"
+	if r.Res.Format == "jpeg" {
+		ext = ".jpg"
+	}
+	base := strings.TrimSuffix(filepath.Base(r.File), filepath.Ext(r.File))
+	name := base + ext
+	for i := 2; p.used[name]; i++ {
+		name = fmt.Sprintf("%s-%d%s", base, i, ext)
+	}
+	p.used[name] = true
+	path := filepath.Join(p.annotate, name)
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("predict: --annotate: %w", err)
+	}
+	img := r.Res.Annotate()
+	if ext == ".jpg" {
+		err = jpeg.Encode(f, img, &jpeg.Options{Quality: 90})
+	} else {
+		err = png.Encode(f, img)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("predict: writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// Cell fits s into a table column width terminal cells wide: padded with
+// spaces, or cut at the left behind "…" when too wide. Widths are display
+// widths (uniseg: East Asian wide characters and emoji take two cells,
+// combining marks none), and cuts fall between grapheme clusters.
+func Cell(s string, width int) string {
+	w := uniseg.StringWidth(s)
+	if w <= width {
+		return s + strings.Repeat(" ", width-w)
+	}
+	// Keep the longest tail of whole graphemes that fits after "…".
+	var clusters []string
+	g := uniseg.NewGraphemes(s)
+	for g.Next() {
+		clusters = append(clusters, g.Str())
+	}
+	tail, tw := "", 0
+	for i := len(clusters) - 1; i >= 0; i-- {
+		cw := uniseg.StringWidth(clusters[i])
+		if tw+cw > width-1 {
+			break
+		}
+		tail, tw = clusters[i]+tail, tw+cw
+	}
+	return "…" + tail + strings.Repeat(" ", width-1-tw)
+}
+
+// Rate describes progress speed: done files in elapsed time, as
+// "12.3 files/s", or "4.2 s/file" when slower than one a second so that a
+// slow backend does not show "0.1 files/s". It is measured from the start of the
+// run, so from the first item on it is the true average (including the
+// first image's warm-up); "" before any item.
+func Rate(done int, elapsed time.Duration) string {
+	s := elapsed.Seconds()
+	switch {
+	case done <= 0 || s <= 0:
+		return ""
+	case float64(done) >= s:
+		return fmt.Sprintf("%.1f files/s", float64(done)/s)
+	default:
+		return fmt.Sprintf("%.1f s/file", s/float64(done))
+	}
+}

@@ -1,0 +1,70 @@
+package photos
+
+import (
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/rivo/uniseg"
+)
+
+func TestParseShard(t *testing.T) {
+	for _, s := range []string{"1/1", "3/8", "8/8"} {
+		if _, _, err := ParseShard(s); err != nil {
+			t.Errorf("%s: %v", s, err)
+		}
+	}
+	for _, s := range []string{"0/4", "5/4", "1/0", "3", "a/b", "1/2/3", "-1/2"} {
+		if _, _, err := ParseShard(s); err == nil || !strings.Contains(err.Error(), "1 ≤ k ≤ n") {
+			t.Errorf("%q accepted or unclear: %v", s, err)
+		}
+	}
+}
+
+// TestCellWideCharacters: table cells are padded and cut by display width
+// (CJK and emoji take two cells), never inside a character or a grapheme.
+func TestCellWideCharacters(t *testing.T) {
+	for _, s := range []string{
+		"photos/face.jpg",
+		"写真/家族/おばあちゃんの誕生日パーティー/IMG_0001.jpg",
+		"famille/👨‍👩‍👧‍👦/été à la plage/IMG_0002.jpg",
+		"e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301e\u0301.png",
+		"한국어/사진/서울/가족/여름휴가/바닷가에서/IMG_0003.jpg",
+	} {
+		for _, width := range []int{40, 21, 8} {
+			c := Cell(s, width)
+			if !utf8.ValidString(c) {
+				t.Errorf("Cell(%q, %d) = %q: invalid UTF-8", s, width, c)
+			}
+			if w := uniseg.StringWidth(c); w != width {
+				t.Errorf("Cell(%q, %d) = %q is %d cells wide", s, width, c, w)
+			}
+			if uniseg.StringWidth(s) > width && !strings.HasPrefix(c, "…") {
+				t.Errorf("Cell(%q, %d) = %q: cut without a mark", s, width, c)
+			}
+		}
+	}
+	if c := Cell("写真/a.jpg", 12); c != "写真/a.jpg  " {
+		t.Errorf("short wide name padded to %q", c)
+	}
+}
+
+func TestRate(t *testing.T) {
+	cases := []struct {
+		n    int
+		d    time.Duration
+		want string
+	}{
+		{0, 0, ""},
+		{0, time.Second, ""},
+		{1, 4 * time.Second, "4.0 s/file"}, // the first, slow item: not "0 files/s"
+		{1, 100 * time.Millisecond, "10.0 files/s"},
+		{30, 2 * time.Second, "15.0 files/s"},
+	}
+	for _, c := range cases {
+		if got := Rate(c.n, c.d); got != c.want {
+			t.Errorf("Rate(%d, %v) = %q, want %q", c.n, c.d, got, c.want)
+		}
+	}
+}
