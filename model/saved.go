@@ -132,7 +132,11 @@ func (m *Model) LoadInto(store *mlx.Store) error {
 }
 
 // Predictor runs a model on batches of prepared images. It is safe for
-// concurrent use; calls are serialised on the backend.
+// concurrent use; calls are serialised on the backend. It does not gather
+// the work of concurrent callers into batches (predict.Runner, the
+// project's one batching layer, does): it only splits a call into, and pads
+// it to, the few batch sizes it compiles, a detail of running fixed-shape
+// graphs.
 type Predictor struct {
 	Info  Info
 	mu    sync.Mutex
