@@ -8,9 +8,12 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/agegender/agegender/interop/tfjs"
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
@@ -92,11 +95,18 @@ func (o BlazeOptions) withDefaults() (BlazeOptions, error) {
 // front model on an upright square around it (see refine). Boxes and landmarks are mapped back to the photo's own pixel
 // coordinates, so the caller cuts faces from the full-resolution image.
 //
-// A BlazeFace is safe for concurrent use. The graph is compiled for each
-// batch size the first time it is needed (a few hundred milliseconds).
+// A BlazeFace is safe for concurrent use. Its networks are loaded and
+// compiled by the first Detect (about a second on ONNX Runtime, the two in
+// parallel), so that a program that never detects, such as `agegender
+// predict --crop`, does not pay for them; another graph is compiled for
+// each new batch size (the turned passes).
 type BlazeFace struct {
-	back, front *blazeNet
-	anchors     [][2]float32 // centres in [0, 1], in output order (both models)
+	backend compute.Backend
+	anchors [][2]float32 // centres in [0, 1], in output order (both models)
+
+	load        sync.Once
+	back, front *blazeNet // set by load
+	loadErr     error
 }
 
 // blazeNet is one of the two BlazeFace networks.
@@ -109,20 +119,43 @@ type blazeNet struct {
 // model's is half of it.
 const blazeSize = 256
 
-// NewBlazeFace loads the embedded BlazeFace models for backend.
+// NewBlazeFace returns BlazeFace on backend, with the embedded models.
 func NewBlazeFace(backend compute.Backend) (*BlazeFace, error) {
 	if backend == nil {
 		return nil, errors.New("face: NewBlazeFace needs a backend; open one with backend.Open")
 	}
-	back, err := loadBlazeNet(backend, "blazeface/blazeface-back.json", blazeSize)
-	if err != nil {
-		return nil, err
-	}
-	front, err := loadBlazeNet(backend, "blazeface/blazeface-front.json", blazeSize/2)
-	if err != nil {
-		return nil, err
-	}
-	return &BlazeFace{back: back, front: front, anchors: blazeAnchors()}, nil
+	return &BlazeFace{backend: backend, anchors: blazeAnchors()}, nil
+}
+
+// loadNets loads the two networks and compiles them for one input each,
+// the front one on another goroutine (on two cores, the compilations of
+// ONNX Runtime overlap).
+func (d *BlazeFace) loadNets() error {
+	d.load.Do(func() {
+		var frontErr error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			d.front, frontErr = loadBlazeNet(d.backend, "blazeface/blazeface-front.json", blazeSize/2)
+			if frontErr == nil {
+				d.front.compile()
+			}
+		}()
+		var err error
+		if d.back, err = loadBlazeNet(d.backend, "blazeface/blazeface-back.json", blazeSize); err == nil {
+			d.back.compile()
+		}
+		<-done
+		d.loadErr = errors.Join(err, frontErr)
+	})
+	return d.loadErr
+}
+
+// compile compiles the network for a batch of one; an error is left for
+// the first call to report.
+func (net *blazeNet) compile() {
+	defer func() { _ = recover() }()
+	_, _ = net.exec.Compile(shapes.Make(dtypes.Float32, 1, net.size, net.size, 3))
 }
 
 // loadBlazeNet loads one embedded BlazeFace graph.
@@ -223,7 +256,7 @@ type candidate struct {
 // Angle near ±π). A face whose landmarks do not make an upright or rotated
 // face (mouth not below the eyes in the face's own frame) is not reported.
 func (d *BlazeFace) Detect(img image.Image, opt BlazeOptions) ([]Face, error) {
-	if d == nil || d.back == nil || d.front == nil {
+	if d == nil || d.backend == nil {
 		return nil, errors.New("face: Detect called on a BlazeFace not made by NewBlazeFace")
 	}
 	opt, err := opt.withDefaults()
@@ -236,6 +269,9 @@ func (d *BlazeFace) Detect(img image.Image, opt BlazeOptions) ([]Face, error) {
 	b := img.Bounds()
 	if b.Dx() < 8 || b.Dy() < 8 {
 		return nil, nil
+	}
+	if err := d.loadNets(); err != nil {
+		return nil, err
 	}
 	long := max(b.Dx(), b.Dy())
 	// The whole-photo passes read a copy with a longer side of 256; the
