@@ -75,29 +75,56 @@ func (pl *rgbPlane) half() *rgbPlane {
 // sample fills dst (size×size×3) with the plane as pass p shows it,
 // bilinearly; outside the plane it is black (−1), as MediaPipe pads.
 func (pl *rgbPlane) sample(p pass, size int, dst []float32) {
+	// For an unrotated pass (the whole-photo pass upright, tiles) x
+	// depends on u alone and y on v alone, so they are computed once per
+	// column and row: the cross terms are exact zeros, and the values are
+	// those of the general case.
+	var xs, ys []float64
+	if p.b == 0 && p.c == 0 {
+		xs, ys = make([]float64, size), make([]float64, size)
+		for i := range size {
+			xs[i], _ = pl.coords(p, i, 0)
+			_, ys[i] = pl.coords(p, 0, i)
+		}
+	}
 	for v := range size {
 		for u := range size {
-			q := p.toImage(float64(u)+0.5, float64(v)+0.5)
-			x := (q.X-float64(pl.min.X))/pl.k - 0.5
-			y := (q.Y-float64(pl.min.Y))/pl.k - 0.5
-			o := dst[3*(v*size+u) : 3*(v*size+u)+3]
-			if x < -0.5 || y < -0.5 || x > float64(pl.w)-0.5 || y > float64(pl.h)-0.5 {
-				o[0], o[1], o[2] = -1, -1, -1
-				continue
+			var x, y float64
+			if xs != nil {
+				x, y = xs[u], ys[v]
+			} else {
+				x, y = pl.coords(p, u, v)
 			}
-			x0, y0 := math.Floor(x), math.Floor(y)
-			fx, fy := float32(x-x0), float32(y-y0)
-			ix, iy := int(x0), int(y0)
-			ix0, iy0 := max(ix, 0), max(iy, 0)
-			ix1, iy1 := min(ix+1, pl.w-1), min(iy+1, pl.h-1)
-			p00, p10 := pl.pix[3*(iy0*pl.w+ix0):], pl.pix[3*(iy0*pl.w+ix1):]
-			p01, p11 := pl.pix[3*(iy1*pl.w+ix0):], pl.pix[3*(iy1*pl.w+ix1):]
-			for c := range 3 {
-				top := p00[c] + (p10[c]-p00[c])*fx
-				bot := p01[c] + (p11[c]-p01[c])*fx
-				o[c] = top + (bot-top)*fy
-			}
+			pl.bilinear(x, y, dst[3*(v*size+u):3*(v*size+u)+3])
 		}
+	}
+}
+
+// coords returns the plane position (in pixels, 0 at the centre of the
+// first) that input pixel (u, v) of pass p shows.
+func (pl *rgbPlane) coords(p pass, u, v int) (x, y float64) {
+	q := p.toImage(float64(u)+0.5, float64(v)+0.5)
+	return (q.X-float64(pl.min.X))/pl.k - 0.5, (q.Y-float64(pl.min.Y))/pl.k - 0.5
+}
+
+// bilinear sets o (3 values) to the plane interpolated at (x, y), or to
+// black (−1) outside the plane.
+func (pl *rgbPlane) bilinear(x, y float64, o []float32) {
+	if x < -0.5 || y < -0.5 || x > float64(pl.w)-0.5 || y > float64(pl.h)-0.5 {
+		o[0], o[1], o[2] = -1, -1, -1
+		return
+	}
+	x0, y0 := math.Floor(x), math.Floor(y)
+	fx, fy := float32(x-x0), float32(y-y0)
+	ix, iy := int(x0), int(y0)
+	ix0, iy0 := max(ix, 0), max(iy, 0)
+	ix1, iy1 := min(ix+1, pl.w-1), min(iy+1, pl.h-1)
+	p00, p10 := pl.pix[3*(iy0*pl.w+ix0):], pl.pix[3*(iy0*pl.w+ix1):]
+	p01, p11 := pl.pix[3*(iy1*pl.w+ix0):], pl.pix[3*(iy1*pl.w+ix1):]
+	for c := range 3 {
+		top := p00[c] + (p10[c]-p00[c])*fx
+		bot := p01[c] + (p11[c]-p01[c])*fx
+		o[c] = top + (bot-top)*fy
 	}
 }
 

@@ -45,3 +45,33 @@ func TestDownscaleYCbCrFastPath(t *testing.T) {
 		}
 	}
 }
+
+// TestSampleUnrotated checks that sample's per-row and per-column mapping
+// for unrotated passes gives the values of the per-pixel one, for the
+// whole-photo passes at every turn (the turned ones take the per-pixel
+// path) and a plane whose photo does not start at (0, 0).
+func TestSampleUnrotated(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	img := image.NewRGBA(image.Rect(5, 9, 705, 409))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(rng.IntN(256))
+	}
+	pl := downscale(img, 256)
+	for turn := range 4 {
+		for _, size := range []int{256, 128} {
+			p := wholePass(img.Bounds(), turn, size)
+			got := make([]float32, size*size*3)
+			pl.sample(p, size, got)
+			for v := range size {
+				for u := range size {
+					want := make([]float32, 3)
+					x, y := pl.coords(p, u, v)
+					pl.bilinear(x, y, want)
+					if !slices.Equal(got[3*(v*size+u):3*(v*size+u)+3], want) {
+						t.Fatalf("turn %d, size %d, pixel (%d, %d): %v, general path %v", turn, size, u, v, got[3*(v*size+u):3*(v*size+u)+3], want)
+					}
+				}
+			}
+		}
+	}
+}
