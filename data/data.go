@@ -8,6 +8,7 @@ package data
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -126,59 +127,103 @@ func AgeGroupOf(age int) AgeGroup {
 	return NumAgeGroups - 1
 }
 
-// Task is a classification task a network is trained for.
+// Task is what a network is trained to tell. Its JSON form is its name
+// (String), as in model files.
 type Task int
 
-// The two tasks of Levi & Hassner (2015).
+// The two tasks of Levi & Hassner (2015), and one net for both.
 const (
 	TaskGender Task = iota // 2 classes: m, f
 	TaskAge                // 8 classes: the Adience age groups
+	// TaskGenderAge is one net for gender and age in whole years
+	// (model.HeadsGenderAge): 2 gender outputs, then AgeYears age outputs.
+	// Its samples are those labelled with a gender (Label is the gender).
+	TaskGenderAge
 )
 
-// Classes returns the number of classes of the task.
+// AgeYears is the number of age outputs of a TaskGenderAge net: whole
+// years 0 to 100 (model.AgeBins).
+const AgeYears = 101
+
+// Classes returns the number of outputs of a net for the task.
 func (t Task) Classes() int {
-	if t == TaskAge {
+	switch t {
+	case TaskAge:
 		return NumAgeGroups
+	case TaskGenderAge:
+		return 2 + AgeYears
 	}
 	return 2
 }
 
-// ClassNames returns the class names in class-index order. The caller may
-// modify the returned slice.
+// ClassNames returns the names of the outputs in index order: genders,
+// age groups, or genders then years ("0" to "100"). The caller may modify
+// the returned slice.
 func (t Task) ClassNames() []string {
-	if t == TaskAge {
+	switch t {
+	case TaskAge:
 		return append([]string(nil), AgeGroupNames[:]...)
+	case TaskGenderAge:
+		names := []string{"m", "f"}
+		for y := range AgeYears {
+			names = append(names, strconv.Itoa(y))
+		}
+		return names
 	}
 	return []string{"m", "f"}
 }
 
-// String returns "gender" or "age".
+// String returns "gender", "age" or "gender+age".
 func (t Task) String() string {
 	switch t {
 	case TaskGender:
 		return "gender"
 	case TaskAge:
 		return "age"
+	case TaskGenderAge:
+		return "gender+age"
 	}
 	return fmt.Sprintf("Task(%d)", int(t))
 }
 
-// ParseTask parses "gender" or "age".
+// ParseTask parses "gender", "age", or "both" or "gender+age"
+// (TaskGenderAge).
 func ParseTask(s string) (Task, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "gender":
 		return TaskGender, nil
 	case "age":
 		return TaskAge, nil
+	case "both", "gender+age":
+		return TaskGenderAge, nil
 	}
-	return 0, fmt.Errorf("data: unknown task %q: want \"gender\" or \"age\"", s)
+	return 0, fmt.Errorf("data: unknown task %q: want \"gender\", \"age\" or \"both\"", s)
+}
+
+// MarshalText writes the task's name (String).
+func (t Task) MarshalText() ([]byte, error) {
+	if t < TaskGender || t > TaskGenderAge {
+		return nil, fmt.Errorf("data: no such task %d", int(t))
+	}
+	return []byte(t.String()), nil
+}
+
+// UnmarshalText reads a name written by MarshalText (or any ParseTask
+// accepts).
+func (t *Task) UnmarshalText(b []byte) error {
+	v, err := ParseTask(string(b))
+	if err != nil {
+		return err
+	}
+	*t = v
+	return nil
 }
 
 // Label returns the sample's class index for the task, or -1 if the sample
 // has no label for it.
 func (t Task) Label(s Sample) int {
 	switch t {
-	case TaskGender:
+	case TaskGender, TaskGenderAge:
 		if s.Gender == Male || s.Gender == Female {
 			return int(s.Gender)
 		}

@@ -1,6 +1,7 @@
 package data
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
 )
@@ -85,6 +86,22 @@ func TestTask(t *testing.T) {
 	}
 	if _, err := ParseTask("race"); err == nil {
 		t.Error("ParseTask(race) succeeded")
+	}
+	joint := TaskGenderAge.ClassNames()
+	if p, err := ParseTask("both"); err != nil || p != TaskGenderAge || TaskGenderAge.String() != "gender+age" ||
+		len(joint) != TaskGenderAge.Classes() || joint[1] != "f" || joint[2] != "0" || joint[len(joint)-1] != "100" {
+		t.Errorf("joint task: ParseTask(both) = %v, %v; classes %v", p, err, joint)
+	}
+	for _, task := range []Task{TaskGender, TaskAge, TaskGenderAge} {
+		js, err := json.Marshal(task)
+		var back Task
+		if err != nil || string(js) != `"`+task.String()+`"` || json.Unmarshal(js, &back) != nil || back != task {
+			t.Errorf("%v: JSON %s, %v, back %v", task, js, err, back)
+		}
+	}
+	var bad Task
+	if err := json.Unmarshal([]byte(`"race"`), &bad); err == nil {
+		t.Error("JSON task race accepted")
 	}
 	s := []Sample{
 		{Path: "a", Gender: Female, AgeGroup: 3},

@@ -181,7 +181,7 @@ func runOne(ctx context.Context, b compute.Backend, o Options, net string, task 
 	dir := filepath.Join(o.OutDir, fmt.Sprintf("%s_%s_%s_fold%d", net, task, spec.Kind, spec.Fold))
 	start := time.Now()
 	res, err := pipeline.Train(ctx, b, pipeline.TrainOptions{Data: d, Resize: o.Resize, Augment: prep.DefaultAugment(), Log: o.Log,
-		Run: train.Options{Model: model.Config{Net: net, Input: o.Input, Seed: o.Seed}, Optimizer: "adam", Batch: o.Batch, Epochs: o.Epochs, OutDir: dir}})
+		Run: train.Options{Model: model.Config{Net: net, Input: o.Input, Seed: o.Seed}, Optimizer: train.Adam, Batch: o.Batch, Epochs: o.Epochs, OutDir: dir}})
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/agegender/agegender/data"
+	"github.com/agegender/agegender/data/prep"
 	"github.com/agegender/agegender/model/modelfile"
 	"github.com/agegender/agegender/model/ops"
 	"github.com/gomlx/compute"
@@ -20,16 +22,19 @@ import (
 const Scope = "net"
 
 // Info describes a trained model: what it computes and how its inputs
-// must be prepared. It is stored as the model file's metadata.
+// must be prepared. It is stored as the model file's metadata (JSON).
 type Info struct {
 	Config Config `json:"config"`
-	// Task is "gender" or "age"; ClassNames spells the outputs.
-	Task       string   `json:"task"`
-	ClassNames []string `json:"class_names"`
-	// Resize is the side images are resized to before cropping Config.Input.
-	Resize int `json:"resize"`
-	// Mean is the per-channel (RGB, 0..255) mean subtracted from inputs.
-	Mean [3]float32 `json:"mean"`
+	// Task is what the model tells (data.TaskGender, TaskAge or
+	// TaskGenderAge, stored by name); ClassNames spells the outputs.
+	Task       data.Task `json:"task"`
+	ClassNames []string  `json:"class_names"`
+	// Spec is how an input is made from a face image: framing, resize,
+	// crop (Config.Input), mean and channel order. Its fields are stored
+	// at the top level of the metadata ("resize", "mean", ...), where
+	// files written before it existed have them too; such a file has no
+	// "crop", which Load takes from Config.Input.
+	prep.Spec
 	// Temperature rescales logits before softmax (calibration); 0 means 1.
 	Temperature float64 `json:"temperature,omitempty"`
 	// AgeTemperature rescales the age head of a HeadsGenderAge net (its
@@ -67,8 +72,14 @@ func FromFile(path string, meta modelfile.Meta, ts []modelfile.Tensor) (*Model, 
 	if len(info.ClassNames) != info.Config.Classes {
 		return nil, fmt.Errorf("model: %s: %d class names for %d classes", path, len(info.ClassNames), info.Config.Classes)
 	}
-	if info.Resize < info.Config.Input {
-		return nil, fmt.Errorf("model: %s: resize %d smaller than the input crop %d", path, info.Resize, info.Config.Input)
+	if info.Crop == 0 {
+		info.Crop = info.Config.Input
+	}
+	if info.Crop != info.Config.Input {
+		return nil, fmt.Errorf("model: %s: crop %d differs from the network's input %d", path, info.Crop, info.Config.Input)
+	}
+	if info.Resize < info.Crop {
+		return nil, fmt.Errorf("model: %s: resize %d smaller than the input crop %d", path, info.Resize, info.Crop)
 	}
 	m := &Model{Info: info}
 	prefix := "/" + Scope + "/"
@@ -146,7 +157,9 @@ type Predictor struct {
 
 // NewPredictor compiles m for inference on backend.
 func NewPredictor(backend compute.Backend, m *Model, impl ops.Impl) (*Predictor, error) {
-	store := mlx.NewStore()
+	// The weights never change: as graph constants a runtime can pre-pack
+	// them (ONNX Runtime runs a trunk net 3× faster so; see Trunk.build).
+	store := mlx.NewStore().WithVariableAsConst(true)
 	if err := m.LoadInto(store); err != nil {
 		return nil, err
 	}

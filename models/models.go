@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 
+	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/model"
 	"github.com/agegender/agegender/model/modelfile"
 )
@@ -61,8 +62,8 @@ func Load(path, task string) (*model.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m.Info.Task != task {
-		if m.Info.Task == "gender+age" {
+	if m.Info.Task.String() != task {
+		if m.Info.Task == data.TaskGenderAge {
 			return nil, fmt.Errorf("models: %s is a joint gender+age model; pass it as the joint model (--model, Options.Model) instead", path)
 		}
 		return nil, fmt.Errorf("models: %s is a %s model; pass a %s model", path, m.Info.Task, task)

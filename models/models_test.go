@@ -12,7 +12,7 @@ func TestBuiltinModelsLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := map[string]int{Gender: 2, Age: 8}[task]
-		if m.Info.Task != task || m.Info.Config.Classes != want || len(m.Info.ClassNames) != want || m.NumParams() < 1_000_000 {
+		if m.Info.Task.String() != task || m.Info.Config.Classes != want || len(m.Info.ClassNames) != want || m.NumParams() < 1_000_000 {
 			t.Errorf("%s: info %+v, %d params", task, m.Info, m.NumParams())
 		}
 	}

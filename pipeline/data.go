@@ -28,36 +28,13 @@ import (
 type Data struct {
 	// Source names the dataset on disk (UTKFace, or one Adience fold).
 	Source sources.Spec
-	// Task is the task the splits are labelled for; with Joint it is the
-	// gender (the joint net's age labels come with every sample).
+	// Task is the task the splits are labelled for. A TaskGenderAge run
+	// takes the faces labelled with a gender (their age in years, or -1,
+	// comes with each sample).
 	Task data.Task
-	// Joint selects one net for gender and age in years
-	// (model.HeadsGenderAge) instead of a one-task net.
-	Joint bool
 	// Limit keeps at most this many samples per split, spread evenly
 	// (data.Spread); 0 keeps all.
 	Limit int
-}
-
-// ParseTask parses a task flag: "gender", "age", or "both" (a joint
-// gender + age-in-years net; its Data.Task is then the gender).
-func ParseTask(s string) (task data.Task, joint bool, err error) {
-	if s == "both" {
-		return data.TaskGender, true, nil
-	}
-	task, err = data.ParseTask(s)
-	if err != nil {
-		return 0, false, fmt.Errorf("%w, or \"both\"", err)
-	}
-	return task, false, nil
-}
-
-// TaskName is the name of d's task: "gender", "age" or "both".
-func (d Data) TaskName() string {
-	if d.Joint {
-		return "both"
-	}
-	return d.Task.String()
 }
 
 // Splits are one run's loaded samples.
@@ -110,7 +87,7 @@ type Decoded struct {
 // Decode decodes and resizes samples (paths relative to s.Dir) once with
 // cfg, showing a progress bar on log and naming every unreadable file
 // there (nil: silent). It fails when no image of the split is readable.
-func (s *Splits) Decode(name string, samples []data.Sample, cfg prep.Config, log io.Writer) (*Decoded, error) {
+func (s *Splits) Decode(name string, samples []data.Sample, cfg prep.Spec, log io.Writer) (*Decoded, error) {
 	var progress func(done, total int)
 	var bar *progressbar.ProgressBar
 	if log != nil {

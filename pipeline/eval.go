@@ -53,10 +53,9 @@ type Report struct {
 	confusion, calibrated string
 }
 
-// open loads the data and the model of o (models.Load's name for the
-// model: "gender", "age" or model.HeadsGenderAge), and returns the decoded
-// split to evaluate with its predictor.
-func open(b compute.Backend, o EvalOptions, modelTask string) (*Splits, *model.Model, *model.Predictor, *Decoded, error) {
+// open loads the data and the model of o, and returns the decoded split
+// to evaluate with its predictor.
+func open(b compute.Backend, o EvalOptions) (*Splits, *model.Model, *model.Predictor, *Decoded, error) {
 	if o.Split != "test" && o.Split != "val" {
 		return nil, nil, nil, nil, fmt.Errorf("pipeline: split %q: use test or val", o.Split)
 	}
@@ -68,7 +67,7 @@ func open(b compute.Backend, o EvalOptions, modelTask string) (*Splits, *model.M
 	if len(samples) == 0 {
 		return nil, nil, nil, nil, fmt.Errorf("pipeline: the %s split is empty", o.Split)
 	}
-	m, err := models.Load(o.Model, modelTask)
+	m, err := models.Load(o.Model, o.Data.Task.String())
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
@@ -89,11 +88,11 @@ func open(b compute.Backend, o EvalOptions, modelTask string) (*Splits, *model.M
 // age group), and with o.Calibrate a temperature fitted on the validation
 // split.
 func Eval(ctx context.Context, b compute.Backend, o EvalOptions) (*Report, error) {
-	if o.Data.Joint {
-		return nil, fmt.Errorf("pipeline: Eval takes a one-task model; use EvalJoint for task both")
+	if o.Data.Task == data.TaskGenderAge {
+		return nil, fmt.Errorf("pipeline: Eval takes a one-task model; use EvalJoint for task %s", o.Data.Task)
 	}
 	task := o.Data.Task
-	s, m, p, d, err := open(b, o, task.String())
+	s, m, p, d, err := open(b, o)
 	if err != nil {
 		return nil, err
 	}

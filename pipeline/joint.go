@@ -69,8 +69,8 @@ func runJoint(p *model.Predictor, d *Decoded, mode predict.Mode) (jointPreds, er
 // years distribution), MAE and CS@5 of the expected age, and each head's
 // ECE, for the centre crop and 10-crop.
 func EvalJoint(ctx context.Context, b compute.Backend, o EvalOptions) (*JointReport, error) {
-	o.Data.Task, o.Data.Joint = data.TaskGender, true
-	s, m, p, d, err := open(b, o, model.HeadsGenderAge)
+	o.Data.Task = data.TaskGenderAge
+	s, m, p, d, err := open(b, o)
 	if err != nil {
 		return nil, err
 	}

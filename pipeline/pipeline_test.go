@@ -17,21 +17,6 @@ import (
 	"github.com/agegender/agegender/train"
 )
 
-func TestParseTask(t *testing.T) {
-	for s, want := range map[string]struct {
-		task  data.Task
-		joint bool
-	}{"gender": {data.TaskGender, false}, "age": {data.TaskAge, false}, "both": {data.TaskGender, true}} {
-		task, joint, err := pipeline.ParseTask(s)
-		if err != nil || task != want.task || joint != want.joint {
-			t.Errorf("ParseTask(%q) = %v, %v, %v; want %v, %v", s, task, joint, err, want.task, want.joint)
-		}
-	}
-	if _, _, err := pipeline.ParseTask("race"); err == nil || !strings.Contains(err.Error(), "both") {
-		t.Errorf("ParseTask(race): error %v, want one naming every task", err)
-	}
-}
-
 // TestTrainEval trains a tiny origin net for age on 24 real UTKFace faces
 // per split, then evaluates it with calibration: the path of `agegender
 // train` and `agegender eval`.
@@ -52,7 +37,7 @@ func TestTrainEval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Info.Task != "age" || m.Info.Resize != prep.ResizeFor(48) || m.Info.Mean == [3]float32{} {
+	if m.Info.Task != data.TaskAge || m.Info.Resize != prep.ResizeFor(48) || m.Info.Mean == [3]float32{} {
 		t.Errorf("model info: task %q, resize %d, mean %v", m.Info.Task, m.Info.Resize, m.Info.Mean)
 	}
 	png, cal := filepath.Join(out, "confusion.png"), filepath.Join(out, "cal.agm")
@@ -88,7 +73,7 @@ func TestEvalRejects(t *testing.T) {
 	if _, err := pipeline.Eval(context.Background(), b, pipeline.EvalOptions{Data: d, Split: "train"}); err == nil || !strings.Contains(err.Error(), "split") {
 		t.Errorf("split train: error %v", err)
 	}
-	d.Joint = true
+	d.Task = data.TaskGenderAge
 	if _, err := pipeline.Eval(context.Background(), b, pipeline.EvalOptions{Data: d, Split: "test"}); err == nil || !strings.Contains(err.Error(), "EvalJoint") {
 		t.Errorf("joint through Eval: error %v", err)
 	}
@@ -106,7 +91,7 @@ func TestEvalJoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	cal := filepath.Join(t.TempDir(), "cal.agm")
-	d := pipeline.Data{Source: sources.Spec{Kind: "utkface", Dir: dir}, Task: data.TaskGender, Joint: true, Limit: 8}
+	d := pipeline.Data{Source: sources.Spec{Kind: "utkface", Dir: dir}, Task: data.TaskGenderAge, Limit: 8}
 	r, err := pipeline.EvalJoint(context.Background(), b, pipeline.EvalOptions{Data: d, Split: "test", Calibrate: cal})
 	if err != nil {
 		t.Fatal(err)

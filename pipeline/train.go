@@ -30,7 +30,8 @@ type TrainOptions struct {
 	// value only picks a random crop position). Unused with a trunk.
 	Augment prep.Augment
 	// Trunk, when set, trains heads on this pretrained trunk
-	// (model.TrunkNames) through transfer.TrainHeads instead.
+	// (model.TrunkNames) through transfer.TrainHeads instead; it is
+	// required for Data.Task TaskGenderAge.
 	Trunk *TrunkOptions
 	// Log receives skipped files and decoding progress (nil: none).
 	Log io.Writer
@@ -53,7 +54,7 @@ type TrunkOptions struct {
 // validation split after every epoch; the model goes to o.Run.OutDir (see
 // train.Run, which also resumes an interrupted run there).
 func Train(ctx context.Context, b compute.Backend, o TrainOptions) (*train.Result, error) {
-	if o.Data.Joint && o.Trunk == nil {
+	if o.Data.Task == data.TaskGenderAge && o.Trunk == nil {
 		return nil, fmt.Errorf("pipeline: a joint gender + age net (task both) trains on a pretrained trunk only; set a trunk")
 	}
 	s, err := Load(o.Data, o.Log)
@@ -71,7 +72,7 @@ func Train(ctx context.Context, b compute.Backend, o TrainOptions) (*train.Resul
 	if o.Log != nil {
 		fmt.Fprintf(o.Log, "%s: %d train, %d validation images (%s)\n", s.Task, len(s.Train), len(s.Val), s.Name)
 	}
-	cfg := prep.Config{Resize: o.Resize, Crop: o.Run.Model.Input}
+	cfg := prep.Spec{Resize: o.Resize, Crop: o.Run.Model.Input}
 	tr, err := s.Decode("train", s.Train, cfg, o.Log)
 	if err != nil {
 		return nil, err
@@ -83,22 +84,21 @@ func Train(ctx context.Context, b compute.Backend, o TrainOptions) (*train.Resul
 		if err != nil {
 			return nil, err
 		}
-		val = &train.CacheExamples{Cache: v.Cache, Labels: v.Labels, Config: cfg}
+		val = &train.CacheExamples{Cache: v.Cache, Labels: v.Labels, Spec: cfg}
 	}
 	run := o.Run
-	run.Model.Classes, run.Task, run.ClassNames = s.Task.Classes(), s.Task.String(), s.Task.ClassNames()
-	run.Resize, run.Mean = cfg.Resize, cfg.Mean
-	return train.Run(ctx, b, run, &train.CacheExamples{Cache: tr.Cache, Labels: tr.Labels, Config: cfg, Augment: o.Augment}, val)
+	run.Model.Classes, run.Task, run.ClassNames, run.Spec = s.Task.Classes(), s.Task, s.Task.ClassNames(), cfg
+	return train.Run(ctx, b, run, &train.CacheExamples{Cache: tr.Cache, Labels: tr.Labels, Spec: cfg, Augment: o.Augment}, val)
 }
 
 // trainTrunk trains heads on a frozen pretrained trunk (transfer.TrainHeads).
 func trainTrunk(ctx context.Context, b compute.Backend, s *Splits, o TrainOptions) (*train.Result, error) {
-	heads := model.HeadsSingle
-	if o.Data.Joint {
-		heads = model.HeadsGenderAge
+	heads, task := model.HeadsSingle, s.Task
+	if task == data.TaskGenderAge {
+		heads, task = model.HeadsGenderAge, data.TaskGender
 	}
 	t := o.Trunk
-	return transfer.TrainHeads(ctx, b, transfer.HeadsOptions{ModelsDir: t.ModelsDir, Trunk: t.Name, Heads: heads, Task: s.Task,
+	return transfer.TrainHeads(ctx, b, transfer.HeadsOptions{ModelsDir: t.ModelsDir, Trunk: t.Name, Heads: heads, Task: task,
 		Train: withDir(s.Dir, s.Train), Val: withDir(s.Dir, s.Val), CacheDir: t.CacheDir, Mirror: t.Mirror, Augment: t.Augment, From: t.From,
 		Run: o.Run, Log: o.Log})
 }

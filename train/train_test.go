@@ -37,7 +37,7 @@ func examples(t testing.TB, n, input int, aug prep.Augment) *train.CacheExamples
 	for i := 0; i < n; i++ {
 		picked = append(picked, all[i*len(all)/n])
 	}
-	cfg := prep.Config{Resize: input + input/8, Crop: input, Workers: 2}
+	cfg := prep.Spec{Resize: input + input/8, Crop: input, Workers: 2}
 	paths := make([]string, len(picked))
 	for i, s := range picked {
 		paths[i] = s.Path
@@ -51,7 +51,7 @@ func examples(t testing.TB, n, input int, aug prep.Augment) *train.CacheExamples
 	for i := range labels {
 		labels[i] = data.TaskGender.Label(picked[c.Index(i)])
 	}
-	return &train.CacheExamples{Cache: c, Labels: labels, Config: cfg, Augment: aug}
+	return &train.CacheExamples{Cache: c, Labels: labels, Spec: cfg, Augment: aug}
 }
 
 func backend(t testing.TB) compute.Backend {
@@ -65,10 +65,10 @@ func backend(t testing.TB) compute.Backend {
 func options(dir string, epochs, batch int) train.Options {
 	return train.Options{
 		Model:           model.Config{Net: "origin", Classes: 2, Input: 48, Seed: 5},
-		Task:            "gender",
+		Task:            data.TaskGender,
 		ClassNames:      []string{"m", "f"},
-		Resize:          54,
-		Optimizer:       "adam",
+		Spec:            prep.Spec{Resize: 54},
+		Optimizer:       train.Adam,
 		LR:              3e-4,
 		Batch:           batch,
 		Epochs:          epochs,
@@ -104,7 +104,7 @@ func TestTrainingLossFalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Info.Task != "gender" || m.Info.Config.Input != 48 || m.NumParams() == 0 {
+	if m.Info.Task != data.TaskGender || m.Info.Config.Input != 48 || m.NumParams() == 0 {
 		t.Errorf("saved model info %+v", m.Info)
 	}
 }
@@ -244,12 +244,42 @@ func TestSurvivesSIGKILL(t *testing.T) {
 func TestDivergenceIsReported(t *testing.T) {
 	ex := examples(t, 16, 48, prep.Augment{})
 	opts := options(t.TempDir(), 6, 8)
-	opts.Optimizer, opts.LR = "sgd", 1e12
+	opts.Optimizer, opts.LR = train.SGD, 1e12
 	_, err := train.Run(context.Background(), backend(t), opts, ex, ex)
 	if err == nil {
 		t.Fatal("SGD with a learning rate of 1e12 trained without complaint")
 	}
 	if !strings.Contains(err.Error(), "diverged") || !strings.Contains(err.Error(), "learning rate") {
 		t.Errorf("error %q does not say the run diverged and what to change", err)
+	}
+}
+
+// TestCosineRun trains two epochs with the cosine schedule and checks that
+// the schedule is recorded in the model file and that a run with other
+// schedule settings refuses the checkpoint.
+func TestCosineRun(t *testing.T) {
+	ex := examples(t, 16, 48, prep.Augment{})
+	opts := options(t.TempDir(), 2, 8)
+	opts.Schedule, opts.Warmup = train.CosineLR, 1
+	res, err := train.Run(context.Background(), backend(t), opts, ex, ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Load(res.ModelPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(m.Info.Training), `"schedule":"cosine"`) {
+		t.Errorf("training record %s does not name the schedule", m.Info.Training)
+	}
+	// 2 epochs of 2 steps: Adam's learning rate at the last step (3) is
+	// LR·(1+cos(π·2/3))/2 = LR/4, and the checkpoint keeps it.
+	lr, ok := weights(t, filepath.Join(opts.OutDir, train.CheckpointName))["/optimizers/learning_rate"]
+	if !ok || len(lr) != 1 || math.Abs(float64(lr[0])-opts.LR/4) > 1e-9 {
+		t.Errorf("learning rate at the last step %v, want %g", lr, opts.LR/4)
+	}
+	opts.Warmup = 2
+	if _, err := train.Run(context.Background(), backend(t), opts, ex, ex); err == nil || !strings.Contains(err.Error(), "other options") {
+		t.Errorf("resuming with another warm-up: error %v", err)
 	}
 }

@@ -217,9 +217,9 @@ func trainHeads(ctx context.Context, b compute.Backend, o HeadsOptions) (*train.
 	opts.Model.FreezeTrunk = true
 	opts.Resize, opts.Mean, opts.Init = spec.Size, [3]float32{}, weights
 	if joint {
-		opts.Model.Classes, opts.Task, opts.ClassNames = model.JointClasses, model.HeadsGenderAge, JointClassNames()
+		opts.Model.Classes, opts.Task, opts.ClassNames = model.JointClasses, data.TaskGenderAge, JointClassNames()
 	} else {
-		opts.Model.Classes, opts.Task, opts.ClassNames = o.Task.Classes(), o.Task.String(), o.Task.ClassNames()
+		opts.Model.Classes, opts.Task, opts.ClassNames = o.Task.Classes(), o.Task, o.Task.ClassNames()
 	}
 	if opts.Dataset == "" {
 		opts.Dataset = fmt.Sprintf("%d train faces, features of %s (%s)", trainSet.Len(), spec.Name, filepath.Base(o.ModelsDir))

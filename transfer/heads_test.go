@@ -57,7 +57,7 @@ func TestTrainHeadsJoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Info.Task != model.HeadsGenderAge || m.Info.Config.Trunk == nil || m.NumParams() < 3_000_000 {
+	if m.Info.Task != data.TaskGenderAge || m.Info.Config.Trunk == nil || m.NumParams() < 3_000_000 {
 		t.Fatalf("model file: task %q, trunk %v, %d weights; want the whole joint net", m.Info.Task, m.Info.Config.Trunk != nil, m.NumParams())
 	}
 	p, err := model.NewPredictor(b, m, ops.Auto)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/agegender/agegender/backend"
+	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/pipeline"
 )
 
@@ -33,7 +34,8 @@ func cmdEval(ctx context.Context, args []string) error {
 		return err
 	}
 	o := pipeline.EvalOptions{Data: dt, Model: *modelPath, Split: *split, Confusion: *confusion, Calibrate: *calibrate, Log: os.Stderr}
-	if o.Confusion == "" && !dt.Joint {
+	joint := dt.Task == data.TaskGenderAge
+	if o.Confusion == "" && !joint {
 		o.Confusion = filepath.Join(filepath.Dir(*modelPath), dt.Task.String()+"_confusion.png") // Dir("") is "."
 	}
 	b, err := backend.Open(*be)
@@ -42,7 +44,7 @@ func cmdEval(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintln(os.Stderr, backend.Describe(b))
 	var res interface{ WriteText(io.Writer) }
-	if dt.Joint {
+	if joint {
 		res, err = pipeline.EvalJoint(ctx, b, o)
 	} else {
 		res, err = pipeline.Eval(ctx, b, o)

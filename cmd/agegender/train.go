@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/agegender/agegender/backend"
+	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/data/prep"
 	"github.com/agegender/agegender/data/sources"
 	"github.com/agegender/agegender/model"
@@ -35,11 +36,11 @@ func (d *dataFlags) register(fs *flag.FlagSet) {
 
 // data is the pipeline's description of the chosen data.
 func (d *dataFlags) data() (pipeline.Data, error) {
-	task, joint, err := pipeline.ParseTask(d.task)
+	task, err := data.ParseTask(d.task)
 	if err != nil {
 		return pipeline.Data{}, err
 	}
-	return pipeline.Data{Source: sources.Spec{Kind: d.kind, Dir: d.dir, Folds: d.folds, Fold: d.fold}, Task: task, Joint: joint, Limit: d.limit}, nil
+	return pipeline.Data{Source: sources.Spec{Kind: d.kind, Dir: d.dir, Folds: d.folds, Fold: d.fold}, Task: task, Limit: d.limit}, nil
 }
 
 func cmdTrain(ctx context.Context, args []string) error {
@@ -52,8 +53,12 @@ func cmdTrain(ctx context.Context, args []string) error {
 	resize := fs.Int("resize", 0, "side images are resized to before cropping (0: input×256/227)")
 	epochs := fs.Int("epochs", 30, "epochs")
 	batch := fs.Int("batch", 50, "batch size (paper 50)")
-	opt := fs.String("optimizer", "adam", "adam (lr 5e-4) or sgd (the paper's solver: momentum 0.9, wd 5e-4, lr 1e-3 ÷10 every 10k steps)")
+	var opt train.Optimizer
+	fs.TextVar(&opt, "optimizer", train.Adam, "adam (lr 5e-4) or sgd (the paper's solver: momentum 0.9, wd 5e-4, lr 1e-3 ÷10 every 10k steps)")
 	lr := fs.Float64("lr", 0, "learning rate (0: the optimiser's default)")
+	var schedule train.Schedule
+	fs.TextVar(&schedule, "lr-schedule", train.ConstantLR, "learning-rate schedule: constant, or cosine (linear warm-up for --warmup steps, then half a cosine down to 0 at the last step)")
+	warmup := fs.Int("warmup", 0, "--lr-schedule cosine: steps of linear warm-up")
 	seed := fs.Int64("seed", 1, "seed for weights, shuffling, augmentation and dropout")
 	out := fs.String("out", "", "output directory (checkpoint.agm, model.agm, curves.png); required")
 	be := fs.String("backend", "", "compute backend: go, onnx or xla (default $GOMLX_BACKEND, else ONNX Runtime if available, else go)")
@@ -77,7 +82,7 @@ func cmdTrain(ctx context.Context, args []string) error {
 	}
 	o := pipeline.TrainOptions{Data: dt, Resize: *resize, Augment: prep.DefaultAugment(), Log: os.Stderr,
 		Run: train.Options{Model: model.Config{Net: *net, Input: *input, Seed: *seed, Hidden: *hidden, AgeSigma: *sigma, AgeL1: *ageL1},
-			Optimizer: *opt, LR: *lr, Batch: *batch, Epochs: *epochs, OutDir: *out, Progress: os.Stderr}}
+			Optimizer: opt, LR: *lr, Schedule: schedule, Warmup: *warmup, Batch: *batch, Epochs: *epochs, OutDir: *out, Progress: os.Stderr}}
 	if *noAug {
 		o.Augment = prep.Augment{}
 	}
@@ -95,11 +100,11 @@ func cmdTrain(ctx context.Context, args []string) error {
 	}
 	if *trunk != "" {
 		heads := model.HeadsSingle
-		if dt.Joint {
+		if dt.Task == data.TaskGenderAge {
 			heads = model.HeadsGenderAge
 		}
 		fmt.Printf("trained %s heads (%s) for %s: best validation score %.4f in %.0f s; model in %s\n",
-			*trunk, heads, dt.TaskName(), res.BestVal, res.Seconds, res.ModelPath)
+			*trunk, heads, dt.Task, res.BestVal, res.Seconds, res.ModelPath)
 		return nil
 	}
 	fmt.Printf("trained %s for %s: best validation accuracy %.4f in %.0f s; model in %s\n",

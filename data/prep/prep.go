@@ -21,6 +21,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"sync"
 
 	"golang.org/x/image/draw"
@@ -28,15 +29,97 @@ import (
 	"github.com/agegender/agegender/imageio"
 )
 
-// Config sets the sizes and normalisation of the network input.
-type Config struct {
-	Resize  int        // side of the cached square image (paper: 256)
-	Crop    int        // side of the crop fed to the network (paper: 227)
-	Mean    [3]float32 // per-channel RGB mean subtracted from every value
-	Workers int        // decoding goroutines for BuildCache; 0 means runtime.NumCPU()
+// Spec is how a network's inputs are made from a face image: the one
+// description of the preprocessing, stored in every model file (it is
+// embedded in model.Info, and its JSON fields are the model file's
+// "resize", "crop", "mean", "channels" and "framing") and used by
+// training, evaluation and prediction alike.
+type Spec struct {
+	// Framing is where the face sits in the image the crop is cut from
+	// (the face package's framing of that name); "" means FramingUTKFace.
+	Framing Framing `json:"framing,omitempty"`
+	// Resize is the side of the cached square image (paper: 256).
+	Resize int `json:"resize"`
+	// Crop is the side of the crop fed to the network (paper: 227); it
+	// equals the network's input side (model.Config.Input).
+	Crop int `json:"crop,omitempty"`
+	// Mean is the per-channel RGB mean (0..255) subtracted from every
+	// value, always in R, G, B order.
+	Mean [3]float32 `json:"mean"`
+	// Channels is the order of the channels in the crop: RGB (the zero
+	// value) or BGR (Caffe's).
+	Channels Channels `json:"channels,omitempty"`
+	// Workers is the number of decoding goroutines of BuildCache (0:
+	// runtime.NumCPU()); a setting of the run, not of the model.
+	Workers int `json:"-"`
 }
 
-// PaperConfig returns the sizes of the paper: images resized to 256×256
+// Config is the former name of [Spec].
+//
+// Deprecated: use Spec.
+type Config = Spec
+
+// Framing names the way a face is framed in the images a network is
+// trained on.
+type Framing string
+
+// The framings of the models agegender trains.
+const (
+	// FramingUTKFace is UTKFace's "aligned & cropped" framing, the face
+	// filling most of the image (face.UTKFace).
+	FramingUTKFace Framing = "utkface"
+	// FramingArcFace is InsightFace's five-point 112×112 framing
+	// (face.ArcFace).
+	FramingArcFace Framing = "arcface"
+)
+
+// String returns the framing's name; "utkface" for the zero value.
+func (f Framing) String() string {
+	if f == "" {
+		return string(FramingUTKFace)
+	}
+	return string(f)
+}
+
+// Channels is the channel order of the network input.
+type Channels int
+
+// The channel orders.
+const (
+	RGB Channels = iota // red, green, blue (the zero value)
+	BGR                 // blue, green, red, as Caffe reads images
+)
+
+// String returns "rgb" or "bgr".
+func (c Channels) String() string {
+	if c == BGR {
+		return "bgr"
+	}
+	return "rgb"
+}
+
+// ParseChannels parses "rgb" or "bgr" (any case).
+func ParseChannels(s string) (Channels, error) {
+	switch strings.ToLower(s) {
+	case "rgb", "":
+		return RGB, nil
+	case "bgr":
+		return BGR, nil
+	}
+	return 0, fmt.Errorf("prep: unknown channel order %q; use rgb or bgr", s)
+}
+
+// MarshalText writes the order's name (String).
+func (c Channels) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// UnmarshalText reads a name written by MarshalText.
+func (c *Channels) UnmarshalText(b []byte) error {
+	v, err := ParseChannels(string(b))
+	*c = v
+	return err
+}
+
+// PaperSpec returns the sizes of the paper: images resized to 256×256
 // and 227×227 crops. Mean is zero: set it from [MeanOf] on the training
 // cache (or from the Caffe mean file).
 //
@@ -44,7 +127,7 @@ type Config struct {
 // ratio (227/256 ≈ 0.89) keep the same augmentation behaviour at a
 // fraction of the cost, e.g. Resize 72 with Crop 64 (0.89), or Resize 36
 // with Crop 32.
-func PaperConfig() Config { return Config{Resize: 256, Crop: 227} }
+func PaperSpec() Spec { return Spec{Resize: 256, Crop: 227} }
 
 // ResizeFor returns the side images are resized to before a crop×crop
 // crop is cut, keeping the paper's ratio 256/227 (rounded to the nearest
@@ -52,7 +135,7 @@ func PaperConfig() Config { return Config{Resize: 256, Crop: 227} }
 func ResizeFor(crop int) int { return (crop*256 + 113) / 227 }
 
 // Validate reports whether the sizes are usable: 0 < Crop <= Resize.
-func (c Config) Validate() error {
+func (c Spec) Validate() error {
 	if c.Resize <= 0 || c.Crop <= 0 || c.Crop > c.Resize {
 		return fmt.Errorf("prep: config Resize %d, Crop %d: want 0 < Crop <= Resize", c.Resize, c.Crop)
 	}
@@ -60,7 +143,7 @@ func (c Config) Validate() error {
 }
 
 // CropLen returns Crop*Crop*3, the length of one crop's float32 buffer.
-func (c Config) CropLen() int { return c.Crop * c.Crop * 3 }
+func (c Spec) CropLen() int { return c.Crop * c.Crop * 3 }
 
 // Cache holds decoded images resized to Resize×Resize as packed RGB bytes
 // (row by row, 3 bytes a pixel). It is read-only once built and safe for
@@ -74,7 +157,7 @@ type Cache struct {
 // Len returns the number of cached images.
 func (c *Cache) Len() int { return len(c.pix) }
 
-// Size returns the side of the cached images (Config.Resize).
+// Size returns the side of the cached images (Spec.Resize).
 func (c *Cache) Size() int { return c.size }
 
 // Index returns the position in the paths given to [BuildCache] of cached
@@ -92,7 +175,7 @@ func (c *Cache) Pixels(i int) []uint8 { return c.pix[i] }
 // returned as errors naming the file, in path order. progress, if not nil,
 // is called from the calling goroutine after each image with the number
 // done so far. An invalid cfg gives a nil cache and its error.
-func BuildCache(paths []string, cfg Config, progress func(done, total int)) (*Cache, []error) {
+func BuildCache(paths []string, cfg Spec, progress func(done, total int)) (*Cache, []error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, []error{err}
 	}
@@ -148,7 +231,7 @@ func BuildCache(paths []string, cfg Config, progress func(done, total int)) (*Ca
 // FromImage resizes img to cfg.Resize×cfg.Resize (stretching a non-square
 // image, as Caffe's resize does) with Catmull-Rom interpolation and returns
 // it as packed RGB bytes, the format of [Cache.Pixels]. Alpha is ignored.
-func FromImage(img image.Image, cfg Config) []uint8 {
+func FromImage(img image.Image, cfg Spec) []uint8 {
 	n := cfg.Resize
 	b := img.Bounds()
 	var m *image.RGBA
@@ -169,7 +252,7 @@ func FromImage(img image.Image, cfg Config) []uint8 {
 }
 
 // MeanOf returns the per-channel RGB mean of all cached pixels, on the
-// 0..255 scale, for Config.Mean. An empty cache gives zeros.
+// 0..255 scale, for Spec.Mean. An empty cache gives zeros.
 func MeanOf(c *Cache) [3]float32 {
 	var sum [3]float64
 	var n int
@@ -199,29 +282,30 @@ const NumTenCrops = 10
 
 // CenterCrop writes the centred crop of cached image i into dst; see
 // [CenterCropPixels].
-func CenterCrop(c *Cache, i int, cfg Config, dst []float32) {
+func CenterCrop(c *Cache, i int, cfg Spec, dst []float32) {
 	CenterCropPixels(c.pix[i], cfg, dst)
 }
 
 // TenCrop writes the 10 crops of cached image i into dst; see
 // [TenCropPixels].
-func TenCrop(c *Cache, i int, cfg Config, dst [][]float32) {
+func TenCrop(c *Cache, i int, cfg Spec, dst [][]float32) {
 	TenCropPixels(c.pix[i], cfg, dst)
 }
 
 // RandomCrop writes a random augmented crop of cached image i into dst;
 // see [RandomCropPixels].
-func RandomCrop(c *Cache, i int, cfg Config, aug Augment, rng *rand.Rand, dst []float32) {
+func RandomCrop(c *Cache, i int, cfg Spec, aug Augment, rng *rand.Rand, dst []float32) {
 	RandomCropPixels(c.pix[i], cfg, aug, rng, dst)
 }
 
 // CenterCropPixels writes the Crop×Crop crop at offset ((Resize-Crop)/2,
 // (Resize-Crop)/2) of pix (packed RGB, Resize×Resize) into dst as float32
 // HWC values minus cfg.Mean. It panics if pix or dst has the wrong length.
-func CenterCropPixels(pix []uint8, cfg Config, dst []float32) {
+func CenterCropPixels(pix []uint8, cfg Spec, dst []float32) {
 	checkLens(pix, cfg, dst)
 	o := (cfg.Resize - cfg.Crop) / 2
 	cropAt(pix, cfg, o, o, false, dst)
+	order(cfg, dst)
 }
 
 // TenCropPixels writes the 10-crop over-sampling of pix into dst[0..9],
@@ -232,7 +316,7 @@ func CenterCropPixels(pix []uint8, cfg Config, dst []float32) {
 //
 // so dst[5+k] is the horizontal mirror of dst[k]. It panics if dst has
 // fewer than 10 buffers or a buffer has the wrong length.
-func TenCropPixels(pix []uint8, cfg Config, dst [][]float32) {
+func TenCropPixels(pix []uint8, cfg Spec, dst [][]float32) {
 	if len(dst) < NumTenCrops {
 		panic(fmt.Sprintf("prep: TenCrop needs %d buffers, got %d", NumTenCrops, len(dst)))
 	}
@@ -243,18 +327,31 @@ func TenCropPixels(pix []uint8, cfg Config, dst [][]float32) {
 		checkLens(pix, cfg, dst[k+5])
 		cropAt(pix, cfg, o[0], o[1], false, dst[k])
 		cropAt(pix, cfg, o[0], o[1], true, dst[k+5])
+		order(cfg, dst[k])
+		order(cfg, dst[k+5])
 	}
 }
 
 // MirrorCropPixels writes the mirror image of the centre crop of pix
 // into dst.
-func MirrorCropPixels(pix []uint8, cfg Config, dst []float32) {
+func MirrorCropPixels(pix []uint8, cfg Spec, dst []float32) {
 	checkLens(pix, cfg, dst)
 	e := cfg.Resize - cfg.Crop
 	cropAt(pix, cfg, e/2, e/2, true, dst)
+	order(cfg, dst)
 }
 
-func checkLens(pix []uint8, cfg Config, dst []float32) {
+// order puts a crop written in RGB order into cfg.Channels order.
+func order(cfg Spec, dst []float32) {
+	if cfg.Channels != BGR {
+		return
+	}
+	for i := 0; i+2 < len(dst); i += 3 {
+		dst[i], dst[i+2] = dst[i+2], dst[i]
+	}
+}
+
+func checkLens(pix []uint8, cfg Spec, dst []float32) {
 	if len(pix) != cfg.Resize*cfg.Resize*3 {
 		panic(fmt.Sprintf("prep: image has %d bytes, want Resize*Resize*3 = %d", len(pix), cfg.Resize*cfg.Resize*3))
 	}
@@ -264,7 +361,7 @@ func checkLens(pix []uint8, cfg Config, dst []float32) {
 }
 
 // cropAt copies the crop at (ox, oy), optionally mirrored, minus the mean.
-func cropAt(pix []uint8, cfg Config, ox, oy int, mirror bool, dst []float32) {
+func cropAt(pix []uint8, cfg Spec, ox, oy int, mirror bool, dst []float32) {
 	r, n := cfg.Resize, cfg.Crop
 	m0, m1, m2 := cfg.Mean[0], cfg.Mean[1], cfg.Mean[2]
 	for y := range n {
@@ -310,7 +407,7 @@ func DefaultAugment() Augment {
 // With a rotation, the crop samples the whole Resize×Resize image rotated
 // about the crop's centre, with bilinear interpolation and edge pixels
 // repeated outside the image. The same rng state gives the same crop.
-func RandomCropPixels(pix []uint8, cfg Config, aug Augment, rng *rand.Rand, dst []float32) {
+func RandomCropPixels(pix []uint8, cfg Spec, aug Augment, rng *rand.Rand, dst []float32) {
 	checkLens(pix, cfg, dst)
 	e := cfg.Resize - cfg.Crop
 	ox, oy := rng.IntN(e+1), rng.IntN(e+1)
@@ -332,9 +429,10 @@ func RandomCropPixels(pix []uint8, cfg Config, aug Augment, rng *rand.Rand, dst 
 		if bright != 0 || contrast != 1 {
 			jitter(dst, cfg.Mean, bright, contrast)
 		}
-		return
+	} else {
+		rotatedCrop(pix, cfg, ox, oy, mirror, angle, bright, contrast, dst)
 	}
-	rotatedCrop(pix, cfg, ox, oy, mirror, angle, bright, contrast, dst)
+	order(cfg, dst)
 }
 
 // jitter applies brightness and contrast to a crop that already had the
@@ -354,7 +452,7 @@ func adjust(v, bright, contrast float32) float32 {
 // rotatedCrop samples the crop at (ox, oy) of the image rotated by angle
 // radians about the crop centre, then mirrors, jitters and subtracts the
 // mean, without allocating.
-func rotatedCrop(pix []uint8, cfg Config, ox, oy int, mirror bool, angle float64, bright, contrast float32, dst []float32) {
+func rotatedCrop(pix []uint8, cfg Spec, ox, oy int, mirror bool, angle float64, bright, contrast float32, dst []float32) {
 	r, n := cfg.Resize, cfg.Crop
 	half := float64(n-1) / 2
 	cx, cy := float64(ox)+half, float64(oy)+half

@@ -1,6 +1,7 @@
 package prep
 
 import (
+	"encoding/json"
 	"image"
 	"image/color"
 	"image/png"
@@ -33,7 +34,7 @@ func synth(r int) []uint8 {
 func synthValue(x, y, c int) float32 { return float32((x + 3*y + 50*c) % 256) }
 
 func TestCenterCropExact(t *testing.T) {
-	cfg := Config{Resize: 10, Crop: 6, Mean: [3]float32{1, 2, 3}}
+	cfg := Spec{Resize: 10, Crop: 6, Mean: [3]float32{1, 2, 3}}
 	dst := make([]float32, cfg.CropLen())
 	CenterCropPixels(synth(10), cfg, dst)
 	for y := range 6 {
@@ -49,7 +50,7 @@ func TestCenterCropExact(t *testing.T) {
 }
 
 func TestTenCrop(t *testing.T) {
-	cfg := Config{Resize: 12, Crop: 8, Mean: [3]float32{10, 20, 30}}
+	cfg := Spec{Resize: 12, Crop: 8, Mean: [3]float32{10, 20, 30}}
 	pix := synth(12)
 	dst := make([][]float32, NumTenCrops)
 	for k := range dst {
@@ -87,7 +88,7 @@ func TestTenCrop(t *testing.T) {
 }
 
 func TestRandomCropDeterministic(t *testing.T) {
-	cfg := Config{Resize: 24, Crop: 20, Mean: [3]float32{100, 110, 120}}
+	cfg := Spec{Resize: 24, Crop: 20, Mean: [3]float32{100, 110, 120}}
 	pix := synth(24)
 	run := func(seed uint64, aug Augment) [][]float32 {
 		rng := rand.New(rand.NewPCG(seed, 1))
@@ -124,7 +125,7 @@ func TestRandomCropDeterministic(t *testing.T) {
 }
 
 func TestRandomCropNoAugmentIsACrop(t *testing.T) {
-	cfg := Config{Resize: 16, Crop: 16}
+	cfg := Spec{Resize: 16, Crop: 16}
 	pix := synth(16)
 	d, want := make([]float32, cfg.CropLen()), make([]float32, cfg.CropLen())
 	RandomCropPixels(pix, cfg, Augment{}, rand.New(rand.NewPCG(1, 2)), d)
@@ -135,7 +136,7 @@ func TestRandomCropNoAugmentIsACrop(t *testing.T) {
 }
 
 func TestRotatedCrop(t *testing.T) {
-	cfg := Config{Resize: 9, Crop: 9, Mean: [3]float32{1, 1, 1}}
+	cfg := Spec{Resize: 9, Crop: 9, Mean: [3]float32{1, 1, 1}}
 	pix := synth(9)
 	// A 180° rotation about the centre maps (x, y) to (8-x, 8-y) exactly.
 	d := make([]float32, cfg.CropLen())
@@ -174,7 +175,7 @@ func TestBuildCacheSynthetic(t *testing.T) {
 	f.Close()
 	bad := filepath.Join(dir, "bad.jpg")
 	os.WriteFile(bad, []byte("\xff\xd8\xff\xe0 not really a jpeg"), 0o644)
-	cfg := Config{Resize: r, Crop: 4, Mean: [3]float32{5, 5, 5}, Workers: 2}
+	cfg := Spec{Resize: r, Crop: 4, Mean: [3]float32{5, 5, 5}, Workers: 2}
 	var calls []int
 	c, errs := BuildCache([]string{bad, good, filepath.Join(dir, "missing.jpg")}, cfg, func(done, total int) {
 		if total != 3 {
@@ -201,7 +202,7 @@ func TestBuildCacheSynthetic(t *testing.T) {
 	if m[0] != 35 || m[1] != 35 || m[2] != 200 {
 		t.Errorf("MeanOf = %v, want [35 35 200]", m)
 	}
-	if _, errs := BuildCache(nil, Config{Resize: 4, Crop: 5}, nil); len(errs) != 1 {
+	if _, errs := BuildCache(nil, Spec{Resize: 4, Crop: 5}, nil); len(errs) != 1 {
 		t.Error("invalid config accepted")
 	}
 }
@@ -224,7 +225,7 @@ func realPaths(tb testing.TB, n int) []string {
 
 func TestBuildCacheReal(t *testing.T) {
 	paths := realPaths(t, 20)
-	cfg := Config{Resize: 72, Crop: 64}
+	cfg := Spec{Resize: 72, Crop: 64}
 	c, errs := BuildCache(paths, cfg, nil)
 	if len(errs) != 0 || c.Len() != 20 {
 		t.Fatalf("%d cached, errors %v", c.Len(), errs)
@@ -266,7 +267,7 @@ func TestBuildCacheReal(t *testing.T) {
 	rng := rand.New(rand.NewPCG(42, 0))
 	RandomCrop(c, 0, cfg, DefaultAugment(), rng, dst)
 	// Paper size: a 200×200 UTKFace face is upscaled to 256.
-	big := FromImage(image.NewRGBA(image.Rect(0, 0, 200, 200)), PaperConfig())
+	big := FromImage(image.NewRGBA(image.Rect(0, 0, 200, 200)), PaperSpec())
 	if len(big) != 256*256*3 {
 		t.Errorf("FromImage paper size: %d bytes", len(big))
 	}
@@ -274,10 +275,54 @@ func TestBuildCacheReal(t *testing.T) {
 
 func BenchmarkBuildCache(b *testing.B) {
 	paths := realPaths(b, 200)
-	cfg := Config{Resize: 72, Crop: 64}
+	cfg := Spec{Resize: 72, Crop: 64}
 	for b.Loop() {
 		if _, errs := BuildCache(paths, cfg, nil); len(errs) != 0 {
 			b.Fatal(errs)
 		}
+	}
+}
+
+// TestChannelsBGR: a BGR spec writes every crop with red and blue swapped
+// (the mean still given in RGB order), and its JSON name round-trips.
+func TestChannelsBGR(t *testing.T) {
+	rgb := Spec{Resize: 6, Crop: 4, Mean: [3]float32{1, 2, 3}}
+	bgr := rgb
+	bgr.Channels = BGR
+	pix := make([]uint8, 6*6*3)
+	for i := range pix {
+		pix[i] = uint8(i)
+	}
+	check := func(what string, a, b []float32) {
+		t.Helper()
+		for i := 0; i < len(a); i += 3 {
+			if a[i] != b[i+2] || a[i+1] != b[i+1] || a[i+2] != b[i] {
+				t.Fatalf("%s: pixel %d RGB %v, BGR %v", what, i/3, a[i:i+3], b[i:i+3])
+			}
+		}
+	}
+	a, b := make([]float32, rgb.CropLen()), make([]float32, bgr.CropLen())
+	CenterCropPixels(pix, rgb, a)
+	CenterCropPixels(pix, bgr, b)
+	check("centre", a, b)
+	MirrorCropPixels(pix, rgb, a)
+	MirrorCropPixels(pix, bgr, b)
+	check("mirror", a, b)
+	RandomCropPixels(pix, rgb, DefaultAugment(), rand.New(rand.NewPCG(1, 2)), a)
+	RandomCropPixels(pix, bgr, DefaultAugment(), rand.New(rand.NewPCG(1, 2)), b)
+	check("random", a, b)
+	js, err := json.Marshal(bgr)
+	if err != nil || !strings.Contains(string(js), `"channels":"bgr"`) {
+		t.Fatalf("JSON %s, %v", js, err)
+	}
+	var back Spec
+	if err := json.Unmarshal(js, &back); err != nil || back.Channels != BGR || back.Resize != 6 {
+		t.Fatalf("round trip: %+v, %v", back, err)
+	}
+	if err := json.Unmarshal([]byte(`{"channels":"cmyk"}`), &back); err == nil {
+		t.Error("channels cmyk accepted")
+	}
+	if ResizeFor(227) != 256 || ResizeFor(64) != 72 {
+		t.Errorf("ResizeFor(227) = %d, ResizeFor(64) = %d", ResizeFor(227), ResizeFor(64))
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 
 	"github.com/agegender/agegender/backend"
+	"github.com/agegender/agegender/data"
+	"github.com/agegender/agegender/data/prep"
 	"github.com/agegender/agegender/model"
 	"github.com/agegender/agegender/model/modelfile"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's idiomatic dot-import.
@@ -42,10 +44,9 @@ func Info(task string) (model.Info, error) {
 	}
 	return model.Info{
 		Config:     model.Config{Net: "origin", Classes: len(names), Input: Input, Seed: 1},
-		Task:       task,
+		Task:       map[string]data.Task{"gender": data.TaskGender, "age": data.TaskAge}[task],
 		ClassNames: names,
-		Resize:     Resize,
-		Mean:       [3]float32{128, 128, 128},
+		Spec:       prep.Spec{Resize: Resize, Crop: Input, Mean: [3]float32{128, 128, 128}},
 		// A freshly initialised network gives nearly the same output for
 		// every input; dividing its logits by a small temperature spreads
 		// the probabilities so that tests can tell inputs apart.

@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 
+	"github.com/agegender/agegender/data"
+	"github.com/agegender/agegender/data/prep"
 	"github.com/agegender/agegender/model"
 	"github.com/agegender/agegender/model/modelfile"
 	"github.com/agegender/agegender/model/ops"
@@ -37,9 +39,9 @@ func VGGFaceConvLayers() []string {
 
 // Options controls [Convert].
 type Options struct {
-	// Task is "gender", "age" or any other label. For gender and age the
-	// classes are named GenderClasses and AgeClasses and their count is
-	// checked; other tasks get class names "0", "1", ….
+	// Task is "gender" or "age": the classes are named GenderClasses and
+	// AgeClasses and their count is checked (a net checked with another
+	// label gets class names "0", "1", …, but is not made into a model).
 	Task string
 	// Mean is the per-channel mean (RGB, 0..255) to subtract from inputs:
 	// see [MeanRGB] for a Caffe mean file, [VGGFaceMeanRGB] for VGG-Face.
@@ -235,9 +237,7 @@ func Convert(def *NetDef, w *Weights, opts Options) (*model.Model, error) {
 
 	info := model.Info{
 		Config: model.Config{Net: net, Classes: classes, Input: side},
-		Task:   opts.Task,
-		Resize: opts.Resize,
-		Mean:   opts.Mean,
+		Spec:   prep.Spec{Resize: opts.Resize, Crop: side, Mean: opts.Mean},
 	}
 	if info.Resize == 0 {
 		info.Resize = 256
@@ -327,6 +327,9 @@ func Convert(def *NetDef, w *Weights, opts Options) (*model.Model, error) {
 	}{Source: "caffe", Net: def.Name, Frozen: FrozenVariables(opts.Frozen)}
 	if m.Info.Training, err = json.Marshal(prov); err != nil {
 		return nil, err
+	}
+	if m.Info.Task, err = data.ParseTask(opts.Task); err != nil || m.Info.Task == data.TaskGenderAge {
+		return nil, fmt.Errorf("caffe: task %q: a model file is for gender or age", opts.Task)
 	}
 	return m, nil
 }

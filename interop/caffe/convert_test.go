@@ -122,7 +122,7 @@ func TestImportPaperNet(t *testing.T) {
 		}
 		info := m.Info
 		wantCfg := model.Config{Net: "origin", Classes: c.classes, Input: 227}
-		if info.Config != wantCfg || info.Task != c.task || info.Resize != 256 || info.Mean != mean {
+		if info.Config != wantCfg || info.Task.String() != c.task || info.Resize != 256 || info.Mean != mean {
 			t.Errorf("%s: info %+v", c.task, info)
 		}
 		wantNames := GenderClasses

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/agegender/agegender/backend"
+	"github.com/agegender/agegender/data"
+	"github.com/agegender/agegender/data/prep"
 	"github.com/agegender/agegender/interop/onnx"
 	"github.com/agegender/agegender/model"
 	"github.com/agegender/agegender/model/modelfile"
@@ -26,7 +28,7 @@ func randomModel(t *testing.T, net string, input int) *model.Model {
 	store := mlx.NewStore()
 	exec := mlx.MustNewExec(b, store, func(s *mlx.Scope, x *Node) *Node { return model.Logits(s.In(model.Scope), cfg, x) })
 	exec.MustCall(tensors.FromFlatDataAndDimensions(make([]float32, input*input*3), 1, input, input, 3))
-	m := &model.Model{Info: model.Info{Config: cfg, Task: "age", ClassNames: []string{"0-2", "4-6", "8-12", "15-20", "25-32", "38-43", "48-53", "60-100"}, Resize: input + 8}}
+	m := &model.Model{Info: model.Info{Config: cfg, Task: data.TaskAge, ClassNames: data.TaskAge.ClassNames(), Spec: prep.Spec{Resize: input + 8, Crop: input}}}
 	for v := range store.IterVariables() {
 		m.Weights = append(m.Weights, modelfile.Tensor{Name: v.Path(), Dims: v.Shape().Dimensions, Store: modelfile.Float32, F32: tensors.MustCopyFlatData[float32](v.MustValue())})
 	}
