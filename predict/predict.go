@@ -49,8 +49,10 @@ func (m Mode) String() string {
 }
 
 // PrepConfig is the preprocessing a model expects.
-func PrepConfig(info model.Info) prep.Config {
-	return prep.Config{Resize: info.Resize, Crop: info.Config.Input, Mean: info.Mean}
+func PrepConfig(info model.Info) prep.Spec {
+	s := info.Spec // resize, mean, channel order and framing as trained
+	s.Crop = info.Config.Input
+	return s
 }
 
 // Resized converts any face crop to the cached pixel format the model's
