@@ -198,7 +198,8 @@ func (t Trunk) graph() (*tfjs.Graph, error) {
 // frozen marks them untrainable, except the Tuned ones when the input is
 // the Cut activations (fromCut); native expresses its convolutions with
 // the backend's own (grouped) convolution, which has no gradient but runs
-// inference with far less memory on ONNX Runtime.
+// inference with far less memory on ONNX Runtime. A frozen trunk in a
+// graph that does not train is built for inference only (see below).
 func (t Trunk) build(scope *mlx.Scope, images *Node, frozen, native, fromCut bool) *Node {
 	g, err := t.graph()
 	if err != nil {
@@ -211,11 +212,25 @@ func (t Trunk) build(scope *mlx.Scope, images *Node, frozen, native, fromCut boo
 	} else if t.Scale != 1 || t.Offset != 0 {
 		x = AddScalar(MulScalar(x, float64(t.Scale)), float64(t.Offset))
 	}
+	// A graph that only runs the trunk forward (prediction, evaluation,
+	// feature extraction, export) is built for speed: batch norms folded,
+	// ReLU6 as one clamp, depthwise convolutions as such
+	// (tfjs.BuildOptions.Inference). It still reads the weights' current
+	// values, so an evaluation graph follows a training run; a Predictor's
+	// store holds them as constants (Store.WithVariableAsConst), which ONNX
+	// Runtime pre-packs and fuses with their bias and clamp: there the
+	// convolutions are the runtime's own at every batch size (BENCHMARKS.md
+	// §8).
+	inference := frozen && !scope.IsTraining(images.Graph())
+	if inference && scope.Store().VariablesAsConst() && strings.HasPrefix(images.Graph().Backend().Name(), "onnx") {
+		native = true
+	}
 	outs, err := g.BuildWith(images.Graph(), map[string]*Node{in: x}, []string{t.Output}, tfjs.BuildOptions{
 		Scope:       scope,
 		AsVariables: func(string) bool { return true },
 		Frozen:      func(name string) bool { return frozen && !(fromCut && t.Tuned(name)) },
 		NativeConv:  native,
+		Inference:   inference,
 	})
 	if err != nil {
 		panic(fmt.Errorf("model: trunk %s: %w", t.Name, err))

@@ -35,7 +35,7 @@ const Available = true
 // random inputs. It returns the largest absolute difference of the
 // probabilities; above 1e-4 it returns an error.
 func Export(ortBackend, goBackend compute.Backend, m *model.Model, path string, batch int) (float64, error) {
-	store := mlx.NewStore()
+	store := mlx.NewStore().WithVariableAsConst(true) // weights as initializers, which runtimes pre-pack
 	if err := m.LoadInto(store); err != nil {
 		return 0, err
 	}

@@ -65,6 +65,7 @@ func init() {
 	// Special Ops
 	registerOp(compute.OpTypeIdentity)
 	registerOp(compute.OpTypeWhere)
+	registerOp(compute.OpTypeClamp) // agegender patch
 	registerOp(compute.OpTypeReshape)
 	registerOp(compute.OpTypeReverse)
 	registerOp(compute.OpTypeTranspose)

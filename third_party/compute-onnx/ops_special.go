@@ -306,3 +306,35 @@ func (f *Function) Reverse(x compute.Value, axes ...int) (compute.Value, error) 
 	f.nodes = append(f.nodes, node)
 	return node, nil
 }
+
+// Clamp limits x to [min, max] (agegender patch: upstream has no Clamp).
+// Scalar bounds become one ONNX Clip, which ONNX Runtime fuses into a
+// convolution before it (as in MobileNet's ReLU6); other bounds, which
+// Clip does not take, become Max and Min.
+func (f *Function) Clamp(min, x, max compute.Value) (compute.Value, error) {
+	minNode, ok1 := min.(*Node)
+	xNode, ok2 := x.(*Node)
+	maxNode, ok3 := max.(*Node)
+	if !ok1 || !ok2 || !ok3 {
+		return nil, errors.New("inputs must be valid onnxruntime nodes")
+	}
+	if minNode.shape.DType != xNode.shape.DType || maxNode.shape.DType != xNode.shape.DType {
+		return nil, errors.Errorf("Clamp: bounds %s and %s do not have the dtype of x %s", minNode.shape, maxNode.shape, xNode.shape)
+	}
+	if !minNode.shape.IsScalar() || !maxNode.shape.IsScalar() {
+		lo, err := f.Max(minNode, xNode)
+		if err != nil {
+			return nil, errors.WithMessage(err, "Clamp")
+		}
+		return f.Min(lo, maxNode)
+	}
+	f.nodeCount++
+	node := &Node{
+		name:   fmt.Sprintf("node_%d", f.nodeCount),
+		opType: "Clip",
+		inputs: []*Node{xNode, minNode, maxNode},
+		shape:  xNode.shape,
+	}
+	f.nodes = append(f.nodes, node)
+	return node, nil
+}
