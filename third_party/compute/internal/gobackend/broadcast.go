@@ -175,3 +175,26 @@ func (zi *ZipIterator) IterFlatIndices() iter.Seq[ZippedIndices] {
 		}
 	}
 }
+
+// BroadcastsOnLeadingAxes reports whether a value of shape s, broadcast to
+// tgt (same rank), repeats whole along tgt's leading axes: s's dimensions
+// are 1 up to some axis and tgt's from there on (such as a per-channel
+// bias [1, 1, 1, C] added to [N, H, W, C]). Its flat values then repeat
+// every s.Size() values of tgt. (agegender patch, for the binary ops'
+// fast path.)
+func BroadcastsOnLeadingAxes(s, tgt shapes.Shape) bool {
+	if s.Rank() != tgt.Rank() || s.Size() == 0 {
+		return false
+	}
+	leading := true
+	for axis, d := range s.Dimensions {
+		switch {
+		case leading && d == 1:
+		case d == tgt.Dimensions[axis]:
+			leading = false
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -153,6 +153,25 @@ func exec{{$name}}{{$version}}Generic[T gobackend.POD{{$version}}Constraints](lh
 			output[ii] = {{ CallOp .Format "input" "rhs[ii]" }}
 		}
 		return
+	case lhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outputShape):
+		// Case 2b (agegender patch): rhs repeats along the leading axes (a
+		// per-channel bias): a plain loop per repetition.
+		for base := 0; base < len(output); base += len(rhs) {
+			out, in := output[base:base+len(rhs)], lhs[base:base+len(rhs)]
+			for ii, input := range in {
+				out[ii] = {{ CallOp .Format "input" "rhs[ii]" }}
+			}
+		}
+		return
+	case rhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outputShape):
+		// Case 2c (agegender patch): the same with lhs repeated.
+		for base := 0; base < len(output); base += len(lhs) {
+			out, in := output[base:base+len(lhs)], rhs[base:base+len(lhs)]
+			for ii, input := range in {
+				out[ii] = {{ CallOp .Format "lhs[ii]" "input" }}
+			}
+		}
+		return
 	default:
 		// Case 3: with broadcasting non-scalar tensors:
 		zipIter := gobackend.NewZippedBroadcastIterator(lhsShape, rhsShape, outputShape)

@@ -222,6 +222,10 @@ func execConvGeneral(backend *gobackend.Backend, node *gobackend.Node, inputs []
 		return nil, err
 	}
 	output.Zeros()
+	if isDepthwiseNHWC(params, dtype, input.RawShape.Dimensions, kernel.RawShape.Dimensions) { // agegender patch
+		execDepthwiseNHWC(backend, params, input, kernel, output)
+		return output, nil
+	}
 
 	// TODO(optimizations):
 	// - Optimize order of axes iterations.

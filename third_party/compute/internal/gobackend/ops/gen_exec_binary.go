@@ -107,6 +107,25 @@ func execAddNumericGeneric[T gobackend.PODNumericConstraints](lhs, rhs []T, outp
 			output[ii] = input + rhs[ii]
 		}
 		return
+	case lhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outputShape):
+		// Case 2b (agegender patch): rhs repeats along the leading axes (a
+		// per-channel bias): a plain loop per repetition.
+		for base := 0; base < len(output); base += len(rhs) {
+			out, in := output[base:base+len(rhs)], lhs[base:base+len(rhs)]
+			for ii, input := range in {
+				out[ii] = input + rhs[ii]
+			}
+		}
+		return
+	case rhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outputShape):
+		// Case 2c (agegender patch): the same with lhs repeated.
+		for base := 0; base < len(output); base += len(lhs) {
+			out, in := output[base:base+len(lhs)], rhs[base:base+len(lhs)]
+			for ii, input := range in {
+				out[ii] = lhs[ii] + input
+			}
+		}
+		return
 	default:
 		// Case 3: with broadcasting non-scalar tensors:
 		zipIter := gobackend.NewZippedBroadcastIterator(lhsShape, rhsShape, outputShape)
@@ -244,6 +263,25 @@ func execMulNumericGeneric[T gobackend.PODNumericConstraints](lhs, rhs []T, outp
 		// Case 2: Exact same shapes, no broadcasting.
 		for ii, input := range lhs {
 			output[ii] = input * rhs[ii]
+		}
+		return
+	case lhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outputShape):
+		// Case 2b (agegender patch): rhs repeats along the leading axes (a
+		// per-channel bias): a plain loop per repetition.
+		for base := 0; base < len(output); base += len(rhs) {
+			out, in := output[base:base+len(rhs)], lhs[base:base+len(rhs)]
+			for ii, input := range in {
+				out[ii] = input * rhs[ii]
+			}
+		}
+		return
+	case rhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outputShape):
+		// Case 2c (agegender patch): the same with lhs repeated.
+		for base := 0; base < len(output); base += len(lhs) {
+			out, in := output[base:base+len(lhs)], rhs[base:base+len(lhs)]
+			for ii, input := range in {
+				out[ii] = lhs[ii] * input
+			}
 		}
 		return
 	default:
@@ -386,6 +424,25 @@ func execSubNumericGeneric[T gobackend.PODNumericConstraints](lhs, rhs []T, outp
 		// Case 2: Exact same shapes, no broadcasting.
 		for ii, input := range lhs {
 			output[ii] = input - rhs[ii]
+		}
+		return
+	case lhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outputShape):
+		// Case 2b (agegender patch): rhs repeats along the leading axes (a
+		// per-channel bias): a plain loop per repetition.
+		for base := 0; base < len(output); base += len(rhs) {
+			out, in := output[base:base+len(rhs)], lhs[base:base+len(rhs)]
+			for ii, input := range in {
+				out[ii] = input - rhs[ii]
+			}
+		}
+		return
+	case rhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outputShape):
+		// Case 2c (agegender patch): the same with lhs repeated.
+		for base := 0; base < len(output); base += len(lhs) {
+			out, in := output[base:base+len(lhs)], rhs[base:base+len(lhs)]
+			for ii, input := range in {
+				out[ii] = lhs[ii] - input
+			}
 		}
 		return
 	default:
@@ -546,6 +603,25 @@ func execDivNumericGeneric[T gobackend.PODNumericConstraints](lhs, rhs []T, outp
 			output[ii] = input / rhs[ii]
 		}
 		return
+	case lhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outputShape):
+		// Case 2b (agegender patch): rhs repeats along the leading axes (a
+		// per-channel bias): a plain loop per repetition.
+		for base := 0; base < len(output); base += len(rhs) {
+			out, in := output[base:base+len(rhs)], lhs[base:base+len(rhs)]
+			for ii, input := range in {
+				out[ii] = input / rhs[ii]
+			}
+		}
+		return
+	case rhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outputShape):
+		// Case 2c (agegender patch): the same with lhs repeated.
+		for base := 0; base < len(output); base += len(lhs) {
+			out, in := output[base:base+len(lhs)], rhs[base:base+len(lhs)]
+			for ii, input := range in {
+				out[ii] = lhs[ii] / input
+			}
+		}
+		return
 	default:
 		// Case 3: with broadcasting non-scalar tensors:
 		zipIter := gobackend.NewZippedBroadcastIterator(lhsShape, rhsShape, outputShape)
@@ -704,6 +780,25 @@ func execRemIntegerGeneric[T gobackend.PODIntegerConstraints](lhs, rhs []T, outp
 			output[ii] = input % rhs[ii]
 		}
 		return
+	case lhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outputShape):
+		// Case 2b (agegender patch): rhs repeats along the leading axes (a
+		// per-channel bias): a plain loop per repetition.
+		for base := 0; base < len(output); base += len(rhs) {
+			out, in := output[base:base+len(rhs)], lhs[base:base+len(rhs)]
+			for ii, input := range in {
+				out[ii] = input % rhs[ii]
+			}
+		}
+		return
+	case rhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outputShape):
+		// Case 2c (agegender patch): the same with lhs repeated.
+		for base := 0; base < len(output); base += len(lhs) {
+			out, in := output[base:base+len(lhs)], rhs[base:base+len(lhs)]
+			for ii, input := range in {
+				out[ii] = lhs[ii] % input
+			}
+		}
+		return
 	default:
 		// Case 3: with broadcasting non-scalar tensors:
 		zipIter := gobackend.NewZippedBroadcastIterator(lhsShape, rhsShape, outputShape)
@@ -735,6 +830,25 @@ func execRemFloatGeneric[T gobackend.PODFloatConstraints](lhs, rhs []T, output [
 		// Case 2: Exact same shapes, no broadcasting.
 		for ii, input := range lhs {
 			output[ii] = T(math.Mod(float64(input), float64(rhs[ii])))
+		}
+		return
+	case lhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outputShape):
+		// Case 2b (agegender patch): rhs repeats along the leading axes (a
+		// per-channel bias): a plain loop per repetition.
+		for base := 0; base < len(output); base += len(rhs) {
+			out, in := output[base:base+len(rhs)], lhs[base:base+len(rhs)]
+			for ii, input := range in {
+				out[ii] = T(math.Mod(float64(input), float64(rhs[ii])))
+			}
+		}
+		return
+	case rhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outputShape):
+		// Case 2c (agegender patch): the same with lhs repeated.
+		for base := 0; base < len(output); base += len(lhs) {
+			out, in := output[base:base+len(lhs)], rhs[base:base+len(lhs)]
+			for ii, input := range in {
+				out[ii] = T(math.Mod(float64(lhs[ii]), float64(input)))
+			}
 		}
 		return
 	default:
@@ -895,6 +1009,25 @@ func execPowIntegerGeneric[T gobackend.PODIntegerConstraints](lhs, rhs []T, outp
 			output[ii] = execScalarPowIntGeneric(input, rhs[ii])
 		}
 		return
+	case lhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outputShape):
+		// Case 2b (agegender patch): rhs repeats along the leading axes (a
+		// per-channel bias): a plain loop per repetition.
+		for base := 0; base < len(output); base += len(rhs) {
+			out, in := output[base:base+len(rhs)], lhs[base:base+len(rhs)]
+			for ii, input := range in {
+				out[ii] = execScalarPowIntGeneric(input, rhs[ii])
+			}
+		}
+		return
+	case rhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outputShape):
+		// Case 2c (agegender patch): the same with lhs repeated.
+		for base := 0; base < len(output); base += len(lhs) {
+			out, in := output[base:base+len(lhs)], rhs[base:base+len(lhs)]
+			for ii, input := range in {
+				out[ii] = execScalarPowIntGeneric(lhs[ii], input)
+			}
+		}
+		return
 	default:
 		// Case 3: with broadcasting non-scalar tensors:
 		zipIter := gobackend.NewZippedBroadcastIterator(lhsShape, rhsShape, outputShape)
@@ -926,6 +1059,25 @@ func execPowFloatGeneric[T gobackend.PODFloatConstraints](lhs, rhs []T, output [
 		// Case 2: Exact same shapes, no broadcasting.
 		for ii, input := range lhs {
 			output[ii] = T(math.Pow(float64(input), float64(rhs[ii])))
+		}
+		return
+	case lhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outputShape):
+		// Case 2b (agegender patch): rhs repeats along the leading axes (a
+		// per-channel bias): a plain loop per repetition.
+		for base := 0; base < len(output); base += len(rhs) {
+			out, in := output[base:base+len(rhs)], lhs[base:base+len(rhs)]
+			for ii, input := range in {
+				out[ii] = T(math.Pow(float64(input), float64(rhs[ii])))
+			}
+		}
+		return
+	case rhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outputShape):
+		// Case 2c (agegender patch): the same with lhs repeated.
+		for base := 0; base < len(output); base += len(lhs) {
+			out, in := output[base:base+len(lhs)], rhs[base:base+len(lhs)]
+			for ii, input := range in {
+				out[ii] = T(math.Pow(float64(lhs[ii]), float64(input)))
+			}
 		}
 		return
 	default:
@@ -1060,6 +1212,25 @@ func execAtan2FloatGeneric[T gobackend.PODFloatConstraints](lhs, rhs []T, output
 		// Case 2: Exact same shapes, no broadcasting.
 		for ii, input := range lhs {
 			output[ii] = T(math.Atan2(float64(input), float64(rhs[ii])))
+		}
+		return
+	case lhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outputShape):
+		// Case 2b (agegender patch): rhs repeats along the leading axes (a
+		// per-channel bias): a plain loop per repetition.
+		for base := 0; base < len(output); base += len(rhs) {
+			out, in := output[base:base+len(rhs)], lhs[base:base+len(rhs)]
+			for ii, input := range in {
+				out[ii] = T(math.Atan2(float64(input), float64(rhs[ii])))
+			}
+		}
+		return
+	case rhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outputShape):
+		// Case 2c (agegender patch): the same with lhs repeated.
+		for base := 0; base < len(output); base += len(lhs) {
+			out, in := output[base:base+len(lhs)], rhs[base:base+len(lhs)]
+			for ii, input := range in {
+				out[ii] = T(math.Atan2(float64(lhs[ii]), float64(input)))
+			}
 		}
 		return
 	default:
@@ -1217,6 +1388,25 @@ func execMaxNumericGeneric[T gobackend.PODNumericConstraints](lhs, rhs []T, outp
 			output[ii] = max(input, rhs[ii])
 		}
 		return
+	case lhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outputShape):
+		// Case 2b (agegender patch): rhs repeats along the leading axes (a
+		// per-channel bias): a plain loop per repetition.
+		for base := 0; base < len(output); base += len(rhs) {
+			out, in := output[base:base+len(rhs)], lhs[base:base+len(rhs)]
+			for ii, input := range in {
+				out[ii] = max(input, rhs[ii])
+			}
+		}
+		return
+	case rhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outputShape):
+		// Case 2c (agegender patch): the same with lhs repeated.
+		for base := 0; base < len(output); base += len(lhs) {
+			out, in := output[base:base+len(lhs)], rhs[base:base+len(lhs)]
+			for ii, input := range in {
+				out[ii] = max(lhs[ii], input)
+			}
+		}
+		return
 	default:
 		// Case 3: with broadcasting non-scalar tensors:
 		zipIter := gobackend.NewZippedBroadcastIterator(lhsShape, rhsShape, outputShape)
@@ -1356,6 +1546,25 @@ func execMinNumericGeneric[T gobackend.PODNumericConstraints](lhs, rhs []T, outp
 			output[ii] = min(input, rhs[ii])
 		}
 		return
+	case lhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outputShape):
+		// Case 2b (agegender patch): rhs repeats along the leading axes (a
+		// per-channel bias): a plain loop per repetition.
+		for base := 0; base < len(output); base += len(rhs) {
+			out, in := output[base:base+len(rhs)], lhs[base:base+len(rhs)]
+			for ii, input := range in {
+				out[ii] = min(input, rhs[ii])
+			}
+		}
+		return
+	case rhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outputShape):
+		// Case 2c (agegender patch): the same with lhs repeated.
+		for base := 0; base < len(output); base += len(lhs) {
+			out, in := output[base:base+len(lhs)], rhs[base:base+len(lhs)]
+			for ii, input := range in {
+				out[ii] = min(lhs[ii], input)
+			}
+		}
+		return
 	default:
 		// Case 3: with broadcasting non-scalar tensors:
 		zipIter := gobackend.NewZippedBroadcastIterator(lhsShape, rhsShape, outputShape)
@@ -1486,6 +1695,25 @@ func execBitwiseAndIntegerGeneric[T gobackend.PODIntegerConstraints](lhs, rhs []
 			output[ii] = input & rhs[ii]
 		}
 		return
+	case lhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outputShape):
+		// Case 2b (agegender patch): rhs repeats along the leading axes (a
+		// per-channel bias): a plain loop per repetition.
+		for base := 0; base < len(output); base += len(rhs) {
+			out, in := output[base:base+len(rhs)], lhs[base:base+len(rhs)]
+			for ii, input := range in {
+				out[ii] = input & rhs[ii]
+			}
+		}
+		return
+	case rhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outputShape):
+		// Case 2c (agegender patch): the same with lhs repeated.
+		for base := 0; base < len(output); base += len(lhs) {
+			out, in := output[base:base+len(lhs)], rhs[base:base+len(lhs)]
+			for ii, input := range in {
+				out[ii] = lhs[ii] & input
+			}
+		}
+		return
 	default:
 		// Case 3: with broadcasting non-scalar tensors:
 		zipIter := gobackend.NewZippedBroadcastIterator(lhsShape, rhsShape, outputShape)
@@ -1554,6 +1782,25 @@ func execBitwiseOrIntegerGeneric[T gobackend.PODIntegerConstraints](lhs, rhs []T
 		// Case 2: Exact same shapes, no broadcasting.
 		for ii, input := range lhs {
 			output[ii] = input | rhs[ii]
+		}
+		return
+	case lhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outputShape):
+		// Case 2b (agegender patch): rhs repeats along the leading axes (a
+		// per-channel bias): a plain loop per repetition.
+		for base := 0; base < len(output); base += len(rhs) {
+			out, in := output[base:base+len(rhs)], lhs[base:base+len(rhs)]
+			for ii, input := range in {
+				out[ii] = input | rhs[ii]
+			}
+		}
+		return
+	case rhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outputShape):
+		// Case 2c (agegender patch): the same with lhs repeated.
+		for base := 0; base < len(output); base += len(lhs) {
+			out, in := output[base:base+len(lhs)], rhs[base:base+len(lhs)]
+			for ii, input := range in {
+				out[ii] = lhs[ii] | input
+			}
 		}
 		return
 	default:
@@ -1626,6 +1873,25 @@ func execBitwiseXorIntegerGeneric[T gobackend.PODIntegerConstraints](lhs, rhs []
 			output[ii] = input ^ rhs[ii]
 		}
 		return
+	case lhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outputShape):
+		// Case 2b (agegender patch): rhs repeats along the leading axes (a
+		// per-channel bias): a plain loop per repetition.
+		for base := 0; base < len(output); base += len(rhs) {
+			out, in := output[base:base+len(rhs)], lhs[base:base+len(rhs)]
+			for ii, input := range in {
+				out[ii] = input ^ rhs[ii]
+			}
+		}
+		return
+	case rhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outputShape):
+		// Case 2c (agegender patch): the same with lhs repeated.
+		for base := 0; base < len(output); base += len(lhs) {
+			out, in := output[base:base+len(lhs)], rhs[base:base+len(lhs)]
+			for ii, input := range in {
+				out[ii] = lhs[ii] ^ input
+			}
+		}
+		return
 	default:
 		// Case 3: with broadcasting non-scalar tensors:
 		zipIter := gobackend.NewZippedBroadcastIterator(lhsShape, rhsShape, outputShape)
@@ -1674,6 +1940,25 @@ func execLogicalAndBooleanGeneric[T gobackend.PODBooleanConstraints](lhs, rhs []
 		// Case 2: Exact same shapes, no broadcasting.
 		for ii, input := range lhs {
 			output[ii] = input && rhs[ii]
+		}
+		return
+	case lhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outputShape):
+		// Case 2b (agegender patch): rhs repeats along the leading axes (a
+		// per-channel bias): a plain loop per repetition.
+		for base := 0; base < len(output); base += len(rhs) {
+			out, in := output[base:base+len(rhs)], lhs[base:base+len(rhs)]
+			for ii, input := range in {
+				out[ii] = input && rhs[ii]
+			}
+		}
+		return
+	case rhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outputShape):
+		// Case 2c (agegender patch): the same with lhs repeated.
+		for base := 0; base < len(output); base += len(lhs) {
+			out, in := output[base:base+len(lhs)], rhs[base:base+len(lhs)]
+			for ii, input := range in {
+				out[ii] = lhs[ii] && input
+			}
 		}
 		return
 	default:
@@ -1726,6 +2011,25 @@ func execLogicalOrBooleanGeneric[T gobackend.PODBooleanConstraints](lhs, rhs []T
 			output[ii] = input || rhs[ii]
 		}
 		return
+	case lhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outputShape):
+		// Case 2b (agegender patch): rhs repeats along the leading axes (a
+		// per-channel bias): a plain loop per repetition.
+		for base := 0; base < len(output); base += len(rhs) {
+			out, in := output[base:base+len(rhs)], lhs[base:base+len(rhs)]
+			for ii, input := range in {
+				out[ii] = input || rhs[ii]
+			}
+		}
+		return
+	case rhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outputShape):
+		// Case 2c (agegender patch): the same with lhs repeated.
+		for base := 0; base < len(output); base += len(lhs) {
+			out, in := output[base:base+len(lhs)], rhs[base:base+len(lhs)]
+			for ii, input := range in {
+				out[ii] = lhs[ii] || input
+			}
+		}
+		return
 	default:
 		// Case 3: with broadcasting non-scalar tensors:
 		zipIter := gobackend.NewZippedBroadcastIterator(lhsShape, rhsShape, outputShape)
@@ -1774,6 +2078,25 @@ func execLogicalXorBooleanGeneric[T gobackend.PODBooleanConstraints](lhs, rhs []
 		// Case 2: Exact same shapes, no broadcasting.
 		for ii, input := range lhs {
 			output[ii] = input != rhs[ii]
+		}
+		return
+	case lhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outputShape):
+		// Case 2b (agegender patch): rhs repeats along the leading axes (a
+		// per-channel bias): a plain loop per repetition.
+		for base := 0; base < len(output); base += len(rhs) {
+			out, in := output[base:base+len(rhs)], lhs[base:base+len(rhs)]
+			for ii, input := range in {
+				out[ii] = input != rhs[ii]
+			}
+		}
+		return
+	case rhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outputShape):
+		// Case 2c (agegender patch): the same with lhs repeated.
+		for base := 0; base < len(output); base += len(lhs) {
+			out, in := output[base:base+len(lhs)], rhs[base:base+len(lhs)]
+			for ii, input := range in {
+				out[ii] = lhs[ii] != input
+			}
 		}
 		return
 	default:
@@ -1858,6 +2181,25 @@ func execEqualNumericGeneric[T gobackend.PODNumericConstraints](lhs, rhs []T, ou
 		// Case 2: Exact same shapes, no broadcasting.
 		for ii, input := range lhs {
 			output[ii] = input == rhs[ii]
+		}
+		return
+	case lhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outputShape):
+		// Case 2b (agegender patch): rhs repeats along the leading axes (a
+		// per-channel bias): a plain loop per repetition.
+		for base := 0; base < len(output); base += len(rhs) {
+			out, in := output[base:base+len(rhs)], lhs[base:base+len(rhs)]
+			for ii, input := range in {
+				out[ii] = input == rhs[ii]
+			}
+		}
+		return
+	case rhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outputShape):
+		// Case 2c (agegender patch): the same with lhs repeated.
+		for base := 0; base < len(output); base += len(lhs) {
+			out, in := output[base:base+len(lhs)], rhs[base:base+len(lhs)]
+			for ii, input := range in {
+				out[ii] = lhs[ii] == input
+			}
 		}
 		return
 	default:
@@ -2002,6 +2344,25 @@ func execNotEqualNumericGeneric[T gobackend.PODNumericConstraints](lhs, rhs []T,
 		// Case 2: Exact same shapes, no broadcasting.
 		for ii, input := range lhs {
 			output[ii] = input != rhs[ii]
+		}
+		return
+	case lhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outputShape):
+		// Case 2b (agegender patch): rhs repeats along the leading axes (a
+		// per-channel bias): a plain loop per repetition.
+		for base := 0; base < len(output); base += len(rhs) {
+			out, in := output[base:base+len(rhs)], lhs[base:base+len(rhs)]
+			for ii, input := range in {
+				out[ii] = input != rhs[ii]
+			}
+		}
+		return
+	case rhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outputShape):
+		// Case 2c (agegender patch): the same with lhs repeated.
+		for base := 0; base < len(output); base += len(lhs) {
+			out, in := output[base:base+len(lhs)], rhs[base:base+len(lhs)]
+			for ii, input := range in {
+				out[ii] = lhs[ii] != input
+			}
 		}
 		return
 	default:
@@ -2149,6 +2510,25 @@ func execGreaterOrEqualNumericGeneric[T gobackend.PODNumericConstraints](lhs, rh
 		// Case 2: Exact same shapes, no broadcasting.
 		for ii, input := range lhs {
 			output[ii] = input >= rhs[ii]
+		}
+		return
+	case lhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outputShape):
+		// Case 2b (agegender patch): rhs repeats along the leading axes (a
+		// per-channel bias): a plain loop per repetition.
+		for base := 0; base < len(output); base += len(rhs) {
+			out, in := output[base:base+len(rhs)], lhs[base:base+len(rhs)]
+			for ii, input := range in {
+				out[ii] = input >= rhs[ii]
+			}
+		}
+		return
+	case rhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outputShape):
+		// Case 2c (agegender patch): the same with lhs repeated.
+		for base := 0; base < len(output); base += len(lhs) {
+			out, in := output[base:base+len(lhs)], rhs[base:base+len(lhs)]
+			for ii, input := range in {
+				out[ii] = lhs[ii] >= input
+			}
 		}
 		return
 	default:
@@ -2314,6 +2694,25 @@ func execGreaterThanNumericGeneric[T gobackend.PODNumericConstraints](lhs, rhs [
 			output[ii] = input > rhs[ii]
 		}
 		return
+	case lhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outputShape):
+		// Case 2b (agegender patch): rhs repeats along the leading axes (a
+		// per-channel bias): a plain loop per repetition.
+		for base := 0; base < len(output); base += len(rhs) {
+			out, in := output[base:base+len(rhs)], lhs[base:base+len(rhs)]
+			for ii, input := range in {
+				out[ii] = input > rhs[ii]
+			}
+		}
+		return
+	case rhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outputShape):
+		// Case 2c (agegender patch): the same with lhs repeated.
+		for base := 0; base < len(output); base += len(lhs) {
+			out, in := output[base:base+len(lhs)], rhs[base:base+len(lhs)]
+			for ii, input := range in {
+				out[ii] = lhs[ii] > input
+			}
+		}
+		return
 	default:
 		// Case 3: with broadcasting non-scalar tensors:
 		zipIter := gobackend.NewZippedBroadcastIterator(lhsShape, rhsShape, outputShape)
@@ -2477,6 +2876,25 @@ func execLessOrEqualNumericGeneric[T gobackend.PODNumericConstraints](lhs, rhs [
 			output[ii] = input <= rhs[ii]
 		}
 		return
+	case lhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outputShape):
+		// Case 2b (agegender patch): rhs repeats along the leading axes (a
+		// per-channel bias): a plain loop per repetition.
+		for base := 0; base < len(output); base += len(rhs) {
+			out, in := output[base:base+len(rhs)], lhs[base:base+len(rhs)]
+			for ii, input := range in {
+				out[ii] = input <= rhs[ii]
+			}
+		}
+		return
+	case rhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outputShape):
+		// Case 2c (agegender patch): the same with lhs repeated.
+		for base := 0; base < len(output); base += len(lhs) {
+			out, in := output[base:base+len(lhs)], rhs[base:base+len(lhs)]
+			for ii, input := range in {
+				out[ii] = lhs[ii] <= input
+			}
+		}
+		return
 	default:
 		// Case 3: with broadcasting non-scalar tensors:
 		zipIter := gobackend.NewZippedBroadcastIterator(lhsShape, rhsShape, outputShape)
@@ -2638,6 +3056,25 @@ func execLessThanNumericGeneric[T gobackend.PODNumericConstraints](lhs, rhs []T,
 		// Case 2: Exact same shapes, no broadcasting.
 		for ii, input := range lhs {
 			output[ii] = input < rhs[ii]
+		}
+		return
+	case lhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outputShape):
+		// Case 2b (agegender patch): rhs repeats along the leading axes (a
+		// per-channel bias): a plain loop per repetition.
+		for base := 0; base < len(output); base += len(rhs) {
+			out, in := output[base:base+len(rhs)], lhs[base:base+len(rhs)]
+			for ii, input := range in {
+				out[ii] = input < rhs[ii]
+			}
+		}
+		return
+	case rhsShape.Equal(outputShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outputShape):
+		// Case 2c (agegender patch): the same with lhs repeated.
+		for base := 0; base < len(output); base += len(lhs) {
+			out, in := output[base:base+len(lhs)], rhs[base:base+len(lhs)]
+			for ii, input := range in {
+				out[ii] = lhs[ii] < input
+			}
 		}
 		return
 	default:

@@ -1,0 +1,120 @@
+package ops
+
+// agegender patch: tests of the depthwise-convolution, clamp and
+// leading-axes broadcast fast paths against plain loops.
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/internal/gobackend"
+	"github.com/gomlx/compute/shapes"
+)
+
+func TestDepthwiseRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []int{3, 16, 40} {
+		for _, stride := range []int{1, 2} {
+			for _, pad := range [][2]int{{0, 0}, {1, 1}, {0, 1}} {
+				const n, h, w, k = 2, 7, 9, 3
+				oh := (h+pad[0]+pad[1]-k)/stride + 1
+				ow := (w+pad[0]+pad[1]-k)/stride + 1
+				p := depthwisePlan{in: make([]float32, n*h*w*c), kernel: make([]float32, k*k*c), out: make([]float32, n*oh*ow*c),
+					h: h, w: w, c: c, kh: k, kw: k, oh: oh, ow: ow, strideH: stride, strideW: stride, padH: pad[0], padW: pad[0]}
+				for i := range p.in {
+					p.in[i] = rng.Float32()*2 - 1
+				}
+				for i := range p.kernel {
+					p.kernel[i] = rng.Float32()*2 - 1
+				}
+				for img := range n {
+					for y := range oh {
+						depthwiseRowsFloat32(&p, img, y, y+1)
+					}
+				}
+				for img := range n {
+					for y := range oh {
+						for x := range ow {
+							for ch := range c {
+								var want float64
+								for i := range k {
+									for j := range k {
+										iy, ix := y*stride-pad[0]+i, x*stride-pad[0]+j
+										if iy >= 0 && iy < h && ix >= 0 && ix < w {
+											want += float64(p.in[((img*h+iy)*w+ix)*c+ch]) * float64(p.kernel[(i*k+j)*c+ch])
+										}
+									}
+								}
+								got := p.out[((img*oh+y)*ow+x)*c+ch]
+								if math.Abs(float64(got)-want) > 1e-5 {
+									t.Fatalf("c %d, stride %d, pad %v: out[%d,%d,%d,%d] = %g, want %g", c, stride, pad, img, y, x, ch, got, want)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestClampFloat32(t *testing.T) {
+	in := make([]float32, 37)
+	for i := range in {
+		in[i] = float32(i) - 10
+	}
+	out := make([]float32, len(in))
+	clampFloat32(in, out, 0, 6)
+	for i, v := range in {
+		if want := min(max(v, 0), 6); out[i] != want {
+			t.Fatalf("clamp(%g) = %g, want %g", v, out[i], want)
+		}
+	}
+}
+
+func TestBroadcastLeadingAxes(t *testing.T) {
+	f32 := dtypes.Float32
+	out := shapes.Make(f32, 2, 3, 4)
+	for _, c := range []struct {
+		s    shapes.Shape
+		want bool
+	}{
+		{shapes.Make(f32, 1, 1, 4), true},
+		{shapes.Make(f32, 1, 3, 4), true},
+		{shapes.Make(f32, 2, 1, 4), false},
+		{shapes.Make(f32, 1, 3, 1), false},
+	} {
+		if got := gobackend.BroadcastsOnLeadingAxes(c.s, out); got != c.want {
+			t.Errorf("BroadcastsOnLeadingAxes(%s, %s) = %v, want %v", c.s, out, got, c.want)
+		}
+		if !c.want {
+			continue
+		}
+		lhs, rhs := make([]float32, out.Size()), make([]float32, c.s.Size())
+		for i := range lhs {
+			lhs[i] = float32(i)
+		}
+		for i := range rhs {
+			rhs[i] = float32(100 * (i + 1))
+		}
+		fast, want := make([]float32, out.Size()), make([]float32, out.Size())
+		execAddNumericGeneric(lhs, rhs, fast, out, c.s, out)
+		zip := gobackend.NewZippedBroadcastIterator(out, c.s, out)
+		for ix := range zip.IterFlatIndices() {
+			want[ix.TgtFlatIdx] = lhs[ix.LHSFlatIdx] + rhs[ix.RHSFlatIdx]
+		}
+		for i := range want {
+			if fast[i] != want[i] {
+				t.Fatalf("%s + %s: value %d is %g, want %g", out, c.s, i, fast[i], want[i])
+			}
+		}
+		execSubNumericGeneric(rhs, lhs, fast, c.s, out, out) // lhs broadcast
+		for i := range want {
+			if w := rhs[i%len(rhs)] - lhs[i]; fast[i] != w {
+				t.Fatalf("%s − %s: value %d is %g, want %g", c.s, out, i, fast[i], w)
+			}
+		}
+	}
+}
