@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/agegender/agegender/backend"
@@ -26,14 +27,15 @@ func main() {
 	secs := flag.Float64("secs", 5, "seconds of timed calls per batch size")
 	batches := flag.String("batches", "1,32", "batch sizes")
 	impl := flag.String("impl", "", "ops: portable, native or auto (default: backend.InferenceImpl, as the library)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the timed calls (all batch sizes) to this file (go tool pprof)")
 	flag.Parse()
-	if err := run(*be, *path, *builtin, *secs, *batches, *impl); err != nil {
+	if err := run(*be, *path, *builtin, *secs, *batches, *impl, *cpuProfile); err != nil {
 		fmt.Fprintln(os.Stderr, "infer:", err)
 		os.Exit(1)
 	}
 }
 
-func run(be, path, builtin string, secs float64, batches, implName string) error {
+func run(be, path, builtin string, secs float64, batches, implName, cpuProfile string) error {
 	b, err := backend.Open(be)
 	if err != nil {
 		return err
@@ -68,6 +70,19 @@ func run(be, path, builtin string, secs float64, batches, implName string) error
 	name := path
 	if builtin != "" {
 		name = "built-in " + builtin
+	}
+	if cpuProfile != "" {
+		// The profile covers the timed calls (with their warm-up and
+		// compilation), not loading the model.
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	for _, bs := range strings.Split(batches, ",") {
 		var n int
