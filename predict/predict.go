@@ -65,7 +65,7 @@ func Resized(p *model.Predictor, img image.Image) []uint8 {
 // when the model's crop is its whole resized image (the 4 corner crops
 // then equal the centre one, so 10 crops average to the centre and its
 // mirror), else 10.
-func cropsPer(cfg prep.Config, mode Mode) int {
+func cropsPer(cfg prep.Spec, mode Mode) int {
 	switch {
 	case mode != TenCrop:
 		return 1
@@ -77,7 +77,7 @@ func cropsPer(cfg prep.Config, mode Mode) int {
 
 // prepare cuts the network inputs of every image in pix (each in the
 // Resized format) as mode says, packed NHWC.
-func prepare(cfg prep.Config, pix [][]uint8, mode Mode) ([]float32, error) {
+func prepare(cfg prep.Spec, pix [][]uint8, mode Mode) ([]float32, error) {
 	per, crops := cfg.CropLen(), cropsPer(cfg, mode)
 	buf := make([]float32, len(pix)*crops*per)
 	for i, px := range pix {

@@ -25,7 +25,7 @@ const BatchWait = 2 * time.Millisecond
 // when done.
 type Runner struct {
 	p        *model.Predictor
-	cfg      prep.Config
+	cfg      prep.Spec
 	mode     Mode
 	maxBatch int
 

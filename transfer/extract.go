@@ -91,7 +91,7 @@ func NewExtractor(backend compute.Backend, modelsDir string, bb Backbone, output
 
 // Config returns the prep configuration that produces this backbone's
 // input: images resized to Size×Size and used whole.
-func (bb Backbone) Config() prep.Config { return prep.Config{Resize: bb.Size, Crop: bb.Size} }
+func (bb Backbone) Config() prep.Spec { return prep.Spec{Resize: bb.Size, Crop: bb.Size} }
 
 // Run computes the extractor's outputs for images given as packed RGB
 // bytes of Size×Size (the format of prep.Cache.Pixels), in batches of

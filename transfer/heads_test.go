@@ -65,7 +65,7 @@ func TestTrainHeadsJoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	cfg := prep.Config{Resize: m.Info.Resize, Crop: m.Info.Config.Input}
+	cfg := prep.Spec{Resize: m.Info.Resize, Crop: m.Info.Config.Input}
 	var buf []float32
 	for _, s := range val[:2] {
 		img, _, err := imageio.DecodeFile(s.Path, imageio.DefaultLimits)

@@ -56,7 +56,7 @@ func (v View) String() string {
 
 // pixels renders image i of a split as the trunk's input bytes
 // (cfg.Resize², packed RGB) in this view.
-func (v View) pixels(img image.Image, i int, cfg prep.Config) []uint8 {
+func (v View) pixels(img image.Image, i int, cfg prep.Spec) []uint8 {
 	if v.Augment != nil {
 		return v.Augment.Apply(img, cfg.Resize, augment.Seeded(v.Seed, i, v.Number))
 	}

@@ -54,11 +54,6 @@ type Spec struct {
 	Workers int `json:"-"`
 }
 
-// Config is the former name of [Spec].
-//
-// Deprecated: use Spec.
-type Config = Spec
-
 // Framing names the way a face is framed in the images a network is
 // trained on.
 type Framing string
