@@ -1,0 +1,34 @@
+#!/bin/sh
+# Peer row: face-api's age/gender net (@vladmandic/face-api 1.7.15, weights
+# from its npm package) on the UTKFace test split, crops fed straight to the
+# net (no detector), tfjs 4.22.0 wasm backend, one thread, batch 1. Installs
+# the pinned npm packages of bench/faceapi (package-lock.json, no install
+# scripts, nothing downloaded besides the npm registry's tarballs) into the
+# gitignored bench/faceapi/node_modules, then prints the metrics and a
+# markdown row for BENCHMARKS.md section 8. Usage, from the repository root:
+#
+#	bench/faceapi.sh [IMAGES_DIR] [extra peer.js flags, e.g. --limit 100]
+#
+# IMAGES_DIR defaults to ../shared/data/utkface/images.
+set -eu
+IMAGES=${1:-../shared/data/utkface/images}
+[ $# -gt 0 ] && shift
+if [ ! -d "$IMAGES" ]; then
+  echo "bench/faceapi.sh: no UTKFace images folder at $IMAGES (give its path as the first argument)" >&2
+  exit 1
+fi
+command -v node >/dev/null && command -v npm >/dev/null || {
+  echo "bench/faceapi.sh: needs Node.js (>= 18) and npm on PATH" >&2
+  exit 1
+}
+IMAGES=$(cd "$IMAGES" && pwd)
+echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "node: $(node --version)"
+cd bench/faceapi
+if [ ! -f node_modules/@vladmandic/face-api/model/age_gender_model.bin ] ||
+  ! npm ls --silent >/dev/null 2>&1; then
+  npm ci --ignore-scripts --no-audit --no-fund --silent
+fi
+node peer.js --images "$IMAGES" "$@"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
