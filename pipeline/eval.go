@@ -53,35 +53,46 @@ type Report struct {
 	confusion, calibrated string
 }
 
-// open loads the data and the model of o, and returns the decoded split
-// to evaluate with its predictor.
-func open(b compute.Backend, o EvalOptions) (*Splits, *model.Model, *model.Predictor, *Decoded, error) {
+// evaluation is what an evaluation works on: the loaded splits, the
+// model and its predictor, and the decoded split to evaluate.
+type evaluation struct {
+	splits *Splits
+	model  *model.Model
+	pred   *model.Predictor
+	test   *Decoded
+}
+
+// open loads the data and the model of o and decodes the split to
+// evaluate; the caller closes the evaluation.
+func open(b compute.Backend, o EvalOptions) (*evaluation, error) {
 	if o.Split != "test" && o.Split != "val" {
-		return nil, nil, nil, nil, fmt.Errorf("pipeline: split %q: use test or val", o.Split)
+		return nil, fmt.Errorf("pipeline: split %q: use test or val", o.Split)
 	}
 	s, err := Load(o.Data, o.Log)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, err
 	}
 	samples, _ := s.Split(o.Split)
 	if len(samples) == 0 {
-		return nil, nil, nil, nil, fmt.Errorf("pipeline: the %s split is empty", o.Split)
+		return nil, fmt.Errorf("pipeline: the %s split is empty", o.Split)
 	}
 	m, err := models.Load(o.Model, o.Data.Task.String())
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, err
 	}
 	p, err := model.NewPredictor(b, m, backend.InferenceImpl(b))
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, err
 	}
 	d, err := s.Decode(o.Split, samples, predict.PrepConfig(p.Info), o.Log)
 	if err != nil {
 		p.Close()
-		return nil, nil, nil, nil, err
+		return nil, err
 	}
-	return s, m, p, d, nil
+	return &evaluation{splits: s, model: m, pred: p, test: d}, nil
 }
+
+func (e *evaluation) close() { e.pred.Close() }
 
 // Eval evaluates a one-task model (o.Data.Task) on a split: centre-crop
 // and 10-crop reports, the centre crop's accuracy by group (gender, race,
@@ -92,12 +103,13 @@ func Eval(ctx context.Context, b compute.Backend, o EvalOptions) (*Report, error
 		return nil, fmt.Errorf("pipeline: Eval takes a one-task model; use EvalJoint for task %s", o.Data.Task)
 	}
 	task := o.Data.Task
-	s, m, p, d, err := open(b, o)
+	e, err := open(b, o)
 	if err != nil {
 		return nil, err
 	}
-	defer p.Close()
-	res := &Report{Model: o.Model, Split: o.Split, Dataset: s.Name, confusion: o.Confusion, calibrated: o.Calibrate}
+	defer e.close()
+	d := e.test
+	res := &Report{Model: o.Model, Split: o.Split, Dataset: e.splits.Name, confusion: o.Confusion, calibrated: o.Calibrate}
 	if res.Model == "" {
 		res.Model = "built-in " + task.String()
 	}
@@ -110,7 +122,7 @@ func Eval(ctx context.Context, b compute.Backend, o EvalOptions) (*Report, error
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		preds, err := predict.Set(p, d.Cache, d.Labels, mode)
+		preds, err := predict.Set(e.pred, d.Cache, d.Labels, mode)
 		if err != nil {
 			return nil, err
 		}
@@ -125,7 +137,7 @@ func Eval(ctx context.Context, b compute.Backend, o EvalOptions) (*Report, error
 		res.Center = rep
 		res.Groups = eval.Breakdown(preds, keys, ordered)
 		if o.Calibrate != "" {
-			if err := calibrate(s, m, p, preds, o, res); err != nil {
+			if err := e.calibrate(preds, o, res); err != nil {
 				return nil, err
 			}
 		}
@@ -183,15 +195,12 @@ func (r *Report) WriteText(w io.Writer) {
 // crop), records the ECE of test (the evaluated split's centre-crop
 // predictions) before and after it in res, saves reliability diagrams
 // next to o.Calibrate, and writes m with the temperature to o.Calibrate.
-func calibrate(s *Splits, m *model.Model, p *model.Predictor, test []eval.Prediction, o EvalOptions, res *Report) error {
-	if len(s.Val) == 0 {
-		return fmt.Errorf("pipeline: calibration needs a validation split")
-	}
-	v, err := s.Decode("validation", s.Val, predict.PrepConfig(p.Info), o.Log)
+func (e *evaluation) calibrate(test []eval.Prediction, o EvalOptions, res *Report) error {
+	v, err := e.validation(o)
 	if err != nil {
 		return err
 	}
-	vp, err := predict.Set(p, v.Cache, v.Labels, predict.Center)
+	vp, err := predict.Set(e.pred, v.Cache, v.Labels, predict.Center)
 	if err != nil {
 		return err
 	}
@@ -222,9 +231,17 @@ func calibrate(s *Splits, m *model.Model, p *model.Predictor, test []eval.Predic
 	if err := plot.SaveReliabilityPNG(after, stem+"_reliability_after.png", task+" after calibration"); err != nil {
 		return err
 	}
-	out := *m
-	out.Info.Temperature = orOne(m.Info.Temperature) * t
+	out := *e.model
+	out.Info.Temperature = orOne(out.Info.Temperature) * t
 	return out.Save(o.Calibrate, true)
+}
+
+// validation decodes the validation split, on which calibration fits.
+func (e *evaluation) validation(o EvalOptions) (*Decoded, error) {
+	if len(e.splits.Val) == 0 {
+		return nil, fmt.Errorf("pipeline: calibration needs a validation split")
+	}
+	return e.splits.Decode("validation", e.splits.Val, predict.PrepConfig(e.pred.Info), o.Log)
 }
 
 // logProbs returns the log of probabilities: logits up to a per-row

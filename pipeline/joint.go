@@ -70,12 +70,12 @@ func runJoint(p *model.Predictor, d *Decoded, mode predict.Mode) (jointPreds, er
 // ECE, for the centre crop and 10-crop.
 func EvalJoint(ctx context.Context, b compute.Backend, o EvalOptions) (*JointReport, error) {
 	o.Data.Task = data.TaskGenderAge
-	s, m, p, d, err := open(b, o)
+	e, err := open(b, o)
 	if err != nil {
 		return nil, err
 	}
-	defer p.Close()
-	res := &JointReport{Model: o.Model, Split: o.Split, Dataset: s.Name}
+	defer e.close()
+	res := &JointReport{Model: o.Model, Split: o.Split, Dataset: e.splits.Name}
 	if res.Model == "" {
 		res.Model = "built-in " + model.HeadsGenderAge
 	}
@@ -83,7 +83,7 @@ func EvalJoint(ctx context.Context, b compute.Backend, o EvalOptions) (*JointRep
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		js, err := runJoint(p, d, mode)
+		js, err := runJoint(e.pred, e.test, mode)
 		if err != nil {
 			return nil, err
 		}
@@ -102,7 +102,7 @@ func EvalJoint(ctx context.Context, b compute.Backend, o EvalOptions) (*JointRep
 			continue
 		}
 		if o.Calibrate != "" {
-			if r.GenderECECalibrated, r.AgeECECalibrated, err = calibrateJoint(s, m, p, js, o); err != nil {
+			if r.GenderECECalibrated, r.AgeECECalibrated, err = e.calibrateJoint(js, o); err != nil {
 				return nil, err
 			}
 		}
@@ -127,15 +127,12 @@ func (r *JointReport) WriteText(w io.Writer) {
 // calibrateJoint fits one temperature per head on the validation split,
 // returns the ECE of each head on test after it, and writes m with the
 // temperatures to o.Calibrate.
-func calibrateJoint(s *Splits, m *model.Model, p *model.Predictor, test jointPreds, o EvalOptions) (gECE, aECE float64, err error) {
-	if len(s.Val) == 0 {
-		return 0, 0, fmt.Errorf("pipeline: calibration needs a validation split")
-	}
-	vd, err := s.Decode("validation", s.Val, predict.PrepConfig(p.Info), o.Log)
+func (e *evaluation) calibrateJoint(test jointPreds, o EvalOptions) (gECE, aECE float64, err error) {
+	vd, err := e.validation(o)
 	if err != nil {
 		return 0, 0, err
 	}
-	v, err := runJoint(p, vd, predict.Center)
+	v, err := runJoint(e.pred, vd, predict.Center)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -157,9 +154,9 @@ func calibrateJoint(s *Splits, m *model.Model, p *model.Predictor, test jointPre
 		_, _, groups := model.AgeEstimate(eval.ApplyTemperature(test.yLogits[i], ta))
 		as = append(as, eval.Prediction{Label: test.age[i].Label, Probs: groups[:]})
 	}
-	out := *m
-	prevG := orOne(m.Info.Temperature)
-	prevA := m.Info.AgeTemperature
+	out := *e.model
+	prevG := orOne(out.Info.Temperature)
+	prevA := out.Info.AgeTemperature
 	if prevA <= 0 {
 		prevA = prevG
 	}
