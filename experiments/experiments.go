@@ -11,8 +11,10 @@ package experiments
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -21,6 +23,7 @@ import (
 	"github.com/agegender/agegender/data/prep"
 	"github.com/agegender/agegender/data/sources"
 	"github.com/agegender/agegender/eval"
+	"github.com/agegender/agegender/internal/atomicfile"
 	"github.com/agegender/agegender/model"
 	"github.com/agegender/agegender/pipeline"
 	"github.com/agegender/agegender/train"
@@ -212,6 +215,21 @@ func pct(xs []float64) string {
 		return fmt.Sprintf("%.2f", 100*m)
 	}
 	return eval.FormatMeanStd(m, s)
+}
+
+// Save writes rows to dir as table.md (Table) and results.json.
+func Save(dir string, rows []Row) error {
+	j, err := json.MarshalIndent(rows, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, "table.md"), []byte(Table(rows)), 0o644); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, "results.json"), j, 0o644)
 }
 
 // Table renders rows as a Markdown table.

@@ -2,6 +2,8 @@ package experiments
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -52,6 +54,14 @@ func TestSweep(t *testing.T) {
 	}
 	if !strings.Contains(rows[2].Error, "unknown backbone") {
 		t.Errorf("unknown backbone row: error %q", rows[2].Error)
+	}
+	out := t.TempDir()
+	if err := Save(out, rows); err != nil {
+		t.Fatal(err)
+	}
+	js, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil || !strings.Contains(string(js), `"Net": "transfer:mobilefacenet+ft"`) {
+		t.Errorf("results.json: %v\n%s", err, js)
 	}
 	table := Table(rows)
 	for _, want := range []string{"| origin | age |", "| transfer:mobilefacenet+ft | age |", "failed: unknown backbone"} {

@@ -2,18 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/agegender/agegender/backend"
 	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/data/sources"
 	"github.com/agegender/agegender/experiments"
-	"github.com/agegender/agegender/internal/atomicfile"
 )
 
 func cmdExperiments(ctx context.Context, args []string) error {
@@ -66,13 +64,7 @@ func cmdExperiments(ctx context.Context, args []string) error {
 		OutDir: *out, Log: os.Stderr,
 		Transfer: transferRows, ModelsDir: *modelsDir, CacheDir: *cache, TransferEpochs: *tlEpochs,
 	})
-	table := experiments.Table(rows)
-	fmt.Print(table)
-	if werr := atomicfile.WriteFile(filepath.Join(*out, "table.md"), []byte(table), 0o644); werr != nil && err == nil {
-		err = werr
-	}
-	if j, jerr := json.MarshalIndent(rows, "", "  "); jerr == nil {
-		atomicfile.WriteFile(filepath.Join(*out, "results.json"), j, 0o644)
-	}
-	return err
+	fmt.Print(experiments.Table(rows))
+	// Keep the rows done so far even when the sweep stopped early.
+	return errors.Join(err, experiments.Save(*out, rows))
 }
