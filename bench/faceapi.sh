@@ -25,10 +25,9 @@ IMAGES=$(cd "$IMAGES" && pwd)
 echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "node: $(node --version)"
-cd bench/faceapi
-if [ ! -f node_modules/@vladmandic/face-api/model/age_gender_model.bin ] ||
-  ! npm ls --silent >/dev/null 2>&1; then
-  npm ci --ignore-scripts --no-audit --no-fund --silent
+if [ ! -f bench/faceapi/node_modules/@vladmandic/face-api/model/age_gender_model.bin ] ||
+  ! (cd bench/faceapi && npm ls --silent >/dev/null 2>&1); then
+  (cd bench/faceapi && npm ci --ignore-scripts --no-audit --no-fund --silent)
 fi
-node peer.js --images "$IMAGES" "$@"
+node bench/faceapi/peer.js --images "$IMAGES" "$@"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

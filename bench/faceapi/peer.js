@@ -104,6 +104,7 @@ function ageGroupOf(age) {
 
 async function main() {
   const a = args();
+  if (a.dump) fs.writeFileSync(a.dump, ''); // fail now, not after the run, if it cannot be written
   // One thread: the plain SIMD build, not the threaded one.
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   wasm.setWasmPaths(path.join(__dirname, 'node_modules/@tensorflow/tfjs-backend-wasm/dist/'));
