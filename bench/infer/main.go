@@ -1,6 +1,9 @@
 // Command infer times a model file's inference per face at batch 1 and 32
 // on one backend, the way package agegender runs it (model.Predictor with
 // backend.InferenceImpl), and reports the process's peak resident memory.
+// It also reports the CPU time per face (all threads): on a machine busy
+// with other jobs the wall time per face grows with the load, the CPU
+// time much less.
 //
 //	go run -tags onnx ./bench/infer --backend onnx --model runs/joint/model.agm
 //	go run ./bench/infer --backend go --builtin gender
@@ -12,6 +15,8 @@ import (
 	"os"
 	"runtime/pprof"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/agegender/agegender/backend"
 	"github.com/agegender/agegender/bench/internal/timing"
@@ -91,7 +96,13 @@ func run(be, path, builtin string, secs float64, batches, implName, cpuProfile s
 		}
 		x := make([]float32, n*in*in*3)
 		var callErr error
+		calls := 0
+		var cpu0 time.Duration
 		ms := timing.MsPerCall(secs, func() {
+			if calls == 2 { // after MsPerCall's two warm-up calls
+				cpu0 = cpuTime()
+			}
+			calls++
 			if _, err := p.Probs(x, n); err != nil {
 				callErr = err
 			}
@@ -99,9 +110,21 @@ func run(be, path, builtin string, secs float64, batches, implName, cpuProfile s
 		if callErr != nil {
 			return callErr
 		}
-		fmt.Printf("%s\t%s\tinput %d\tbatch %d\t%.2f ms/face\tpeak RSS %s\t%s\n", name, b.Name(), in, n, ms/float64(n), peakRSS(), impl)
+		cpuMs := float64((cpuTime() - cpu0).Microseconds()) / 1000 / float64(calls-2)
+		fmt.Printf("%s\t%s\tinput %d\tbatch %d\t%.2f ms/face\tCPU %.2f ms/face\tpeak RSS %s\t%s\n", name, b.Name(), in, n, ms/float64(n), cpuMs/float64(n), peakRSS(), impl)
 	}
 	return nil
+}
+
+// cpuTime is the process's user and system CPU time so far (all threads,
+// ONNX Runtime's included). On a machine shared with other jobs it varies
+// less than the wall time per call.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // peakRSS is the process's peak resident set size (VmHWM) from /proc.

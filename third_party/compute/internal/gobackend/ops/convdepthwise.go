@@ -14,9 +14,9 @@ import (
 	"github.com/gomlx/compute/internal/gobackend"
 )
 
-// depthwiseRowsFloat32 adds, for output rows [y0, y1) of image n, every
-// kernel tap's product into out (zeroed). It is replaced by a SIMD version
-// where the CPU has one (convdepthwise_avx512.go).
+// depthwiseRowsFloat32 computes output rows [y0, y1) of image n, writing
+// every value of them. It is replaced by a SIMD version where the CPU has
+// one (convdepthwise_avx512.go).
 var depthwiseRowsFloat32 = depthwiseRowsFloat32Generic
 
 // depthwisePlan describes a depthwise convolution in NHWC layout: input
@@ -80,6 +80,7 @@ func depthwiseRowsFloat32Generic(p *depthwisePlan, n, y0, y1 int) {
 	c := p.c
 	for oy := y0; oy < y1; oy++ {
 		outRow := p.out[((n*p.oh+oy)*p.ow)*c:]
+		clear(outRow[:p.ow*c])
 		for i := range p.kh {
 			iy := oy*p.strideH - p.padH + i
 			if iy < 0 || iy >= p.h {

@@ -221,11 +221,11 @@ func execConvGeneral(backend *gobackend.Backend, node *gobackend.Node, inputs []
 	if err != nil {
 		return nil, err
 	}
-	output.Zeros()
 	if isDepthwiseNHWC(params, dtype, input.RawShape.Dimensions, kernel.RawShape.Dimensions) { // agegender patch
-		execDepthwiseNHWC(backend, params, input, kernel, output)
+		execDepthwiseNHWC(backend, params, input, kernel, output) // writes every output value
 		return output, nil
 	}
+	output.Zeros()
 
 	// TODO(optimizations):
 	// - Optimize order of axes iterations.
