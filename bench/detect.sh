@@ -1,8 +1,9 @@
 #!/bin/sh
 # Face detector speed, decode included, in a warm process (bench/detect), on
 # the pure-Go backend and on ONNX Runtime, then whole `agegender predict`
-# processes on one photo. Results go to BENCHMARKS.md section "Face
-# detection". Usage, from the repository root: bench/detect.sh [RUNS]
+# processes on one photo (three runs each, wall and CPU time: the CPU time
+# varies less on a shared machine). Results go to BENCHMARKS.md section
+# "Face detection". Usage, from the repository root: bench/detect.sh [RUNS]
 set -eu
 RUNS=${1:-20}
 export GOEXPERIMENT=simd GOMLX_NO_AUTO_INSTALL=1
@@ -30,9 +31,16 @@ for bin in agegender agegender-onnx; do
   [ -x "$out/$bin" ] || continue
   be=go; [ "$bin" = agegender-onnx ] && be=onnx
   for photo in 448x448 1MP 12MP; do
-    s=$(date +%s.%N)
-    "$out/$bin" predict --backend "$be" "$out/$photo.jpg" >/dev/null
-    e=$(date +%s.%N)
-    echo "process: $bin predict $photo.jpg: $(echo "$e - $s" | bc) s"
+    for run in 1 2 3; do
+      if [ -x /usr/bin/time ]; then
+        /usr/bin/time -f "process: $bin predict $photo.jpg (run $run): %e s wall, %U s user + %S s system CPU" \
+          "$out/$bin" predict --quiet --backend "$be" "$out/$photo.jpg" >/dev/null
+      else
+        s=$(date +%s.%N)
+        "$out/$bin" predict --quiet --backend "$be" "$out/$photo.jpg" >/dev/null
+        e=$(date +%s.%N)
+        echo "process: $bin predict $photo.jpg (run $run): $(echo "$e - $s" | bc) s wall"
+      fi
+    done
   done
 done
