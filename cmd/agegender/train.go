@@ -54,10 +54,10 @@ func cmdTrain(ctx context.Context, args []string) error {
 	epochs := fs.Int("epochs", 30, "epochs")
 	batch := fs.Int("batch", 50, "batch size (paper 50)")
 	var opt train.Optimizer
-	fs.TextVar(&opt, "optimizer", train.Adam, "adam (lr 5e-4) or sgd (the paper's solver: momentum 0.9, wd 5e-4, lr 1e-3 ÷10 every 10k steps)")
+	fs.TextVar(&opt, "optimizer", train.Adam, "`solver`: adam (lr 5e-4) or sgd (the paper's solver: momentum 0.9, wd 5e-4, lr 1e-3 ÷10 every 10k steps)")
 	lr := fs.Float64("lr", 0, "learning rate (0: the optimiser's default)")
 	var schedule train.Schedule
-	fs.TextVar(&schedule, "lr-schedule", train.ConstantLR, "learning-rate schedule: constant, or cosine (linear warm-up for --warmup steps, then half a cosine down to 0 at the last step)")
+	fs.TextVar(&schedule, "lr-schedule", train.ConstantLR, "learning-rate `schedule`: constant, or cosine (linear warm-up for --warmup steps, then half a cosine down to 0 at the last step)")
 	warmup := fs.Int("warmup", 0, "--lr-schedule cosine: steps of linear warm-up")
 	seed := fs.Int64("seed", 1, "seed for weights, shuffling, augmentation and dropout")
 	out := fs.String("out", "", "output directory (checkpoint.agm, model.agm, curves.png); required")
