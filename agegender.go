@@ -38,6 +38,7 @@ import (
 
 	"github.com/agegender/agegender/backend"
 	"github.com/agegender/agegender/data"
+	"github.com/agegender/agegender/data/prep"
 	"github.com/agegender/agegender/face"
 	"github.com/agegender/agegender/imageio"
 	"github.com/agegender/agegender/model"
@@ -109,11 +110,6 @@ var (
 	ErrTooLarge          = imageio.ErrTooLarge          // over Options.Limits
 )
 
-// alignSide is the side of the aligned face crops: that of the UTKFace
-// images the networks were trained on, so that the networks' own resize
-// (model.Info.Resize) sees the same kind of image as in training.
-const alignSide = 200
-
 // Analyzer finds faces and predicts their gender and age group. Create one
 // with [New]; it is safe for concurrent use. Call Close when done.
 type Analyzer struct {
@@ -122,6 +118,7 @@ type Analyzer struct {
 	detector *face.Finder
 	gender   *predict.Runner // the gender net, or the joint net
 	age      *predict.Runner // the age-group net; nil with a joint net
+	framing  face.Framing    // where the nets' training crops have the face (their prep.Spec)
 
 	mu     sync.RWMutex // held for reading by every call, for writing by Close
 	closed bool
@@ -153,6 +150,10 @@ func New(opts Options) (*Analyzer, error) {
 	if err != nil {
 		return fail(err)
 	}
+	fr, err := framingOf(gp, ap)
+	if err != nil {
+		return fail(err)
+	}
 	det, err := face.NewFinder(opts.Detector, b, opts.MinScore, opts.Face)
 	if err != nil {
 		return fail(err)
@@ -161,11 +162,38 @@ func New(opts Options) (*Analyzer, error) {
 	if opts.TenCrop {
 		mode = predict.TenCrop
 	}
-	a := &Analyzer{opts: opts, backend: b, detector: det, gender: predict.NewRunner(gp, mode, opts.MaxBatch)}
+	a := &Analyzer{opts: opts, backend: b, detector: det, gender: predict.NewRunner(gp, mode, opts.MaxBatch), framing: fr}
 	if ap != nil {
 		a.age = predict.NewRunner(ap, mode, opts.MaxBatch)
 	}
 	return a, nil
+}
+
+// framingOf is the face framing the nets were trained on, from their
+// preprocessing spec (prep.Spec.Framing): faces found in photos are aligned
+// to it. Two nets must agree.
+func framingOf(nets ...*model.Predictor) (face.Framing, error) {
+	var name prep.Framing
+	for _, p := range nets {
+		if p == nil {
+			continue
+		}
+		f := p.Info.Spec.Framing
+		if f == "" {
+			f = prep.FramingUTKFace
+		}
+		if name != "" && f != name {
+			return face.Framing{}, fmt.Errorf("agegender: the gender net expects %s-framed faces and the age net %s-framed ones; use nets trained on the same framing", name, f)
+		}
+		name = f
+	}
+	switch name {
+	case prep.FramingUTKFace, "":
+		return face.UTKFace, nil
+	case prep.FramingArcFace:
+		return face.ArcFace, nil
+	}
+	return face.Framing{}, fmt.Errorf("agegender: the model expects faces framed as %q, which this version cannot cut from photos (known: %s, %s)", name, prep.FramingUTKFace, prep.FramingArcFace)
 }
 
 // loadModels opens the joint model (Options.Model, or the built-in one when
@@ -260,7 +288,10 @@ func (a *Analyzer) analyze(ctx context.Context, img image.Image) ([]Face, error)
 	}
 	crops := make([]image.Image, len(dets))
 	for i, d := range dets {
-		crops[i] = face.Align(img, d, alignSide)
+		// The crop has the side of the framing's images (UTKFace's 200
+		// pixels), so that the net's own resize (prep.Spec) sees the same
+		// kind of image as in training.
+		crops[i] = face.AlignTo(img, d, int(a.framing.Side), a.framing)
 	}
 	out, err := a.classify(ctx, crops)
 	if err != nil {
