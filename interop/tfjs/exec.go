@@ -10,7 +10,9 @@ import (
 // NewExec returns an executor of the model on backend with a single input
 // (the placeholder named input; "" picks the model's only placeholder)
 // and the given outputs. Call it with a float32 tensor [batch, ...]: GoMLX
-// compiles the graph once per distinct input shape.
+// compiles the graph once per distinct input shape. It runs forward passes
+// only, so the graph is built for inference ([BuildOptions.Inference]:
+// batch norms folded, weights as constants).
 //
 // The graph is built when the executor is first called; a problem with
 // the model (an unsupported op, a wrong input shape) is the error of that
@@ -31,7 +33,7 @@ func (m *Graph) NewExec(backend compute.Backend, input string, outputs ...string
 		}
 	}
 	return graph.NewExec(backend, func(x *graph.Node) []*graph.Node {
-		outs, err := m.Build(x.Graph(), map[string]*graph.Node{input: x}, outputs...)
+		outs, err := m.BuildWith(x.Graph(), map[string]*graph.Node{input: x}, outputs, BuildOptions{Inference: true})
 		if err != nil {
 			panic(err)
 		}
