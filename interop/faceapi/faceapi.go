@@ -108,12 +108,7 @@ func Load(dir string) (*tfjs.Graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	model, err := json.Marshal(map[string]any{
-		"format":          "graph-model",
-		"generatedBy":     "agegender interop/faceapi from face-api's AgeGenderNet (TinyXception.ts, AgeGenderNet.ts)",
-		"modelTopology":   map[string]any{"node": nodes},
-		"weightsManifest": json.RawMessage(concatGroups(raw, group)), // face-api's groups, then ours
-	})
+	model, err := graphModel(nodes, json.RawMessage(concatGroups(raw, group))) // face-api's groups, then ours
 	if err != nil {
 		return nil, err
 	}
@@ -125,6 +120,28 @@ func Load(dir string) (*tfjs.Graph, error) {
 	}
 	g.Path = mpath
 	return g, nil
+}
+
+// Topology returns the graph [Load] builds as a TF.js model.json with an
+// empty weights manifest: the form in which a model file stores a trunk's
+// graph (model.Trunk.Graph), the weights travelling as variables. Its
+// Const nodes are the weights of face-api's manifest and the constants
+// Load adds (the float32 "normalize/mean_rgb" and "normalize/255", the
+// int32 "pool/axes" and "fc/age/shape"), all in the weights of Load's
+// graph.
+func Topology() (json.RawMessage, error) {
+	nodes, _, _ := architecture()
+	return graphModel(nodes, json.RawMessage("[]"))
+}
+
+// graphModel writes a TF.js graph-model JSON.
+func graphModel(nodes []node, manifest json.RawMessage) ([]byte, error) {
+	return json.Marshal(map[string]any{
+		"format":          "graph-model",
+		"generatedBy":     "agegender interop/faceapi from face-api's AgeGenderNet (TinyXception.ts, AgeGenderNet.ts)",
+		"modelTopology":   map[string]any{"node": nodes},
+		"weightsManifest": manifest,
+	})
 }
 
 // checkManifest refuses a manifest that lacks one of the net's weights or

@@ -8,15 +8,17 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/agegender/agegender/backend"
 	"github.com/agegender/agegender/internal/datatest"
+	"github.com/agegender/agegender/interop/tfjs"
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
-// PackageEnv names the installed @vladmandic/face-api folder for the tests;
+// packageEnv names the installed @vladmandic/face-api folder for the tests;
 // by default they look in bench/faceapi/node_modules (bench/faceapi.sh
 // installs it there).
 const packageEnv = "AGEGENDER_FACEAPI"
@@ -209,5 +211,47 @@ func TestLoadBadInput(t *testing.T) {
 		t.Errorf("truncated shard: %v, want an error naming age_gender_model.bin", err)
 	} else {
 		t.Log(err)
+	}
+}
+
+// TestTopology checks that the stored-graph form parses with tfjs and has
+// the nodes of Load's graph, every Const one of its weights.
+func TestTopology(t *testing.T) {
+	raw, err := Topology()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "faceapi.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	topo, err := tfjs.Load(filepath.Join(dir, "faceapi.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(topo.Weights) != 0 {
+		t.Errorf("topology carries %d weights, want none", len(topo.Weights))
+	}
+	if want := []string{Age, Gender}; !slices.Equal(topo.Outputs, want) {
+		t.Errorf("outputs %v, want %v", topo.Outputs, want)
+	}
+	g, err := Load(modelDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Nodes) != len(topo.Nodes) {
+		t.Fatalf("Load's graph has %d nodes, the topology %d", len(g.Nodes), len(topo.Nodes))
+	}
+	consts := 0
+	for _, n := range topo.Nodes {
+		if n.Op == "Const" {
+			consts++
+			if g.Weights[n.Name] == nil {
+				t.Errorf("Const %q has no weight in Load's graph", n.Name)
+			}
+		}
+	}
+	if consts != len(g.Weights) {
+		t.Errorf("%d Const nodes, %d weights", consts, len(g.Weights))
 	}
 }
