@@ -81,20 +81,24 @@ func ModelDir(packageDir string) string { return filepath.Join(packageDir, "mode
 // Load reads face-api's age/gender net from dir, the model folder of the
 // npm package (see [ModelDir]; it holds [ManifestName] and
 // age_gender_model.bin). Errors name the file and what is wrong: a missing
-// folder or manifest says to install the package, a truncated shard or a
-// manifest of another net (a missing or misshapen weight) names the
-// weight.
+// folder or manifest says to install the package, a manifest of another
+// net names the missing or misshapen weight, a truncated shard names the
+// shard and its expected size.
 func Load(dir string) (*tfjs.Graph, error) {
 	mpath := filepath.Join(dir, ManifestName)
-	raw, err := os.ReadFile(mpath)
+	st, err := os.Stat(mpath)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("faceapi: %s: %w (install it: cd bench/faceapi && npm ci, and pass node_modules/@vladmandic/face-api/model)", mpath, err)
+			return nil, fmt.Errorf("faceapi: %s: %w (install the npm package @vladmandic/face-api — bench/faceapi.sh does, in bench/faceapi/node_modules — and give its model folder)", mpath, err)
 		}
 		return nil, fmt.Errorf("faceapi: %w", err)
 	}
-	if len(raw) > tfjs.MaxJSONBytes {
-		return nil, fmt.Errorf("faceapi: %s: %d bytes, more than the limit of %d", mpath, len(raw), tfjs.MaxJSONBytes)
+	if st.Size() > tfjs.MaxJSONBytes {
+		return nil, fmt.Errorf("faceapi: %s: %d bytes, more than the limit of %d", mpath, st.Size(), tfjs.MaxJSONBytes)
+	}
+	raw, err := os.ReadFile(mpath)
+	if err != nil {
+		return nil, fmt.Errorf("faceapi: %w", err)
 	}
 	var manifest []map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &manifest); err != nil {

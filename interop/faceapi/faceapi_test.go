@@ -177,7 +177,7 @@ func TestMatchesNodeUTKFace(t *testing.T) {
 // the package, another net's manifest names the missing weight, a
 // truncated shard names the file.
 func TestLoadBadInput(t *testing.T) {
-	if _, err := Load(t.TempDir()); err == nil || !strings.Contains(err.Error(), "npm ci") {
+	if _, err := Load(t.TempDir()); err == nil || !strings.Contains(err.Error(), "install the npm package") {
 		t.Errorf("empty folder: %v, want an error saying to install the package", err)
 	}
 	dir := modelDir(t)
