@@ -203,8 +203,8 @@ func loadModels(b compute.Backend, opts Options) (gender, age *model.Predictor, 
 	if opts.Model != "" && separate {
 		return nil, nil, errors.New("agegender: Options.Model (a joint model) and GenderModel/AgeModel (separate nets) exclude each other; set one or the other")
 	}
-	if opts.Model != "" || (!separate && models.HasBuiltin(model.HeadsGenderAge)) {
-		p, err := loadPredictor(b, opts.Model, model.HeadsGenderAge, nil)
+	if opts.Model != "" || (!separate && models.HasBuiltin(models.Joint)) {
+		p, err := loadPredictor(b, opts.Model, models.Joint, nil)
 		return p, nil, err
 	}
 	if gender, err = loadPredictor(b, opts.GenderModel, models.Gender, data.TaskGender.ClassNames()); err != nil {

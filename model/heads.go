@@ -13,17 +13,28 @@ import (
 	mlx "github.com/gomlx/gomlx/ml/model"
 )
 
-// Output layouts of a network (Config.Heads).
+// Heads is the output layout of a network (Config.Heads).
+type Heads string
+
+// Output layouts of a network.
 const (
 	// HeadsSingle is one classifier with Config.Classes outputs (the
 	// paper's separate gender and age nets).
-	HeadsSingle = ""
+	HeadsSingle Heads = ""
 	// HeadsGenderAge is one network for both tasks: outputs 0..1 are the
 	// gender logits (m, f) and outputs 2..2+AgeBins-1 the logits of the
 	// age in whole years 0..AgeBins-1, trained as a label distribution
 	// (see JointLoss). Config.Classes is then JointClasses.
-	HeadsGenderAge = "gender+age"
+	HeadsGenderAge Heads = "gender+age"
 )
+
+// String is the layout's name: "single" or "gender+age".
+func (h Heads) String() string {
+	if h == HeadsSingle {
+		return "single"
+	}
+	return string(h)
+}
 
 // AgeBins is the number of age classes of a joint net: 0 to 100 years.
 const AgeBins = 101

@@ -16,7 +16,7 @@ import (
 // TestJointTaskMatchesHeads: the joint task's outputs are the joint
 // heads' (data cannot import model, so the counts are kept twice).
 func TestJointTaskMatchesHeads(t *testing.T) {
-	if data.TaskGenderAge.Classes() != model.JointClasses || data.AgeYears != model.AgeBins || data.TaskGenderAge.String() != model.HeadsGenderAge {
+	if data.TaskGenderAge.Classes() != model.JointClasses || data.AgeYears != model.AgeBins || data.TaskGenderAge.String() != string(model.HeadsGenderAge) {
 		t.Errorf("data.TaskGenderAge: %d classes, %d years, %q; model: %d, %d, %q", data.TaskGenderAge.Classes(), data.AgeYears,
 			data.TaskGenderAge, model.JointClasses, model.AgeBins, model.HeadsGenderAge)
 	}

@@ -46,7 +46,7 @@ type Config struct {
 	// Trunk is the pretrained body of a TrunkNet network (nil otherwise).
 	Trunk *Trunk `json:"trunk,omitempty"`
 	// Heads is the output layout: HeadsSingle or HeadsGenderAge.
-	Heads string `json:"heads,omitempty"`
+	Heads Heads `json:"heads,omitempty"`
 	// FreezeTrunk keeps a TrunkNet's trunk weights fixed in training.
 	FreezeTrunk bool `json:"freeze_trunk,omitempty"`
 	// Hidden is the width of a TrunkNet head's hidden layer; 0 means 512.

@@ -23,6 +23,8 @@ var builtin embed.FS
 const (
 	Gender = "gender"
 	Age    = "age"
+	// Joint is the one net for gender and age in years (model.HeadsGenderAge).
+	Joint = "gender+age"
 )
 
 // Builtin returns the embedded model for task ("gender" or "age").
@@ -43,7 +45,7 @@ func Builtin(task string) (*model.Model, error) {
 }
 
 // HasBuiltin reports whether the binary holds a built-in model for task
-// ("gender", "age" or model.HeadsGenderAge, the joint net).
+// (Gender, Age or Joint).
 func HasBuiltin(task string) bool {
 	_, err := fs.Stat(builtin, "builtin/"+task+".agm")
 	return err == nil

@@ -9,6 +9,7 @@ import (
 	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/eval"
 	"github.com/agegender/agegender/model"
+	"github.com/agegender/agegender/models"
 	"github.com/agegender/agegender/predict"
 	"github.com/gomlx/compute"
 )
@@ -77,7 +78,7 @@ func EvalJoint(ctx context.Context, b compute.Backend, o EvalOptions) (*JointRep
 	defer e.close()
 	res := &JointReport{Model: o.Model, Split: o.Split, Dataset: e.splits.Name}
 	if res.Model == "" {
-		res.Model = "built-in " + model.HeadsGenderAge
+		res.Model = "built-in " + models.Joint
 	}
 	for _, mode := range []predict.Mode{predict.Center, predict.TenCrop} {
 		if err := ctx.Err(); err != nil {

@@ -69,7 +69,7 @@ type HeadsOptions struct {
 	Trunk string
 	// Heads is model.HeadsGenderAge for one net for both tasks, or
 	// model.HeadsSingle for one Task.
-	Heads string
+	Heads model.Heads
 	Task  data.Task
 	// Train and Val are the labelled samples (UTKFace: exact ages; a
 	// sample without a label masks that loss term).
