@@ -91,6 +91,11 @@ type Options struct {
 	// by ±15 degrees, making Detect about three times faster but missing
 	// faces tilted by more than about 9 degrees.
 	Upright bool
+	// Tiles is for BlazeFace (pigo ignores it): see BlazeOptions.Tiles.
+	// It finds faces down to about 1/25 of a photo's longer side instead
+	// of 1/12, for about 2.7 times the time per photo; off by default
+	// (BENCHMARKS.md, section 7).
+	Tiles bool
 }
 
 // DefaultOptions returns the options used for the UTKFace calibration of

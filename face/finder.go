@@ -28,9 +28,9 @@ type Finder struct {
 // NewFinder returns the detector called name ("blazeface" or "pigo"; ""
 // means "blazeface"). minScore is the smallest Face.Score (0–1) reported;
 // 0 means the detector's own default (DefaultBlazeMinScore for BlazeFace,
-// pigo's cascade threshold pigo.MinScore). pigo tunes the pigo cascade
-// and is ignored by BlazeFace; backend runs BlazeFace's network and is not
-// needed by pigo.
+// pigo's cascade threshold pigo.MinScore). pigo tunes the pigo cascade;
+// BlazeFace reads only its MaxFaces and Tiles. backend runs BlazeFace's
+// network and is not needed by pigo.
 func NewFinder(name string, backend compute.Backend, minScore float32, pigo Options) (*Finder, error) {
 	if !(minScore >= 0 && minScore < 1) {
 		return nil, fmt.Errorf("face: minimum score %g is off the 0–1 scale; use a value in [0, 1), 0 for the default", minScore)
@@ -48,7 +48,7 @@ func NewFinder(name string, backend compute.Backend, minScore float32, pigo Opti
 		if err != nil {
 			return nil, err
 		}
-		f.blaze, f.bopt = b, BlazeOptions{MinScore: minScore, MaxFaces: pigo.MaxFaces}
+		f.blaze, f.bopt = b, BlazeOptions{MinScore: minScore, MaxFaces: pigo.MaxFaces, Tiles: pigo.Tiles}
 		if _, err := f.bopt.withDefaults(); err != nil {
 			return nil, err
 		}

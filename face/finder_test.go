@@ -44,3 +44,21 @@ func TestFinder(t *testing.T) {
 		}
 	}
 }
+
+// TestFinderTiles checks that Options.Tiles reaches BlazeFace.
+func TestFinderTiles(t *testing.T) {
+	be, err := backend.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Finalize()
+	for _, tiles := range []bool{false, true} {
+		f, err := NewFinder("blazeface", be, 0, Options{Tiles: tiles})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.bopt.Tiles != tiles {
+			t.Errorf("Options{Tiles: %v} gave BlazeOptions.Tiles %v", tiles, f.bopt.Tiles)
+		}
+	}
+}
