@@ -101,8 +101,9 @@ func trunkLogits(scope *mlx.Scope, cfg Config, x *Node) *Node {
 // that term), logits [N, JointClasses]. It is the mean cross-entropy of
 // the gender head plus, for the age head, the cross-entropy against a
 // Gaussian of spread sigma years centred on the true age (label
-// distribution learning) plus l1 times |expected age − true age| in years.
-func JointLoss(sigma, l1 float64) func(labels, predictions []*Node) *Node {
+// distribution learning) plus l1 times |expected age − true age| in years;
+// the gender term is weighted by genderWeight (1: the terms as they are).
+func JointLoss(sigma, l1, genderWeight float64) func(labels, predictions []*Node) *Node {
 	return func(labels, predictions []*Node) *Node {
 		lab, logits := labels[0], predictions[0]
 		g := lab.Graph()
@@ -130,7 +131,7 @@ func JointLoss(sigma, l1 float64) func(labels, predictions []*Node) *Node {
 		aLoss := Mul(Add(aCE, MulScalar(aL1, l1)), aMask)
 
 		count := func(m *Node) *Node { return Max(ReduceAllSum(m), Scalar(g, dt, 1)) }
-		return Add(Div(ReduceAllSum(gCE), count(gMask)), Div(ReduceAllSum(aLoss), count(aMask)))
+		return Add(MulScalar(Div(ReduceAllSum(gCE), count(gMask)), genderWeight), Div(ReduceAllSum(aLoss), count(aMask)))
 	}
 }
 

@@ -55,6 +55,9 @@ type Config struct {
 	// means DefaultAgeSigma and DefaultAgeL1.
 	AgeSigma float64 `json:"age_sigma,omitempty"`
 	AgeL1    float64 `json:"age_l1,omitempty"`
+	// GenderWeight weighs a joint net's gender loss against its age loss
+	// (see JointLoss); 0 means 1.
+	GenderWeight float64 `json:"gender_weight,omitempty"`
 	// Impl chooses how convolutions and pools are expressed (see ops.Impl).
 	// It is a property of the run, not of the trained weights.
 	Impl ops.Impl `json:"-"`

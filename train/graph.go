@@ -48,7 +48,11 @@ func newGraphs(backend compute.Backend, store *mlx.Store, opts Options, totalSte
 		if l1 == 0 {
 			l1 = model.DefaultAgeL1
 		}
-		lossFn = model.JointLoss(sigma, l1)
+		gw := cfg.GenderWeight
+		if gw == 0 {
+			gw = 1
+		}
+		lossFn = model.JointLoss(sigma, l1, gw)
 		accuracy = metric.NewMeanMetric("Gender accuracy", metricAcc, metric.AccuracyMetricType, jointGenderAccuracy, nil)
 	}
 	g := &graphs{trainer: gtrain.NewTrainer(backend, store, modelFn, lossFn, newOptimizer(opts, totalSteps), []metric.Interface{accuracy}, nil),
