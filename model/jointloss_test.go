@@ -26,7 +26,7 @@ func TestJointLossMasksAndWeighs(t *testing.T) {
 		}, tensors.FromFlatDataAndDimensions(labels, 2, 2), tensors.FromFlatDataAndDimensions(logits, 2, model.JointClasses))))
 	}
 	genderOnly := []int32{1, -1, -1, -1} // face 0 female, nothing else known
-	ce := math.Log(1 + math.Exp(2)) // −log softmax(2, 0)[1]
+	ce := math.Log(1 + math.Exp(2))      // −log softmax(2, 0)[1]
 	if got := loss(1, genderOnly); math.Abs(got-ce) > 1e-5 {
 		t.Errorf("gender-only loss %g, want the cross-entropy %g", got, ce)
 	}
