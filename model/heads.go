@@ -62,6 +62,31 @@ const (
 	defaultHidden = 512
 )
 
+// Names of the variables, under Scope, that hold the mean and the standard
+// deviation of a trunk's training features (Config.Standardize), [Dim]
+// float32 each.
+const (
+	FeatureMean = "/" + Scope + "/features/mean"
+	FeatureStd  = "/" + Scope + "/features/std"
+)
+
+// standardize returns (f − mean) / std with the FeatureMean and FeatureStd
+// variables, which must exist (training sets them from the features,
+// see transfer.TrainHeads; a model file holds them). They never train.
+func standardize(scope *mlx.Scope, f *Node) *Node {
+	store := scope.Store()
+	mean, std := store.GetVariable(FeatureMean), store.GetVariable(FeatureStd)
+	if mean == nil || std == nil {
+		panic(fmt.Sprintf("model: Config.Standardize needs the variables %s and %s (the training features' moments)", FeatureMean, FeatureStd))
+	}
+	mean.SetTrainable(false)
+	std.SetTrainable(false)
+	g := f.Graph()
+	m := ConvertDType(mean.NodeValue(g), f.DType())
+	s := ConvertDType(std.NodeValue(g), f.DType())
+	return Div(Sub(f, ExpandAxes(m, 0)), ExpandAxes(s, 0))
+}
+
 // trunkLogits builds a trunk net: images [N, S, S, 3] (0..255 scale) go
 // through the trunk; features [N, Dim] (the trunk's output, computed
 // beforehand) go straight to the heads.
@@ -81,6 +106,9 @@ func trunkLogits(scope *mlx.Scope, cfg Config, x *Node) *Node {
 			t.Name, t.Size, t.Size, t.Cut, t.CutShape, t.Dim, x.Shape()))
 	}
 	b := &builder{scope: scope, cfg: cfg, g: x.Graph(), training: scope.IsTraining(x.Graph())}
+	if cfg.Standardize {
+		f = standardize(scope, f)
+	}
 	hidden := cfg.Hidden
 	if hidden == 0 {
 		hidden = defaultHidden

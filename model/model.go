@@ -51,6 +51,12 @@ type Config struct {
 	FreezeTrunk bool `json:"freeze_trunk,omitempty"`
 	// Hidden is the width of a TrunkNet head's hidden layer; 0 means 512.
 	Hidden int `json:"hidden,omitempty"`
+	// Standardize makes a TrunkNet's heads read the trunk's features
+	// standardised, (f − mean) / std per dimension, with the mean and
+	// deviation of the training features held as frozen variables
+	// (FeatureMean, FeatureStd). Trunks whose features are tiny or huge
+	// (MobileFaceNet's embedding) train only so.
+	Standardize bool `json:"standardize,omitempty"`
 	// AgeSigma and AgeL1 tune a joint net's age loss (see JointLoss); 0
 	// means DefaultAgeSigma and DefaultAgeL1.
 	AgeSigma float64 `json:"age_sigma,omitempty"`

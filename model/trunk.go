@@ -36,6 +36,10 @@ type Trunk struct {
 	// Output is the node whose value [N, Dim] the heads read.
 	Output string `json:"output"`
 	Dim    int    `json:"dim"`
+	// Unscaled marks features far from unit scale (MobileFaceNet's
+	// embedding before its L2 normalisation): heads trained on this trunk
+	// read them standardised (Config.Standardize).
+	Unscaled bool `json:"unscaled,omitempty"`
 	// Graph is the trunk's model.json with an empty weights manifest.
 	Graph json.RawMessage `json:"graph,omitempty"`
 	// Cut, when set, is an inner node whose activations (of shape
@@ -80,7 +84,7 @@ var knownTrunks = map[string]struct {
 	// convolutions to the embedding, scope "MobileFaceNet/Logits") is cut
 	// and tuned in stage 2.
 	"mobilefacenet": {Trunk{Name: "mobilefacenet", Input: "img_inputs", Size: 112, Scale: 1 / 127.5, Offset: -1,
-		Output: "MobileFaceNet/Logits/SpatialSqueeze", Dim: 192,
+		Output: "MobileFaceNet/Logits/SpatialSqueeze", Dim: 192, Unscaled: true,
 		Cut: "MobileFaceNet/MobileFaceNet/Conv2d_7/add", CutShape: []int{7, 7, 512}, Tune: []string{"MobileFaceNet/Logits/"}}, "mobilefacenet.json"},
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/data/augment"
 	"github.com/agegender/agegender/model"
+	"github.com/agegender/agegender/model/modelfile"
 	"github.com/agegender/agegender/train"
 	"github.com/gomlx/compute"
 )
@@ -134,7 +136,7 @@ func trainHeads(ctx context.Context, b compute.Backend, o HeadsOptions) (*train.
 			return nil, ex, fmt.Errorf("transfer: %s is not a %s model with %q heads; train stage 1 with the same trunk and heads first", o.From, spec.Name, o.Heads)
 		}
 		weights = from.Weights
-		o.Run.Model.Hidden = from.Info.Config.Hidden
+		o.Run.Model.Hidden, o.Run.Model.Standardize = from.Info.Config.Hidden, from.Info.Config.Standardize
 		output, shape = spec.Cut, spec.CutShape
 		dim = 1
 		for _, d := range shape {
@@ -212,6 +214,12 @@ func trainHeads(ctx context.Context, b compute.Backend, o HeadsOptions) (*train.
 			return nil, ex, err
 		}
 	}
+	if spec.Unscaled && o.From == "" {
+		o.Run.Model.Standardize = true
+	}
+	if o.Run.Model.Standardize && o.From == "" {
+		weights = append(weights, featureMoments(trainSet.Rows)...)
+	}
 	opts := o.Run
 	opts.Model.Net, opts.Model.Trunk, opts.Model.Heads, opts.Model.Input = model.TrunkNet, &spec, o.Heads, spec.Size
 	opts.Model.FreezeTrunk = true
@@ -226,6 +234,32 @@ func trainHeads(ctx context.Context, b compute.Backend, o HeadsOptions) (*train.
 	}
 	r, err := train.Run(ctx, b, opts, trainSet, valSet)
 	return r, ex, err
+}
+
+// featureMoments returns the per-dimension mean and standard deviation of
+// the training features as the model.FeatureMean and model.FeatureStd
+// variables of a Config.Standardize net (a deviation below 1e-6 counts as
+// 1e-6, so a constant dimension does not divide by zero).
+func featureMoments(rows [][]float32) []modelfile.Tensor {
+	dim := len(rows[0])
+	mean, std := make([]float32, dim), make([]float32, dim)
+	sum, sq := make([]float64, dim), make([]float64, dim)
+	for _, r := range rows {
+		for j, v := range r {
+			sum[j] += float64(v)
+			sq[j] += float64(v) * float64(v)
+		}
+	}
+	n := float64(len(rows))
+	for j := range dim {
+		m := sum[j] / n
+		mean[j] = float32(m)
+		std[j] = float32(math.Sqrt(max(sq[j]/n-m*m, 1e-12)))
+	}
+	return []modelfile.Tensor{
+		{Name: model.FeatureMean, Dims: []int{dim}, Store: modelfile.Float32, F32: mean},
+		{Name: model.FeatureStd, Dims: []int{dim}, Store: modelfile.Float32, F32: std},
+	}
 }
 
 // JointClassNames are the class names of a model.HeadsGenderAge net: the

@@ -71,6 +71,7 @@ func cmdTrain(ctx context.Context, args []string) error {
 	hidden := fs.Int("hidden", 0, "trunk: width of each head's hidden layer (0: 512)")
 	sigma := fs.Float64("age-sigma", 0, "trunk, --task both: spread in years of the age target distribution (0: 3)")
 	ageL1 := fs.Float64("age-l1", 0, "trunk, --task both: weight of |expected − true age| in the loss (0: 0.05)")
+	standardize := fs.Bool("standardize", false, "trunk: the heads read the trunk's features standardised by their training mean and deviation (always on for trunks that need it: mobilefacenet)")
 	genderW := fs.Float64("gender-weight", 0, "trunk, --task both: weight of the gender loss against the age loss (0: 1)")
 	from := fs.String("from", "", "trunk, stage 2: start from this stage-1 `model` and also train the trunk's last block (use --lr 1e-4)")
 	fs.Parse(args)
@@ -82,7 +83,7 @@ func cmdTrain(ctx context.Context, args []string) error {
 		return err
 	}
 	o := pipeline.TrainOptions{Data: dt, Resize: *resize, Augment: prep.DefaultAugment(), Log: os.Stderr,
-		Run: train.Options{Model: model.Config{Net: *net, Input: *input, Seed: *seed, Hidden: *hidden, AgeSigma: *sigma, AgeL1: *ageL1, GenderWeight: *genderW},
+		Run: train.Options{Model: model.Config{Net: *net, Input: *input, Seed: *seed, Hidden: *hidden, AgeSigma: *sigma, AgeL1: *ageL1, GenderWeight: *genderW, Standardize: *standardize},
 			Optimizer: opt, LR: *lr, Schedule: schedule, Warmup: *warmup, Batch: *batch, Epochs: *epochs, OutDir: *out, Progress: os.Stderr}}
 	if *noAug {
 		o.Augment = prep.Augment{}
