@@ -69,8 +69,10 @@ func Expand(args []string, fail func(format string, a ...any)) (files []Input, w
 	return files, walked
 }
 
-// walkFiles lists the files under dir in lexical order. Hidden folders
-// (.git, .thumbnails, ...) are not entered; each is named on stderr.
+// walkFiles lists the regular files under dir (and symlinks to them) in
+// lexical order. Hidden folders (.git, .thumbnails, ...) are not entered,
+// and pipes, sockets, devices and symlinked folders are skipped; each is
+// named on stderr.
 func walkFiles(dir string, fail func(string, ...any)) []Input {
 	var out []Input
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -84,6 +86,16 @@ func walkFiles(dir string, fail func(string, ...any)) []Input {
 				return filepath.SkipDir
 			}
 			return nil
+		}
+		if !d.Type().IsRegular() {
+			// A symlink is followed to a file; a folder it points to is not
+			// walked (no loops). Pipes, sockets and devices are never
+			// opened: opening a pipe with no writer would wait forever.
+			st, err := os.Stat(p)
+			if err != nil || !st.Mode().IsRegular() {
+				fmt.Fprintf(os.Stderr, "agegender: skipping %s: not a regular file\n", p)
+				return nil
+			}
 		}
 		out = append(out, Input{Path: p})
 		return nil
