@@ -79,10 +79,12 @@ func ReadCache(path string, key uint64, dim, numSamples int) (Features, error) {
 	if err != nil {
 		return f, err
 	}
+	// The key is checked before any size: a cache of other samples (say
+	// of a run with another --limit) is stale, to be recomputed, not an
+	// error.
 	const head = 8 + 8 + 4 + 4
-	maxLen := int64(head) + int64(numSamples)*int64(4+2*dim)
-	if st.Size() < head || st.Size() > maxLen {
-		return f, fmt.Errorf("transfer: %s: %d bytes, not a feature cache for %d samples of %d features", path, st.Size(), numSamples, dim)
+	if st.Size() < head {
+		return f, fmt.Errorf("transfer: %s: %d bytes, too short for a feature cache (delete it)", path, st.Size())
 	}
 	file, err := os.Open(path)
 	if err != nil {

@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,8 +100,11 @@ func TestCacheRoundTripAndHostile(t *testing.T) {
 	if g.Index[1] != 2 || g.Rows[1][1] != 3 || g.Rows[0][2] != -2 {
 		t.Errorf("round trip gave %+v", g)
 	}
-	if _, err := ReadCache(p, 43, 3, 3); err == nil {
-		t.Error("stale key accepted")
+	if _, err := ReadCache(p, 43, 3, 3); !errors.Is(err, errStale) {
+		t.Errorf("stale key: %v, want errStale", err)
+	}
+	if _, err := ReadCache(p, 43, 3, 1); !errors.Is(err, errStale) {
+		t.Errorf("the cache of more samples than this run's: %v, want errStale (recomputed, not an error)", err)
 	}
 	if _, err := ReadCache(p, 42, 3, 2); err == nil {
 		t.Error("index beyond the sample count accepted")
