@@ -39,7 +39,8 @@ func Annotate(img image.Image, faces []Face) *image.RGBA {
 		fillRect(dst, image.Rect(r.Max.X-th, r.Min.Y, r.Max.X, r.Max.Y), c)
 		label := fmt.Sprintf("#%d %s %s %s", f.Index, f.Gender, percent(f.GenderProb), f.AgeGroup)
 		if f.HasAge() {
-			label += fmt.Sprintf(" %.0f±%.0fy", f.Age, f.AgeStd)
+			// basicfont has ASCII only: no ±.
+			label += fmt.Sprintf(" %.0f+-%.0fy", f.Age, f.AgeStd)
 		}
 		face := basicfont.Face7x13
 		w := font.MeasureString(face, label).Ceil() + 4
