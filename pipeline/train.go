@@ -62,7 +62,9 @@ func Train(ctx context.Context, b compute.Backend, o TrainOptions) (*train.Resul
 		return nil, err
 	}
 	o.Run.Impl = backend.Impl(b)
-	o.Run.Dataset = s.Name + " (train)"
+	// The record names the data closely enough (split, its size) that a
+	// run resumed with another --limit, fold or dataset is refused.
+	o.Run.Dataset = fmt.Sprintf("%s (train, %d images)", s.Name, len(s.Train))
 	if o.Trunk != nil {
 		return trainTrunk(ctx, b, s, o)
 	}

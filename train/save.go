@@ -107,9 +107,9 @@ func restore(path string, store *mlx.Store, st *state, opts Options) error {
 	}
 	a, b := saved.Options, opts
 	if !a.Model.Same(b.Model) || a.Task != b.Task || a.Optimizer != b.Optimizer || a.LR != b.LR || a.Batch != b.Batch ||
-		a.Resize != b.Resize || a.Schedule != b.Schedule || a.Warmup != b.Warmup {
-		return fmt.Errorf("train: %s was written by a run with other options (%s %s input %d, %s lr %g batch %d); use another output directory or delete it",
-			path, a.Model.Net, a.Task, a.Model.Input, a.Optimizer, a.LR, a.Batch)
+		a.Resize != b.Resize || a.Schedule != b.Schedule || a.Warmup != b.Warmup || a.Dataset != b.Dataset {
+		return fmt.Errorf("train: %s was written by a run with other options (%s %s input %d, %s lr %g batch %d, data %q); use another output directory or delete it",
+			path, a.Model.Net, a.Task, a.Model.Input, a.Optimizer, a.LR, a.Batch, a.Dataset)
 	}
 	frozen := map[string]bool{}
 	for _, f := range saved.Frozen {

@@ -282,4 +282,8 @@ func TestCosineRun(t *testing.T) {
 	if _, err := train.Run(context.Background(), backend(t), opts, ex, ex); err == nil || !strings.Contains(err.Error(), "other options") {
 		t.Errorf("resuming with another warm-up: error %v", err)
 	}
+	opts.Warmup, opts.Dataset = 1, "other data"
+	if _, err := train.Run(context.Background(), backend(t), opts, ex, ex); err == nil || !strings.Contains(err.Error(), "other options") {
+		t.Errorf("resuming on other data (another --limit, fold or --augment): error %v", err)
+	}
 }

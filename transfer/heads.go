@@ -229,8 +229,17 @@ func trainHeads(ctx context.Context, b compute.Backend, o HeadsOptions) (*train.
 	} else {
 		opts.Model.Classes, opts.Task, opts.ClassNames = o.Task.Classes(), o.Task, o.Task.ClassNames()
 	}
+	// The record says which features the heads saw, so that resuming
+	// with other views (--mirror, --augment) is refused.
+	var names []string
+	for _, v := range views {
+		names = append(names, v.String())
+	}
+	desc := fmt.Sprintf("%d train faces, %s of %s (%s), views %v", trainSet.Len(), output, spec.Name, filepath.Base(o.ModelsDir), append([]string{"plain"}, names...))
 	if opts.Dataset == "" {
-		opts.Dataset = fmt.Sprintf("%d train faces, features of %s (%s)", trainSet.Len(), spec.Name, filepath.Base(o.ModelsDir))
+		opts.Dataset = desc
+	} else {
+		opts.Dataset += "; " + desc
 	}
 	r, err := train.Run(ctx, b, opts, trainSet, valSet)
 	return r, ex, err
