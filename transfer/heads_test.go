@@ -11,7 +11,6 @@ import (
 	"github.com/agegender/agegender/backend"
 	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/data/prep"
-	"github.com/agegender/agegender/data/utkface"
 	"github.com/agegender/agegender/imageio"
 	"github.com/agegender/agegender/model"
 	"github.com/agegender/agegender/model/modelfile"
@@ -25,18 +24,7 @@ import (
 // any model, that the feature cache is reused, and that bad files and
 // mismatched resumes are refused with clear errors.
 func TestTrainHeadsJoint(t *testing.T) {
-	shared := sharedDir(t)
-	images, models := ResolveImages(shared)
-	samples, _, err := utkface.Load(images)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, val, _ := utkface.SplitSamples(samples)
-	tr, val = data.Spread(tr, 24), data.Spread(val, 8)
-	b, err := backend.Open("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	models, tr, val, b := headsSetup(t)
 	out, cache := t.TempDir(), t.TempDir()
 	o := HeadsOptions{ModelsDir: models, Trunk: "faceres", Heads: model.HeadsGenderAge, Train: tr, Val: val,
 		CacheDir: cache, Mirror: true,

@@ -5,8 +5,6 @@ import (
 	"testing"
 
 	"github.com/agegender/agegender/backend"
-	"github.com/agegender/agegender/data"
-	"github.com/agegender/agegender/data/utkface"
 	"github.com/agegender/agegender/imageio"
 	"github.com/agegender/agegender/model"
 	"github.com/agegender/agegender/predict"
@@ -19,18 +17,7 @@ import (
 // (unchanged by training: they are not weights), and the saved network
 // runs on an image. (The cache and the model file hold float16: 5e-3 relative.)
 func TestStandardizedHeads(t *testing.T) {
-	shared := sharedDir(t)
-	images, models := ResolveImages(shared)
-	samples, _, err := utkface.Load(images)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, val, _ := utkface.SplitSamples(samples)
-	tr, val = data.Spread(tr, 24), data.Spread(val, 8)
-	b, err := backend.Open("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	models, tr, val, b := headsSetup(t)
 	cache := t.TempDir()
 	o := HeadsOptions{ModelsDir: models, Trunk: "mobilefacenet", Heads: model.HeadsGenderAge, Train: tr, Val: val, CacheDir: cache,
 		Run: train.Options{Model: model.Config{Seed: 1, Hidden: 16}, LR: 1e-3, Batch: 8, Epochs: 2, OutDir: t.TempDir(), Impl: backend.Impl(b)}}
