@@ -15,8 +15,8 @@ import (
 func cmdExport(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("export", flag.ExitOnError)
 	fs.Usage = usageFor(fs)
-	modelPath := fs.String("model", "", "model file to export (or --builtin gender|age)")
-	builtin := fs.String("builtin", "", "export a built-in model: gender or age")
+	modelPath := fs.String("model", "", "model file to export (or --builtin gender|age|gender+age)")
+	builtin := fs.String("builtin", "", "export a built-in model: gender+age (the default joint net), gender or age (the paper's nets)")
 	out := fs.String("onnx", "", "output .onnx file (required)")
 	batch := fs.Int("batch", 1, "batch size of the exported graph")
 	fs.Parse(args)
@@ -34,7 +34,7 @@ func cmdExport(ctx context.Context, args []string) error {
 	case *modelPath != "":
 		m, err = model.Load(*modelPath)
 	default:
-		return fmt.Errorf("export: pass --model FILE or --builtin gender|age")
+		return fmt.Errorf("export: pass --model FILE or --builtin gender+age|gender|age")
 	}
 	if err != nil {
 		return err
