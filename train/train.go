@@ -237,6 +237,10 @@ func Run(ctx context.Context, backend compute.Backend, opts Options, trainSet, v
 	if err != nil {
 		return nil, err
 	}
+	if resumed && opts.Progress != nil {
+		fmt.Fprintf(opts.Progress, "resuming from %s at step %d (epoch %d of %d done)\n",
+			filepath.Join(opts.OutDir, CheckpointName), st.Step, len(st.History), opts.Epochs)
+	}
 	perEpoch := int64(trainSet.Len() / opts.Batch)
 	total := perEpoch * int64(opts.Epochs)
 	g, err := newGraphs(backend, store, opts, total)
