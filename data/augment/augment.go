@@ -22,6 +22,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/agegender/agegender/data/prep"
 	"golang.org/x/image/draw"
 	"golang.org/x/image/math/f64"
 )
@@ -118,7 +119,7 @@ func (s Spec) Apply(img image.Image, size int, rng *rand.Rand) []uint8 {
 	s2d := f64.Aff3{a00, a01, half - a00*cx - a01*cy, a10, a11, half - a10*cx - a11*cy}
 	draw.BiLinear.Transform(dst, s2d, img, b, draw.Over, nil)
 
-	pix := packRGB(dst)
+	pix := prep.PackRGB(dst)
 	if rng.Float64() < s.Occlude && s.OccludeSize > 0 {
 		occlude(pix, size, s.OccludeSize, rng)
 	}
@@ -150,19 +151,6 @@ func meanColor(img image.Image) color.RGBA {
 		return color.RGBA{128, 128, 128, 255}
 	}
 	return color.RGBA{uint8(sr / n), uint8(sg / n), uint8(sb / n), 255}
-}
-
-// packRGB drops the alpha channel of m.
-func packRGB(m *image.RGBA) []uint8 {
-	n := m.Rect.Dx()
-	out := make([]uint8, n*m.Rect.Dy()*3)
-	for y := range m.Rect.Dy() {
-		row := m.Pix[y*m.Stride:]
-		for x := range n {
-			copy(out[(y*n+x)*3:(y*n+x)*3+3], row[4*x:4*x+3])
-		}
-	}
-	return out
 }
 
 // colour scales brightness, contrast (around the view's mean luma) and
@@ -254,7 +242,7 @@ func recompress(pix []uint8, size, quality int) []uint8 {
 	}
 	out := image.NewRGBA(m.Rect)
 	draw.Draw(out, out.Rect, d, image.Point{}, draw.Src)
-	return packRGB(out)
+	return prep.PackRGB(out)
 }
 
 // occlude covers a rectangle with sides up to frac×size with a flat

@@ -236,11 +236,18 @@ func FromImage(img image.Image, cfg Spec) []uint8 {
 		m = image.NewRGBA(image.Rect(0, 0, n, n))
 		draw.CatmullRom.Scale(m, m.Rect, img, b, draw.Src, nil)
 	}
-	out := make([]uint8, n*n*3)
-	for y := range n {
+	return PackRGB(m)
+}
+
+// PackRGB returns m's pixels as packed RGB bytes, row-major, dropping the
+// alpha channel: the format of [Cache.Pixels].
+func PackRGB(m *image.RGBA) []uint8 {
+	w, h := m.Rect.Dx(), m.Rect.Dy()
+	out := make([]uint8, w*h*3)
+	for y := range h {
 		row := m.Pix[y*m.Stride:]
-		for x := range n {
-			copy(out[(y*n+x)*3:(y*n+x)*3+3], row[4*x:4*x+3])
+		for x := range w {
+			copy(out[(y*w+x)*3:(y*w+x)*3+3], row[4*x:4*x+3])
 		}
 	}
 	return out

@@ -36,6 +36,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -169,7 +170,7 @@ func checkManifest(groups []map[string]json.RawMessage) error {
 		if !ok {
 			return fmt.Errorf("no weight %q: not face-api's age/gender net", name)
 		}
-		if !equalInts(got, want) {
+		if !slices.Equal(got, want) {
 			return fmt.Errorf("weight %q has shape %v, want %v: not face-api's age/gender net", name, got, want)
 		}
 	}
@@ -185,18 +186,6 @@ func concatGroups(a, b []byte) []byte {
 		out = append(out, ',')
 	}
 	return append(out, b[1:]...)
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // --- the architecture, as GraphDef nodes ----------------------------------

@@ -3,6 +3,7 @@ package tfjs
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -621,24 +622,12 @@ func broadcast(x, y *graph.Node) (*graph.Node, *graph.Node, error) {
 		if len(v.Shape().Dimensions) != r {
 			v = graph.Reshape(v, p...)
 		}
-		if !equalInts(p, out) {
+		if !slices.Equal(p, out) {
 			v = graph.BroadcastToDims(v, out...)
 		}
 		return v
 	}
 	return fix(x, xp), fix(y, yp), nil
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func relu(x *graph.Node) *graph.Node { return graph.Max(x, graph.ZerosLike(x)) }
