@@ -288,6 +288,17 @@ func servePage(w http.ResponseWriter, r *http.Request) {
 
 // predict answers POST /v1/predict.
 func (s *Service) predict(w http.ResponseWriter, r *http.Request) {
+	annotate := false
+	if v := r.URL.Query().Get("annotate"); v != "" {
+		switch v {
+		case "1", "true":
+			annotate = true
+		case "0", "false":
+		default:
+			writeError(w, r, apiError{status: http.StatusBadRequest, msg: fmt.Sprintf("query parameter annotate=%q: want 1 or true (also send the photo with the faces drawn) or 0 or false", v)})
+			return
+		}
+	}
 	ref := s.analyzer.Load()
 	if ref == nil {
 		w.Header().Set("Retry-After", "5")
@@ -333,7 +344,7 @@ func (s *Service) predict(w http.ResponseWriter, r *http.Request) {
 	if resp.Faces == nil {
 		resp.Faces = []agegender.Face{}
 	}
-	if v := r.URL.Query().Get("annotate"); v == "1" || v == "true" {
+	if annotate {
 		var buf bytes.Buffer
 		if err := png.Encode(&buf, res.Annotate()); err != nil {
 			writeError(w, r, apiError{status: http.StatusInternalServerError, msg: "encoding the annotated image: " + err.Error()})

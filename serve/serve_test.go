@@ -202,6 +202,7 @@ func TestBadRequests(t *testing.T) {
 		{"malformed type", "POST", "/v1/predict", "image/", []byte("x"), 400, "Content-Type"},
 		{"body over limit", "POST", "/v1/predict", "", make([]byte, 5000), 413, "limit of 4096 bytes (4 KiB)"},
 		{"too many pixels", "POST", "/v1/predict", "", pngBytes(t, 200, 200), 413, "send a smaller image"},
+		{"annotate not a boolean", "POST", "/v1/predict?annotate=banana", "", pngBytes(t, 50, 50), 400, "want 1 or true"},
 		{"GET predict", "GET", "/v1/predict", "", nil, 405, "allowed: POST"},
 		{"POST page", "POST", "/", "", nil, 405, "allowed: GET, HEAD"},
 		{"unknown path", "GET", "/etc/passwd", "", nil, 404, "/openapi.json"},
