@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -66,6 +67,17 @@ func main() {
 	default:
 		fmt.Fprintf(os.Stderr, "agegender: unknown command %q\n\n%s", os.Args[1], usage)
 		os.Exit(2)
+	}
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// Ctrl-C or SIGTERM: every command stops at a safe point (train
+		// after saving its checkpoint, and says so; predict after the
+		// photos already printed).
+		if err == context.Canceled {
+			fmt.Fprintf(os.Stderr, "agegender: %s interrupted\n", os.Args[1])
+		} else {
+			fmt.Fprintln(os.Stderr, "agegender:", err)
+		}
+		os.Exit(130)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "agegender:", err)

@@ -2,6 +2,7 @@ package photos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"io"
@@ -63,6 +64,9 @@ func Run(ctx context.Context, a *agegender.Analyzer, files []Input, out *Printer
 			bar.Add(1)
 		}
 		var err error
+		if r.Err != nil && ctx.Err() != nil && errors.Is(r.Err, ctx.Err()) {
+			break // interrupted: this photo was not analysed, not failed
+		}
 		if r.Err != nil {
 			if bar != nil {
 				bar.Clear()
