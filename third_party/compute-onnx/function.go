@@ -103,6 +103,9 @@ func (f *Function) Return(outputs []compute.Value, shardings []*compute.Sharding
 		}
 		f.returns[i] = node
 	}
+	if f.parent == nil {
+		f.prune() // agegender patch: see ops_broadcast.go
+	}
 	return nil
 }
 

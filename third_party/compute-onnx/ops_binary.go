@@ -12,19 +12,19 @@ import (
 )
 
 func (f *Function) Add(lhs, rhs compute.Value) (compute.Value, error) {
-	return f.addBinaryOp(compute.OpTypeAdd, "Add", lhs, rhs)
+	return f.elementwiseOp(compute.OpTypeAdd, "Add", lhs, rhs)
 }
 
 func (f *Function) Sub(lhs, rhs compute.Value) (compute.Value, error) {
-	return f.addBinaryOp(compute.OpTypeSub, "Sub", lhs, rhs)
+	return f.elementwiseOp(compute.OpTypeSub, "Sub", lhs, rhs)
 }
 
 func (f *Function) Mul(lhs, rhs compute.Value) (compute.Value, error) {
-	return f.addBinaryOp(compute.OpTypeMul, "Mul", lhs, rhs)
+	return f.elementwiseOp(compute.OpTypeMul, "Mul", lhs, rhs)
 }
 
 func (f *Function) Div(lhs, rhs compute.Value) (compute.Value, error) {
-	return f.addBinaryOp(compute.OpTypeDiv, "Div", lhs, rhs)
+	return f.elementwiseOp(compute.OpTypeDiv, "Div", lhs, rhs)
 }
 
 func (f *Function) Rem(lhs, rhs compute.Value) (compute.Value, error) {
@@ -32,11 +32,11 @@ func (f *Function) Rem(lhs, rhs compute.Value) (compute.Value, error) {
 }
 
 func (f *Function) Max(lhs, rhs compute.Value) (compute.Value, error) {
-	return f.addBinaryOp(compute.OpTypeMax, "Max", lhs, rhs)
+	return f.elementwiseOp(compute.OpTypeMax, "Max", lhs, rhs)
 }
 
 func (f *Function) Min(lhs, rhs compute.Value) (compute.Value, error) {
-	return f.addBinaryOp(compute.OpTypeMin, "Min", lhs, rhs)
+	return f.elementwiseOp(compute.OpTypeMin, "Min", lhs, rhs)
 }
 
 func (f *Function) Pow(lhs, rhs compute.Value) (compute.Value, error) {
