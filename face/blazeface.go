@@ -111,8 +111,40 @@ type BlazeFace struct {
 
 // blazeNet is one of the two BlazeFace networks.
 type blazeNet struct {
-	exec *graph.Exec
-	size int // input side in pixels
+	exec    *graph.Exec
+	backend compute.Backend
+	size    int // input side in pixels
+
+	// inputs holds input tensors of a batch of one, kept in the backend's
+	// memory (shared with Go where the backend can) and refilled on every
+	// call: a fresh tensor is copied into newly allocated backend memory
+	// on each call, which cost more than the front model's run on ONNX
+	// Runtime (BENCHMARKS.md §7).
+	inputs sync.Pool
+}
+
+// input returns a [n, size, size, 3] input tensor; release gives a batch
+// of one back for reuse.
+func (net *blazeNet) input(n int) *tensors.Tensor {
+	if n == 1 {
+		if t, ok := net.inputs.Get().(*tensors.Tensor); ok {
+			return t
+		}
+	}
+	t := tensors.FromShape(shapes.Make(dtypes.Float32, n, net.size, net.size, 3))
+	if n == 1 && net.backend.HasSharedBuffers() {
+		// Moved once into shared memory, later writes go straight there.
+		if err := t.MaterializeOnDevice(net.backend, true, 0); err != nil {
+			return tensors.FromShape(t.Shape())
+		}
+	}
+	return t
+}
+
+func (net *blazeNet) release(t *tensors.Tensor) {
+	if t.Shape().Dimensions[0] == 1 {
+		net.inputs.Put(t)
+	}
 }
 
 // blazeSize is the input side of the back model, in pixels; the front
@@ -202,7 +234,7 @@ func loadBlazeNet(backend compute.Backend, name string, size int) (*blazeNet, er
 	if err != nil {
 		return nil, fmt.Errorf("face: BlazeFace: %w", err)
 	}
-	return &blazeNet{exec: e, size: size}, nil
+	return &blazeNet{exec: e, backend: backend, size: size}, nil
 }
 
 // blazeAnchors returns the anchor centres of MediaPipe's SSD anchor
@@ -457,11 +489,17 @@ func (d *BlazeFace) run(jobs []job, minScore float32) ([]candidate, error) {
 func (d *BlazeFace) runNet(net *blazeNet, jobs []job, minScore float32) ([]candidate, error) {
 	logit := float32(math.Log(float64(minScore) / (1 - float64(minScore))))
 	per := net.size * net.size * 3
-	in := make([]float32, len(jobs)*per)
-	for i, j := range jobs {
-		j.pl.sample(j.p, net.size, in[i*per:(i+1)*per])
+	x := net.input(len(jobs))
+	err := tensors.MutableFlatData(x, func(in []float32) {
+		for i, j := range jobs {
+			j.pl.sample(j.p, net.size, in[i*per:(i+1)*per])
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("face: BlazeFace: %w", err)
 	}
-	outs, err := net.call(tensors.FromFlatDataAndDimensions(in, len(jobs), net.size, net.size, 3))
+	outs, err := net.call(x)
+	net.release(x)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package face
 
 import (
+	"fmt"
 	"image"
 	"image/color"
 	"image/draw"
@@ -119,6 +120,58 @@ func TestBlazeFaceDeterministic(t *testing.T) {
 		}
 		if !reflect.DeepEqual(c, crop) {
 			t.Fatalf("call %d: the aligned crop differs", i)
+		}
+	}
+}
+
+// The network inputs are reused between calls (blazeNet.input): calls on
+// other photos, in turn and at the same time, leave every photo's faces
+// as a fresh detector finds them.
+func TestBlazeFaceReusedInputs(t *testing.T) {
+	files := utkFiles(t, 2, 1500)
+	imgs := []image.Image{
+		scene(loadImage(t, files[0]), 900, 600, 500, 250),
+		scene(loadImage(t, files[1]), 640, 480, 60, 100),
+		loadImage(t, "../testdata/face.jpg"),
+	}
+	want := make([][]Face, len(imgs))
+	for i, img := range imgs {
+		faces, err := newTestBlazeFace(t).Detect(img, BlazeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(faces) == 0 {
+			t.Fatalf("photo %d: no face found", i)
+		}
+		want[i] = faces
+	}
+	d := newTestBlazeFace(t)
+	for round := range 2 {
+		for i, img := range imgs {
+			got, err := d.Detect(img, BlazeOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want[i]) {
+				t.Fatalf("round %d, photo %d: %+v, a fresh detector %+v", round, i, got, want[i])
+			}
+		}
+	}
+	errs := make(chan error, 3*len(imgs))
+	for range 3 {
+		for i, img := range imgs {
+			go func() {
+				got, err := d.Detect(img, BlazeOptions{})
+				if err == nil && !reflect.DeepEqual(got, want[i]) {
+					err = fmt.Errorf("concurrent call on photo %d: %+v, a fresh detector %+v", i, got, want[i])
+				}
+				errs <- err
+			}()
+		}
+	}
+	for range 3 * len(imgs) {
+		if err := <-errs; err != nil {
+			t.Error(err)
 		}
 	}
 }
