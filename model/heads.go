@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/model/ops"
@@ -98,7 +99,11 @@ func trunkLogits(scope *mlx.Scope, cfg Config, x *Node) *Node {
 		f = x
 	case len(d) == 4 && d[1] == t.Size && d[2] == t.Size && d[3] == 3:
 		frozen := cfg.FreezeTrunk || !scope.IsTraining(x.Graph())
-		f = t.build(scope.In(TrunkScope), StopGradient(x), frozen, frozen && cfg.Impl.NativeFor(d[0]), false)
+		ts := scope.In(TrunkScope)
+		f = t.build(ts, StopGradient(x), frozen, frozen && cfg.Impl.NativeFor(d[0]), false)
+		if !frozen {
+			freezeBounds(ts)
+		}
 	case t.Cut != "" && len(d) == len(t.CutShape)+1 && slices.Equal(d[1:], t.CutShape):
 		f = t.build(scope.In(TrunkScope), StopGradient(x), cfg.FreezeTrunk || !scope.IsTraining(x.Graph()), false, true)
 	default:
@@ -122,6 +127,21 @@ func trunkLogits(scope *mlx.Scope, cfg Config, x *Node) *Node {
 		return Concatenate([]*Node{head("gender", 2), head("age", AgeBins)}, -1)
 	}
 	return head("head", cfg.Classes)
+}
+
+// freezeBounds keeps a trunk trained whole from training its scalar
+// weights (faceres's ReLU6 bounds, 0 and 6): the whole trunk tunes its
+// kernels and its batch norms' scales and shifts, as its last block alone
+// does (Trunk.Tune). The batch norms of the TF.js graphs are folded into
+// those scales and shifts (inference mode), so their statistics stay as
+// they were by construction.
+func freezeBounds(scope *mlx.Scope) {
+	prefix := scope.Scope() + "/"
+	for v := range scope.Store().IterVariables() {
+		if strings.HasPrefix(v.Path(), prefix) && v.Shape().Rank() == 0 {
+			v.SetTrainable(false)
+		}
+	}
 }
 
 // JointLoss is the training loss of a HeadsGenderAge net: labels[0] is

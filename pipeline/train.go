@@ -48,6 +48,9 @@ type TrunkOptions struct {
 	// (data/augment.Default, seeded) whose features are also trained on.
 	Augment int
 	From    string // stage 2: the stage-1 model to start from
+	// Tune is what stage 2 trains with the heads: TuneLast ("" too) or
+	// TuneAll.
+	Tune string
 }
 
 // Train loads o.Data and trains on its training split, validating on its
@@ -93,13 +96,25 @@ func Train(ctx context.Context, b compute.Backend, o TrainOptions) (*train.Resul
 	return train.Run(ctx, b, run, &train.CacheExamples{Cache: tr.Cache, Labels: tr.Labels, Spec: cfg, Augment: o.Augment}, val)
 }
 
-// trainTrunk trains heads on a frozen pretrained trunk (transfer.TrainHeads).
+// trainTrunk trains heads on a frozen pretrained trunk, or in stage 2
+// with its last block (transfer.TrainHeads), or with the whole trunk
+// (trainWholeTrunk).
 func trainTrunk(ctx context.Context, b compute.Backend, s *Splits, o TrainOptions) (*train.Result, error) {
 	heads, task := model.HeadsSingle, s.Task
 	if task == data.TaskGenderAge {
 		heads, task = model.HeadsGenderAge, data.TaskGender
 	}
 	t := o.Trunk
+	switch t.Tune {
+	case "", TuneLast:
+	case TuneAll:
+		if t.From == "" {
+			return nil, fmt.Errorf("pipeline: tuning the whole trunk is stage 2: give the stage-1 model to start from (--from)")
+		}
+		return trainWholeTrunk(ctx, b, s, o)
+	default:
+		return nil, fmt.Errorf("pipeline: unknown trunk tuning %q; use %q (its last block) or %q (the whole trunk)", t.Tune, TuneLast, TuneAll)
+	}
 	return transfer.TrainHeads(ctx, b, transfer.HeadsOptions{ModelsDir: t.ModelsDir, Trunk: t.Name, Heads: heads, Task: task,
 		Train: withDir(s.Dir, s.Train), Val: withDir(s.Dir, s.Val), CacheDir: t.CacheDir, Mirror: t.Mirror, Augment: t.Augment, From: t.From,
 		Run: o.Run, Log: o.Log})

@@ -67,7 +67,7 @@ func (r *run) loop(ctx context.Context) (done bool, err error) {
 			r.bar.Describe(fmt.Sprintf("epoch %d/%d loss %.3f acc %.3f", b.step/r.perEpoch+1, r.opts.Epochs, r.st.EpochLoss/float64(r.st.EpochN), m.acc))
 			r.bar.Add(1)
 		}
-		endOfEpoch := r.st.Step%r.perEpoch == 0
+		endOfEpoch := r.st.Step%r.perEpoch == 0 || r.st.Step == r.total
 		if endOfEpoch {
 			if err := r.endEpoch(r.st.EpochSecs+time.Since(epochStart).Seconds(), m.acc); err != nil {
 				return false, err
@@ -109,7 +109,7 @@ func (r *run) endEpoch(secs, acc float64) error {
 		return err
 	}
 	st := &r.st
-	ep := Epoch{Epoch: int(st.Step / r.perEpoch), Step: st.Step, TrainLoss: st.EpochLoss / float64(st.EpochN),
+	ep := Epoch{Epoch: int((st.Step + r.perEpoch - 1) / r.perEpoch), Step: st.Step, TrainLoss: st.EpochLoss / float64(st.EpochN),
 		TrainAcc: acc, ValAcc: valAcc, Seconds: secs, ImgPerSec: float64(st.EpochN*r.opts.Batch) / secs}
 	st.History = append(st.History, ep)
 	if r.opts.Progress != nil {
@@ -142,7 +142,8 @@ func (r *run) newBar() {
 	if r.opts.Progress == nil {
 		return
 	}
-	r.bar = progressbar.NewOptions64(r.perEpoch,
+	// The last epoch of a run cut short by MaxSteps is partial.
+	r.bar = progressbar.NewOptions64(min(r.perEpoch, r.total-r.st.Step/r.perEpoch*r.perEpoch),
 		progressbar.OptionSetWriter(r.opts.Progress),
 		progressbar.OptionSetDescription(fmt.Sprintf("epoch %d/%d", r.st.Step/r.perEpoch+1, r.opts.Epochs)),
 		progressbar.OptionShowCount(),

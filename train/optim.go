@@ -6,6 +6,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/agegender/agegender/model"
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's idiomatic dot-import.
 	mlx "github.com/gomlx/gomlx/ml/model"
@@ -172,8 +173,19 @@ func (o *scheduled) UpdateGraph(scope *mlx.Scope, g *Graph, loss *Node) {
 	o.Interface.UpdateGraph(scope, g, loss)
 }
 
-// newOptimizer returns the optimiser of opts for a run of total steps.
+// newOptimizer returns the optimiser of opts for a run of total steps,
+// with the trunk's weights at opts.TrunkLRMult times its rate.
 func newOptimizer(opts Options, total int64) optimizer.Interface {
+	o := baseOptimizer(opts, total)
+	if m := opts.TrunkLRMult; m != 0 && m != 1 {
+		return &trunkRates{Interface: o, mult: m}
+	}
+	return o
+}
+
+// baseOptimizer returns the optimiser of opts with its schedule, one rate
+// for every weight.
+func baseOptimizer(opts Options, total int64) optimizer.Interface {
 	if opts.Optimizer == SGD {
 		sgd := PaperSGD()
 		sgd.LR = opts.LR
@@ -249,4 +261,35 @@ func (o *SGDMomentum) UpdateGraph(scope *mlx.Scope, g *Graph, loss *Node) {
 // Clear implements optimizer.Interface.
 func (o *SGDMomentum) Clear(scope *mlx.Scope) error {
 	return scope.Store().DeleteVariablesInScope(path.Join("/", optimizer.Scope, "sgdm"))
+}
+
+// trunkRates scales the update of the trunk's trainable weights (the
+// variables under model.Scope/model.TrunkScope) by mult, so the trunk
+// learns at mult times the heads' rate (Caffe's lr_mult, per parameter
+// group). GoMLX's optimisers have one learning rate for every variable
+// and Adam's step does not depend on the gradient's scale, so the update
+// itself is scaled: the inner optimiser moves w0 to w1, and the weight
+// ends at w0 + mult·(w1 − w0). For Adam (and SGD without weight decay)
+// that is exactly a learning rate of mult·lr for those weights; the
+// optimiser's moments are those of the unscaled gradients, as they would
+// be.
+type trunkRates struct {
+	optimizer.Interface
+	mult float64
+}
+
+// UpdateGraph implements optimizer.Interface.
+func (o *trunkRates) UpdateGraph(scope *mlx.Scope, g *Graph, loss *Node) {
+	prefix := "/" + model.Scope + "/" + model.TrunkScope + "/"
+	before := map[*mlx.Variable]*Node{}
+	for v := range scope.IterVariables() {
+		if v.Trainable && v.InUseByGraph(g) && strings.HasPrefix(v.Path(), prefix) {
+			before[v] = v.NodeValue(g)
+		}
+	}
+	o.Interface.UpdateGraph(scope, g, loss)
+	for v, w0 := range before {
+		w1 := v.NodeValue(g)
+		v.SetNodeValue(Add(w0, MulScalar(Sub(w1, w0), o.mult)))
+	}
 }

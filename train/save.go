@@ -21,6 +21,12 @@ func info(o Options, hist []Epoch) model.Info {
 	if o.Schedule != ConstantLR {
 		rec["schedule"], rec["warmup"] = o.Schedule, o.Warmup
 	}
+	if o.TrunkLRMult != 0 {
+		rec["trunk_lr_mult"] = o.TrunkLRMult
+	}
+	if o.MaxSteps != 0 {
+		rec["max_steps"] = o.MaxSteps
+	}
 	training, _ := json.Marshal(rec)
 	return model.Info{Config: o.Model, Task: o.Task, ClassNames: o.ClassNames, Spec: o.Spec, Training: training}
 }
@@ -107,7 +113,8 @@ func restore(path string, store *mlx.Store, st *state, opts Options) error {
 	}
 	a, b := saved.Options, opts
 	if !a.Model.Same(b.Model) || a.Task != b.Task || a.Optimizer != b.Optimizer || a.LR != b.LR || a.Batch != b.Batch ||
-		a.Resize != b.Resize || a.Schedule != b.Schedule || a.Warmup != b.Warmup || a.Dataset != b.Dataset {
+		a.Resize != b.Resize || a.Schedule != b.Schedule || a.Warmup != b.Warmup || a.Dataset != b.Dataset ||
+		a.TrunkLRMult != b.TrunkLRMult || a.MaxSteps != b.MaxSteps {
 		return fmt.Errorf("train: %s was written by a run with other options (%s %s input %d, %s lr %g batch %d, data %q); use another output directory or delete it",
 			path, a.Model.Net, a.Task, a.Model.Input, a.Optimizer, a.LR, a.Batch, a.Dataset)
 	}

@@ -118,8 +118,17 @@ type Options struct {
 	// Warmup is its number of linear warm-up steps.
 	Schedule Schedule `json:"schedule,omitempty"`
 	Warmup   int      `json:"warmup,omitempty"`
-	Batch    int      `json:"batch"`
-	Epochs   int      `json:"epochs"`
+	// TrunkLRMult multiplies LR for the trainable weights of a
+	// model.TrunkNet net's trunk (0 means 1: one rate for all), so that a
+	// tuned trunk learns well below its heads (say 0.1).
+	TrunkLRMult float64 `json:"trunk_lr_mult,omitempty"`
+	Batch       int     `json:"batch"`
+	Epochs      int     `json:"epochs"`
+	// MaxSteps ends the run after this many steps in all (0: Epochs full
+	// epochs), for a budget below an epoch: the schedule spans MaxSteps,
+	// and the last, partial epoch is validated and recorded like a whole
+	// one.
+	MaxSteps int `json:"max_steps,omitempty"`
 	// CheckpointEvery is the number of steps between checkpoints (0: 200).
 	CheckpointEvery int `json:"checkpoint_every"`
 	// Dataset names the data for the record (e.g. "utkface train split").
@@ -130,6 +139,9 @@ type Options struct {
 	Impl ops.Impl `json:"-"`
 	// Workers prepare batches in parallel (0: all cores).
 	Workers int `json:"-"`
+	// ValBatch is the batch of the validation pass (0: 64); smaller keeps
+	// the memory of a pass over images through a large trunk down.
+	ValBatch int `json:"-"`
 	// Progress receives the progress bar (nil: no bar).
 	Progress io.Writer `json:"-"`
 	// Init holds initial values of network variables (say a pretrained
@@ -165,6 +177,8 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("train: unknown optimizer %d; use train.Adam or train.SGD", int(o.Optimizer))
 	case o.Schedule != ConstantLR && o.Schedule != CosineLR:
 		return fmt.Errorf("train: unknown learning-rate schedule %d; use train.ConstantLR or train.CosineLR", int(o.Schedule))
+	case o.MaxSteps < 0 || o.ValBatch < 0 || o.TrunkLRMult < 0:
+		return fmt.Errorf("train: max steps (%d), validation batch (%d) and trunk rate multiplier (%g) must not be negative", o.MaxSteps, o.ValBatch, o.TrunkLRMult)
 	case o.Warmup < 0:
 		return fmt.Errorf("train: warm-up steps must not be negative, got %d", o.Warmup)
 	case o.Epochs <= 0:
@@ -243,6 +257,9 @@ func Run(ctx context.Context, backend compute.Backend, opts Options, trainSet, v
 	}
 	perEpoch := int64(trainSet.Len() / opts.Batch)
 	total := perEpoch * int64(opts.Epochs)
+	if opts.MaxSteps > 0 {
+		total = min(total, int64(opts.MaxSteps))
+	}
 	g, err := newGraphs(backend, store, opts, total)
 	if err != nil {
 		return nil, err

@@ -21,7 +21,10 @@ func validate(exec *mlx.Exec, set Examples, opts Options) (float64, error) {
 	for _, d := range dims {
 		per *= d
 	}
-	const b = 64
+	b := 64
+	if opts.ValBatch > 0 {
+		b = opts.ValBatch
+	}
 	correct := 0
 	var jc [2]int // joint: correct gender, correct age group
 	var jn [2]int // joint: examples with each label

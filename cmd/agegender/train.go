@@ -73,7 +73,10 @@ func cmdTrain(ctx context.Context, args []string) error {
 	ageL1 := fs.Float64("age-l1", 0, "trunk, --task both: weight of |expected − true age| in the loss (0: 0.05)")
 	standardize := fs.Bool("standardize", false, "trunk: the heads read the trunk's features standardised by their training mean and deviation (always on for trunks that need it: mobilefacenet)")
 	genderW := fs.Float64("gender-weight", 0, "trunk, --task both: weight of the gender loss against the age loss (0: 1)")
-	from := fs.String("from", "", "trunk, stage 2: start from this stage-1 `model` and also train the trunk's last block (use --lr 1e-4)")
+	from := fs.String("from", "", "trunk, stage 2: start from this stage-1 `model` and also train the trunk (--tune; use a low --lr, say 1e-4)")
+	tune := fs.String("tune", pipeline.TuneLast, "trunk, stage 2 (--from): `what` to train with the heads: last (the last block, on its cached activations) or all (the whole trunk, on the images, augmented on line)")
+	trunkLR := fs.Float64("trunk-lr-mult", 0, "trunk, stage 2: the trunk's learning rate as a multiple of --lr, the heads' (0: 0.1 with --tune all, 1 with --tune last)")
+	maxSteps := fs.Int("max-steps", 0, "stop after this many steps in all (0: --epochs full epochs); the schedule spans them and the last, partial epoch is validated")
 	fs.Parse(args)
 	if *out == "" {
 		return fmt.Errorf("train: --out is required")
@@ -84,12 +87,13 @@ func cmdTrain(ctx context.Context, args []string) error {
 	}
 	o := pipeline.TrainOptions{Data: dt, Resize: *resize, Augment: prep.DefaultAugment(), Log: os.Stderr,
 		Run: train.Options{Model: model.Config{Net: *net, Input: *input, Seed: *seed, Hidden: *hidden, AgeSigma: *sigma, AgeL1: *ageL1, GenderWeight: *genderW, Standardize: *standardize},
-			Optimizer: opt, LR: *lr, Schedule: schedule, Warmup: *warmup, Batch: *batch, Epochs: *epochs, OutDir: *out, Progress: os.Stderr}}
+			Optimizer: opt, LR: *lr, TrunkLRMult: *trunkLR, Schedule: schedule, Warmup: *warmup, Batch: *batch, Epochs: *epochs, MaxSteps: *maxSteps,
+			OutDir: *out, Progress: os.Stderr}}
 	if *noAug {
 		o.Augment = prep.Augment{}
 	}
 	if *trunk != "" {
-		o.Trunk = &pipeline.TrunkOptions{Name: *trunk, ModelsDir: *modelsDir, CacheDir: *cacheDir, Mirror: *mirror, Augment: *augN, From: *from}
+		o.Trunk = &pipeline.TrunkOptions{Name: *trunk, ModelsDir: *modelsDir, CacheDir: *cacheDir, Mirror: *mirror, Augment: *augN, From: *from, Tune: *tune}
 	}
 	b, err := backend.Open(*be)
 	if err != nil {
