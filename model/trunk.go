@@ -71,15 +71,30 @@ var knownTrunks = map[string]struct {
 	// HSE FaceRec's MobileNet (v1, α=1) age/gender network as shipped by
 	// vladmandic/human: its input is on the 0..255 scale, and the heads
 	// read its 1024-d global average pool (the input of its own 256-d
-	// "feats" layer).
+	// "feats" layer). Its last depthwise-separable block (7×7×1024) is
+	// cut and tuned with the heads in stage 2. faceres-deep is the same
+	// graph with other weights, stored as float32: not a float32 copy of
+	// faceres (59 of its 128 tensors differ by over 1 % of their largest
+	// value, and so do the features; TestKnownTrunks logs them).
 	"faceres": {Trunk{Name: "faceres", Input: "input_1", Size: 224, Scale: 1, Output: "global_pooling/Mean", Dim: 1024,
 		Cut: "conv_pw_12_relu/clip_by_value", CutShape: []int{7, 7, 1024}, Tune: faceresLastBlock}, "faceres.json"},
 	"faceres-deep": {Trunk{Name: "faceres-deep", Input: "input_1", Size: 224, Scale: 1, Output: "global_pooling/Mean", Dim: 1024,
 		Cut: "conv_pw_12_relu/clip_by_value", CutShape: []int{7, 7, 1024}, Tune: faceresLastBlock}, "faceres-deep.json"},
+	// GEAR (github.com/Udolf15/GEAR-Predictor, converted by vladmandic):
+	// six 3×3 VALID convolutions with ReLU, each of the last five followed
+	// by a batch norm and a 2×2 max pool, on 198×198 RGB on the 0..1 scale
+	// (measured: its own gender output is right on 31 of 32 UTKFace
+	// faces at p/255 and calls almost every face female at p;
+	// TestGearInputScale), then race, gender
+	// and age heads. Our heads read its 192-d global max pool; its last
+	// block (conv2d_6 with batch_normalization_5, on the 10×10×160
+	// activations of max_pooling2d_4) is cut and tuned in stage 2.
+	"gear": {Trunk{Name: "gear", Input: "input_1", Size: 198, Scale: 1.0 / 255,
+		Output: gearScope + "global_max_pooling2d_1/Max", Dim: 192,
+		Cut: gearScope + "max_pooling2d_4/MaxPool", CutShape: []int{10, 10, 160},
+		Tune: []string{gearScope + "conv2d_6/", gearScope + "batch_normalization_5/"}}, "gear.json"},
 	// MobileFaceNet (InsightFace-style identity network): inputs p/127.5-1,
 	// heads read its 192-d embedding before the L2 normalisation.
-	// (faceres: its last depthwise-separable block, 7×7×1024, is cut and
-	// tuned with the heads in stage 2.)
 	// Its last block (the global depthwise 7×7 convolution and the 1×1
 	// convolutions to the embedding, scope "MobileFaceNet/Logits") is cut
 	// and tuned in stage 2.
@@ -87,6 +102,9 @@ var knownTrunks = map[string]struct {
 		Output: "MobileFaceNet/Logits/SpatialSqueeze", Dim: 192, Unscaled: true,
 		Cut: "MobileFaceNet/MobileFaceNet/Conv2d_7/add", CutShape: []int{7, 7, 512}, Tune: []string{"MobileFaceNet/Logits/"}}, "mobilefacenet.json"},
 }
+
+// gearScope prefixes every node of gear's graph.
+const gearScope = "StatefulPartitionedCall/model_1/"
 
 // faceresLastBlock are the weights of faceres's last depthwise-separable
 // block (depthwise 3×3 and pointwise 1×1 convolutions with their folded

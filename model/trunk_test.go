@@ -6,7 +6,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/agegender/agegender/internal/datatest"
@@ -119,4 +121,154 @@ func facePixels(t *testing.T, path string, size int) []float32 {
 		out = append(out, float32(dst.Pix[i]), float32(dst.Pix[i+1]), float32(dst.Pix[i+2]))
 	}
 	return out
+}
+
+// TestGearInputScale checks gear's input scale by measurement: its own
+// gender output (index 0: male) on 12 men and 12 women of UTKFace aged
+// 30–39 must be right on at least 21 faces when they are fed as the trunk
+// feeds them (p*Scale+Offset: p/255), and on fewer fed on the 0..255
+// scale. (Measured on 32 such faces: 31 right at p/255, 17 at p, where
+// almost every face comes out female.)
+func TestGearInputScale(t *testing.T) {
+	dir := datatest.SharedDir(t, "utkface/images")
+	tr := knownTrunks["gear"].Trunk
+	g, err := tfjs.Load(filepath.Join(datatest.Shared(t, "models/tfjs"), "gear.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := compute.NewWithConfig("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Finalize()
+	exec, err := g.NewExec(b, tr.Input, gearScope+"gender_output/Softmax")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pix []float32
+	var male []bool
+	for _, sex := range []string{"0", "1"} {
+		names, _ := filepath.Glob(filepath.Join(dir, "3?_"+sex+"_*.jpg"))
+		if len(names) < 12 {
+			datatest.Missing(t, "fewer than 12 images 3?_%s_*.jpg in %s", sex, dir)
+		}
+		sort.Strings(names)
+		for i := range 12 {
+			pix = append(pix, facePixels(t, names[i*len(names)/12], tr.Size)...)
+			male = append(male, sex == "0")
+		}
+	}
+	right := func(scale, offset float32) int {
+		x := make([]float32, len(pix))
+		for i, p := range pix {
+			x[i] = p*scale + offset
+		}
+		res, err := exec.Call(tensors.FromFlatDataAndDimensions(x, len(male), tr.Size, tr.Size, 3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := tensors.MustCopyFlatData[float32](res[0])
+		n := 0
+		for i, m := range male {
+			if (p[2*i] > p[2*i+1]) == m {
+				n++
+			}
+		}
+		return n
+	}
+	got, raw := right(tr.Scale, tr.Offset), right(1, 0)
+	t.Logf("gear's gender right on %d of %d faces at the trunk's scale (×%g%+g), %d on the 0..255 scale", got, len(male), tr.Scale, tr.Offset, raw)
+	if got < 21 || got <= raw {
+		t.Errorf("gear's gender right on %d of %d faces at the trunk's scale, %d at 0..255: the trunk's input scale is wrong", got, len(male), raw)
+	}
+}
+
+// TestKnownTrunks imports every known trunk from ../shared/models/tfjs and
+// checks its description against its graph on two real faces: the output
+// is [N, Dim], the Cut activations have CutShape, every Tune prefix names
+// weights, and the output computed from the Cut equals the one computed
+// from the image (so a stage-2 run that feeds cached Cut activations sees
+// the same trunk).
+func TestKnownTrunks(t *testing.T) {
+	models := datatest.Shared(t, "models/tfjs")
+	face := datatest.UTKFace(t)
+	b, err := compute.NewWithConfig("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Finalize()
+	for _, name := range TrunkNames() {
+		t.Run(name, func(t *testing.T) {
+			tr, weights, err := ImportTrunk(models, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tr.Name != name || len(tr.Graph) == 0 || len(weights) == 0 {
+				t.Fatalf("import: name %q, %d bytes of graph, %d weights", tr.Name, len(tr.Graph), len(weights))
+			}
+			for _, p := range tr.Tune {
+				n := 0
+				for _, w := range weights {
+					if strings.Contains(w.Name, "/"+TrunkScope+"/"+tfjs.VariableName(p)) {
+						n++
+					}
+				}
+				if n == 0 {
+					t.Errorf("Tune prefix %q names no weight", p)
+				}
+			}
+			g, err := tfjs.Load(filepath.Join(models, knownTrunks[name].File))
+			if err != nil {
+				t.Fatal(err)
+			}
+			px := facePixels(t, face, tr.Size)
+			flipped := slices.Clone(px) // a second, different image: the face mirrored
+			row := tr.Size * 3
+			for y := range tr.Size {
+				for x := range tr.Size {
+					copy(flipped[y*row+x*3:y*row+x*3+3], px[y*row+(tr.Size-1-x)*3:])
+				}
+			}
+			x := append(px, flipped...)
+			for i := range x {
+				x[i] = x[i]*tr.Scale + tr.Offset
+			}
+			full, err := g.NewExec(b, tr.Input, tr.Cut, tr.Output)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := full.Call(tensors.FromFlatDataAndDimensions(x, 2, tr.Size, tr.Size, 3))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := res[0].Shape().Dimensions; !slices.Equal(d, append([]int{2}, tr.CutShape...)) {
+				t.Errorf("Cut %s has shape %v, want [2 %v]", tr.Cut, d, tr.CutShape)
+			}
+			want := tensors.MustCopyFlatData[float32](res[1])
+			if len(want) != 2*tr.Dim {
+				t.Fatalf("output %s has %d values for 2 faces, want 2×%d", tr.Output, len(want), tr.Dim)
+			}
+			top, err := g.NewExec(b, tr.Cut, tr.Output)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res2, err := top.Call(res[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := tensors.MustCopyFlatData[float32](res2[0])
+			var maxDiff, scale, sum, sq float64
+			for i := range want {
+				maxDiff = max(maxDiff, math.Abs(float64(got[i]-want[i])))
+				scale = max(scale, math.Abs(float64(want[i])))
+				sum += float64(want[i])
+				sq += float64(want[i]) * float64(want[i])
+			}
+			n := float64(len(want))
+			t.Logf("%s: features mean %.3g, rms %.3g, max |x| %.3g", name, sum/n, math.Sqrt(sq/n), scale)
+			if maxDiff > 1e-5*scale {
+				t.Errorf("output from the Cut differs by %g (scale %g)", maxDiff, scale)
+			}
+		})
+	}
 }
