@@ -31,57 +31,75 @@ func init() {
 }
 
 // depthwiseRowsFloat32AVX512 computes each output pixel's channels 16 at a
-// time, summing all kernel taps in a register before one store; channels
-// past the last multiple of 16 go through the portable loop.
+// time, summing the kernel taps inside the image in a register before one
+// store. Inside the image, four neighbouring output pixels are computed
+// together: four independent sums hide the latency of the fused
+// multiply-adds, and each kernel tap is loaded once for the four. The
+// channels past the last multiple of 16 are one more block of masked loads
+// and stores. (BlazeFace's 24, 28, 40, 44, ... channels ran most of their
+// values through a scalar loop before: its back model's depthwise layers
+// took about 34 ms a run.)
 func depthwiseRowsFloat32AVX512(p *depthwisePlan, n, y0, y1 int) {
 	c := p.c
-	c16 := c &^ 15
+	all := archsimd.Mask32x16FromBits(0xffff)
+	tail := all
+	if r := c & 15; r != 0 {
+		tail = archsimd.Mask32x16FromBits(uint16(0xffff >> (16 - r)))
+	}
+	sw := p.strideW
 	for oy := y0; oy < y1; oy++ {
 		outRow := p.out[((n*p.oh+oy)*p.ow)*c:]
 		iy0 := oy*p.strideH - p.padH
-		for ox := range p.ow {
-			ix0 := ox*p.strideW - p.padW
-			dst := outRow[ox*c : ox*c+c]
-			for ch := 0; ch < c16; ch += 16 {
-				var acc archsimd.Float32x16
-				for i := range p.kh {
-					iy := iy0 + i
-					if iy < 0 || iy >= p.h {
-						continue
+		i0, i1 := max(0, -iy0), min(p.kh, p.h-iy0) // kernel rows inside the image
+		for ox := 0; ox < p.ow; {
+			ix0 := ox*sw - p.padW
+			if ox+4 <= p.ow && ix0 >= 0 && ix0+3*sw+p.kw <= p.w {
+				for ch := 0; ch < c; ch += 16 {
+					m := all
+					if ch+16 > c {
+						m = tail
 					}
-					rowBase := ((n*p.h + iy) * p.w) * c
-					for j := range p.kw {
-						ix := ix0 + j
-						if ix < 0 || ix >= p.w {
-							continue
+					var a0, a1, a2, a3 archsimd.Float32x16
+					for i := i0; i < i1; i++ {
+						in := p.in[((n*p.h+iy0+i)*p.w+ix0)*c+ch:]
+						k := p.kernel[i*p.kw*c+ch:]
+						for j := range p.kw {
+							w := archsimd.LoadMaskedFloat32x16((*[16]float32)(unsafe.Pointer(&k[j*c])), m)
+							a0 = archsimd.LoadMaskedFloat32x16((*[16]float32)(unsafe.Pointer(&in[j*c])), m).MulAdd(w, a0)
+							a1 = archsimd.LoadMaskedFloat32x16((*[16]float32)(unsafe.Pointer(&in[(j+sw)*c])), m).MulAdd(w, a1)
+							a2 = archsimd.LoadMaskedFloat32x16((*[16]float32)(unsafe.Pointer(&in[(j+2*sw)*c])), m).MulAdd(w, a2)
+							a3 = archsimd.LoadMaskedFloat32x16((*[16]float32)(unsafe.Pointer(&in[(j+3*sw)*c])), m).MulAdd(w, a3)
 						}
-						x := archsimd.LoadFloat32x16((*[16]float32)(unsafe.Pointer(&p.in[rowBase+ix*c+ch])))
-						k := archsimd.LoadFloat32x16((*[16]float32)(unsafe.Pointer(&p.kernel[(i*p.kw+j)*c+ch])))
-						acc = x.MulAdd(k, acc)
 					}
+					dst := outRow[ox*c+ch:]
+					a0.StoreMasked((*[16]float32)(unsafe.Pointer(&dst[0])), m)
+					a1.StoreMasked((*[16]float32)(unsafe.Pointer(&dst[c])), m)
+					a2.StoreMasked((*[16]float32)(unsafe.Pointer(&dst[2*c])), m)
+					a3.StoreMasked((*[16]float32)(unsafe.Pointer(&dst[3*c])), m)
 				}
-				acc.Store((*[16]float32)(unsafe.Pointer(&dst[ch])))
-			}
-			if c16 == c {
+				ox += 4
 				continue
 			}
-			for ch := c16; ch < c; ch++ {
-				var s float32
-				for i := range p.kh {
-					iy := iy0 + i
-					if iy < 0 || iy >= p.h {
-						continue
-					}
-					for j := range p.kw {
-						ix := ix0 + j
-						if ix < 0 || ix >= p.w {
-							continue
-						}
-						s += p.in[((n*p.h+iy)*p.w+ix)*c+ch] * p.kernel[(i*p.kw+j)*c+ch]
+			j0, j1 := max(0, -ix0), min(p.kw, p.w-ix0) // kernel columns inside the image
+			dst := outRow[ox*c : ox*c+c]
+			for ch := 0; ch < c; ch += 16 {
+				m := all
+				if ch+16 > c {
+					m = tail
+				}
+				var acc archsimd.Float32x16
+				for i := i0; i < i1; i++ {
+					in := p.in[((n*p.h+iy0+i)*p.w+ix0+j0)*c+ch:]
+					k := p.kernel[(i*p.kw+j0)*c+ch:]
+					for j := range j1 - j0 {
+						x := archsimd.LoadMaskedFloat32x16((*[16]float32)(unsafe.Pointer(&in[j*c])), m)
+						w := archsimd.LoadMaskedFloat32x16((*[16]float32)(unsafe.Pointer(&k[j*c])), m)
+						acc = x.MulAdd(w, acc)
 					}
 				}
-				dst[ch] = s
+				acc.StoreMasked((*[16]float32)(unsafe.Pointer(&dst[ch])), m)
 			}
+			ox++
 		}
 	}
 }

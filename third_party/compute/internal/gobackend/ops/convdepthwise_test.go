@@ -15,10 +15,14 @@ import (
 
 func TestDepthwiseRows(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, c := range []int{3, 16, 40} {
+	for _, c := range []int{3, 16, 24, 28, 40} {
 		for _, stride := range []int{1, 2} {
-			for _, pad := range [][2]int{{0, 0}, {1, 1}, {0, 1}} {
-				const n, h, w, k = 2, 7, 9, 3
+			for _, pad := range [][2]int{{0, 0}, {1, 1}, {0, 1}, {2, 2}} {
+				const n, h, w = 2, 7, 19 // wide enough for the four-pixel blocks
+				k := 3
+				if c%8 == 4 || c == 24 {
+					k = 5 // BlazeFace's
+				}
 				oh := (h+pad[0]+pad[1]-k)/stride + 1
 				ow := (w+pad[0]+pad[1]-k)/stride + 1
 				p := depthwisePlan{in: make([]float32, n*h*w*c), kernel: make([]float32, k*k*c), out: make([]float32, n*oh*ow*c),
