@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agegender/agegender/interop/faceapi"
 	"github.com/agegender/agegender/interop/tfjs"
 	"github.com/agegender/agegender/model/modelfile"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's idiomatic dot-import.
@@ -61,13 +62,19 @@ type IntConst struct {
 	Values []int32 `json:"values"`
 }
 
-// knownTrunks are the pretrained face networks of ../shared/models/tfjs
-// (see its README) that can serve as trunks, by name. File is the
-// model.json's name.
-var knownTrunks = map[string]struct {
+// knownTrunk is a pretrained network that can serve as a trunk: its
+// description, and File, its model.json's name in the folder given to
+// [ImportTrunk] ("" for face-api's net, read by interop/faceapi from its
+// npm package's model folder).
+type knownTrunk struct {
 	Trunk
 	File string
-}{
+}
+
+// knownTrunks are the pretrained face networks of ../shared/models/tfjs
+// (see its README), and face-api's age/gender net, that can serve as
+// trunks, by name.
+var knownTrunks = map[string]knownTrunk{
 	// HSE FaceRec's MobileNet (v1, α=1) age/gender network as shipped by
 	// vladmandic/human: its input is on the 0..255 scale, and the heads
 	// read its 1024-d global average pool (the input of its own 256-d
@@ -93,6 +100,18 @@ var knownTrunks = map[string]struct {
 		Output: gearScope + "global_max_pooling2d_1/Max", Dim: 192,
 		Cut: gearScope + "max_pooling2d_4/MaxPool", CutShape: []int{10, 10, 160},
 		Tune: []string{gearScope + "conv2d_6/", gearScope + "batch_normalization_5/"}}, "gear.json"},
+	// face-api's age/gender net (@vladmandic/face-api on npm, MIT): a
+	// TinyXception on 112×112 RGB that subtracts its mean RGB and divides
+	// by 255 itself (so it is fed the 0..255 scale), built by
+	// interop/faceapi from the package's weights. The heads read its
+	// 512-d average pool; its last separable convolution (256→512, on the
+	// 7×7×256 output of the exit reduction block) is cut and tuned in
+	// stage 2. Its folder is the package's model folder, not
+	// ../shared/models/tfjs: bench/faceapi.sh installs the package in
+	// bench/faceapi/node_modules.
+	FaceAPI: {Trunk{Name: FaceAPI, Input: faceapi.Input, Size: faceapi.Size, Scale: 1,
+		Output: faceapi.Pooled, Dim: 512,
+		Cut: "exit_flow/reduction_block/add", CutShape: []int{7, 7, 256}, Tune: []string{"exit_flow/separable_conv/"}}, ""},
 	// MobileFaceNet (InsightFace-style identity network): inputs p/127.5-1,
 	// heads read its 192-d embedding before the L2 normalisation.
 	// Its last block (the global depthwise 7×7 convolution and the 1×1
@@ -102,6 +121,9 @@ var knownTrunks = map[string]struct {
 		Output: "MobileFaceNet/Logits/SpatialSqueeze", Dim: 192, Unscaled: true,
 		Cut: "MobileFaceNet/MobileFaceNet/Conv2d_7/add", CutShape: []int{7, 7, 512}, Tune: []string{"MobileFaceNet/Logits/"}}, "mobilefacenet.json"},
 }
+
+// FaceAPI is the name of face-api's age/gender net as a trunk.
+const FaceAPI = "faceapi"
 
 // gearScope prefixes every node of gear's graph.
 const gearScope = "StatefulPartitionedCall/model_1/"
@@ -136,29 +158,22 @@ func TrunkNames() []string {
 const TrunkScope = "trunk"
 
 // ImportTrunk reads the named pretrained trunk from dir (a folder of TF.js
-// graph models such as ../shared/models/tfjs) and returns its description
-// and its weights as model-file tensors named as the net's variables
-// (under Scope/TrunkScope). An unknown name gives the list of known ones; a
-// missing, truncated or foreign file gives tfjs's error naming the file.
+// graph models such as ../shared/models/tfjs; for [FaceAPI], the model
+// folder of the npm package @vladmandic/face-api) and returns its
+// description and its weights as model-file tensors named as the net's
+// variables (under Scope/TrunkScope). An unknown name gives the list of
+// known ones; a missing, truncated or foreign file gives an error naming
+// the file.
 func ImportTrunk(dir, name string) (Trunk, []modelfile.Tensor, error) {
 	k, ok := knownTrunks[name]
 	if !ok {
 		return Trunk{}, nil, fmt.Errorf("model: unknown trunk %q; known trunks: %s", name, strings.Join(TrunkNames(), ", "))
 	}
-	path := filepath.Join(dir, k.File)
-	g, err := tfjs.Load(path)
+	g, topo, err := k.load(dir)
 	if err != nil {
 		return Trunk{}, nil, err
 	}
-	for _, n := range []string{k.Input, k.Output} {
-		if g.Node(n) == nil {
-			return Trunk{}, nil, fmt.Errorf("model: %s has no node %q; it is not the %s graph", path, n, name)
-		}
-	}
-	topo, err := withoutWeights(path)
-	if err != nil {
-		return Trunk{}, nil, err
-	}
+	path := g.Path
 	t := k.Trunk
 	t.Graph = topo
 	var ts []modelfile.Tensor
@@ -178,6 +193,49 @@ func ImportTrunk(dir, name string) (Trunk, []modelfile.Tensor, error) {
 	}
 	sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
 	return t, ts, nil
+}
+
+// LoadTrunkGraph reads the named trunk's graph with its weights from dir,
+// as [ImportTrunk] does, to run it (feature extraction).
+func LoadTrunkGraph(dir, name string) (*tfjs.Graph, error) {
+	k, ok := knownTrunks[name]
+	if !ok {
+		return nil, fmt.Errorf("model: unknown trunk %q; known trunks: %s", name, strings.Join(TrunkNames(), ", "))
+	}
+	g, _, err := k.load(dir)
+	return g, err
+}
+
+// load reads the trunk's graph with its weights from dir, checks that it
+// has the trunk's nodes, and returns it with its topology (the
+// model.json without weights, for Trunk.Graph).
+func (k knownTrunk) load(dir string) (*tfjs.Graph, json.RawMessage, error) {
+	var (
+		g    *tfjs.Graph
+		topo json.RawMessage
+		err  error
+	)
+	if k.File == "" { // face-api
+		if g, err = faceapi.Load(dir); err != nil {
+			return nil, nil, fmt.Errorf("%w (train --models takes that folder, e.g. bench/faceapi/node_modules/@vladmandic/face-api/model)", err)
+		}
+		topo, err = faceapi.Topology()
+	} else {
+		path := filepath.Join(dir, k.File)
+		if g, err = tfjs.Load(path); err != nil {
+			return nil, nil, err
+		}
+		topo, err = withoutWeights(path)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, n := range []string{k.Input, k.Output, k.Cut} {
+		if n != "" && g.Node(n) == nil {
+			return nil, nil, fmt.Errorf("model: %s has no node %q; it is not the %s graph", g.Path, n, k.Name)
+		}
+	}
+	return g, topo, nil
 }
 
 // withoutWeights returns the model.json at path with an empty weights

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/agegender/agegender/internal/datatest"
+	"github.com/agegender/agegender/interop/faceapi"
 	"github.com/agegender/agegender/interop/tfjs"
 	"github.com/agegender/agegender/model/ops"
 	"github.com/gomlx/compute"
@@ -199,7 +200,11 @@ func TestKnownTrunks(t *testing.T) {
 	defer b.Finalize()
 	for _, name := range TrunkNames() {
 		t.Run(name, func(t *testing.T) {
-			tr, weights, err := ImportTrunk(models, name)
+			dir := models
+			if name == FaceAPI {
+				dir = faceAPIDir(t)
+			}
+			tr, weights, err := ImportTrunk(dir, name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -217,7 +222,7 @@ func TestKnownTrunks(t *testing.T) {
 					t.Errorf("Tune prefix %q names no weight", p)
 				}
 			}
-			g, err := tfjs.Load(filepath.Join(models, knownTrunks[name].File))
+			g, err := LoadTrunkGraph(dir, name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -271,4 +276,21 @@ func TestKnownTrunks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// faceAPIDir returns the model folder of face-api's npm package (by default
+// in bench/faceapi/node_modules, where bench/faceapi.sh installs it;
+// AGEGENDER_FACEAPI names another installed @vladmandic/face-api folder),
+// or skips the test when it is not installed.
+func faceAPIDir(t *testing.T) string {
+	t.Helper()
+	pkg := os.Getenv("AGEGENDER_FACEAPI")
+	if pkg == "" {
+		pkg = filepath.Join(datatest.RepoRoot(), "bench", "faceapi", "node_modules", "@vladmandic", "face-api")
+	}
+	dir := faceapi.ModelDir(pkg)
+	if _, err := os.Stat(filepath.Join(dir, faceapi.ManifestName)); err != nil {
+		t.Skipf("face-api's npm package is not installed (%v): run bench/faceapi.sh, or set AGEGENDER_FACEAPI to an installed @vladmandic/face-api folder", err)
+	}
+	return dir
 }

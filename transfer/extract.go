@@ -22,10 +22,10 @@ package transfer
 
 import (
 	"fmt"
-	"path/filepath"
 
 	"github.com/agegender/agegender/data/prep"
 	"github.com/agegender/agegender/interop/tfjs"
+	"github.com/agegender/agegender/model"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -72,10 +72,11 @@ type Extractor struct {
 	exec     *graph.Exec
 }
 
-// NewExtractor loads the backbone's model from modelsDir and prepares it to
-// compute outputs (by default the backbone's Feature) on backend.
+// NewExtractor loads the backbone's model (the trunk named bb.Name, by
+// model.LoadTrunkGraph) from modelsDir and prepares it to compute outputs
+// (by default the backbone's Feature) on backend.
 func NewExtractor(backend compute.Backend, modelsDir string, bb Backbone, outputs ...string) (*Extractor, error) {
-	m, err := tfjs.Load(filepath.Join(modelsDir, bb.File))
+	m, err := model.LoadTrunkGraph(modelsDir, bb.Name)
 	if err != nil {
 		return nil, err
 	}
