@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Side by side on the UTKFace test split (FNV-1a-64(file name) % 100 >= 90,
-# n = 2,068): the built-in origin nets (the paper's, one per task) and a
-# pretrained trunk, frozen, with joint gender + age-in-years heads trained
+# n = 2,068): the built-in origin nets (the paper's, one per task) and
+# pretrained trunks, frozen, with joint gender + age-in-years heads trained
 # here (agegender train --trunk NAME --task both). For each: gender
 # accuracy, age-group exact and 1-off accuracy, MAE and CS@5 in years, ECE,
 # training time, and inference ms per face at batch 1 and 32 on pure Go and
 # ONNX Runtime (bench/infer). Prints a markdown table; logs and JSON go to
 # OUT.
 #
-#   bench/backbones.sh runs/backbones                  # faceres, 30 epochs
-#   TRUNKS="faceres mobilefacenet" EPOCHS=20 bench/backbones.sh runs/bb
+#   bench/backbones.sh runs/backbones                  # every trunk, 30 epochs
+#   TRUNKS="faceres gear" EPOCHS=20 bench/backbones.sh runs/bb
+#
+# TRUNKS defaults to every trunk: faceres, faceres-deep, gear and
+# mobilefacenet (from ../shared/models/tfjs) and faceapi, face-api's
+# age/gender net, read from the npm package's model folder FACEAPI_MODELS
+# (default: bench/faceapi/node_modules/…, installed here from
+# bench/faceapi's lock file when missing, as bench/faceapi.sh does).
 #
 # AUGMENT=N also trains on N augmented views of each face (train
 # --augment); FINETUNE=1 adds, per trunk, stage 2: its last block tuned
@@ -26,7 +32,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOEXPERIMENT=simd GOMLX_NO_AUTO_INSTALL=1
 OUT=${1:-runs/backbones}
-TRUNKS=${TRUNKS:-faceres}
+TRUNKS=${TRUNKS:-faceres faceres-deep gear mobilefacenet faceapi}
+FACEAPI_PKG_MODELS=bench/faceapi/node_modules/@vladmandic/face-api/model
+FACEAPI_MODELS=${FACEAPI_MODELS:-$FACEAPI_PKG_MODELS}
 EPOCHS=${EPOCHS:-30}
 SECS=${SECS:-5}
 BACKEND=${BACKEND:-onnx}
@@ -78,11 +86,18 @@ row() {
 }
 ROWS=""
 for t in $TRUNKS; do
-  row "$t" --trunk "$t" --epochs "$EPOCHS" --lr 1e-3 --mirror="$MIRROR" --augment "$AUGMENT"
+  MODELS_ARG=() # the trunk's folder: train's default (../shared/models/tfjs) but for face-api
+  if [ "$t" = faceapi ]; then
+    if [ ! -f "$FACEAPI_MODELS/age_gender_model.bin" ] && [ "$FACEAPI_MODELS" = "$FACEAPI_PKG_MODELS" ]; then
+      (cd bench/faceapi && npm ci --ignore-scripts --no-audit --no-fund --silent)
+    fi
+    MODELS_ARG=(--models "$FACEAPI_MODELS")
+  fi
+  row "$t" --trunk "$t" "${MODELS_ARG[@]}" --epochs "$EPOCHS" --lr 1e-3 --mirror="$MIRROR" --augment "$AUGMENT"
   ROWS="$ROWS $t"
   if [ "$FINETUNE" = 1 ]; then
     # shellcheck disable=SC2086 # FT_ARGS is a list of flags
-    row "$t-ft" --trunk "$t" --from "$OUT/$t/model.agm" --epochs "$FT_EPOCHS" --lr "$FT_LR" --mirror=false $FT_ARGS
+    row "$t-ft" --trunk "$t" "${MODELS_ARG[@]}" --from "$OUT/$t/model.agm" --epochs "$FT_EPOCHS" --lr "$FT_LR" --mirror=false $FT_ARGS
     ROWS="$ROWS $t-ft"
   fi
 done
