@@ -122,3 +122,100 @@ func TestBroadcastLeadingAxes(t *testing.T) {
 		}
 	}
 }
+
+// TestSliceRuns checks Slice's contiguous-run copy against the index
+// arithmetic of every value.
+func TestSliceRuns(t *testing.T) {
+	dims := []int{2, 5, 6, 7}
+	in := make([]float32, 2*5*6*7)
+	for i := range in {
+		in[i] = float32(i)
+	}
+	operand := &gobackend.Buffer{RawShape: shapes.Make(dtypes.Float32, dims...), Flat: in}
+	for _, c := range []struct{ starts, limits, strides []int }{
+		{[]int{0, 0, 0, 0}, []int{2, 5, 6, 7}, []int{1, 1, 1, 1}}, // all
+		{[]int{0, 1, 0, 0}, []int{2, 5, 6, 7}, []int{1, 2, 2, 1}}, // a max pool's tap
+		{[]int{1, 0, 1, 0}, []int{2, 5, 6, 7}, []int{1, 1, 1, 1}}, // whole rows after a partial axis
+		{[]int{0, 0, 0, 2}, []int{2, 5, 6, 7}, []int{1, 1, 1, 1}}, // a partial last axis
+		{[]int{0, 0, 0, 0}, []int{2, 5, 6, 7}, []int{1, 1, 1, 2}}, // strided last axis: no runs
+		{[]int{0, 2, 3, 1}, []int{1, 4, 6, 6}, []int{1, 1, 2, 1}},
+	} {
+		var od []int
+		for a := range dims {
+			od = append(od, (c.limits[a]-c.starts[a]+c.strides[a]-1)/c.strides[a])
+		}
+		out := &gobackend.Buffer{RawShape: shapes.Make(dtypes.Float32, od...), Flat: make([]float32, od[0]*od[1]*od[2]*od[3])}
+		execSliceGeneric[float32](operand, out, &sliceNode{starts: c.starts, limits: c.limits, strides: c.strides})
+		got := out.Flat.([]float32)
+		i := 0
+		for a := range od[0] {
+			for b := range od[1] {
+				for d := range od[2] {
+					for e := range od[3] {
+						idx := (((c.starts[0]+a*c.strides[0])*dims[1]+c.starts[1]+b*c.strides[1])*dims[2]+c.starts[2]+d*c.strides[2])*dims[3] + c.starts[3] + e*c.strides[3]
+						if got[i] != in[idx] {
+							t.Fatalf("slice %v: value %d is %g, want %g", c, i, got[i], in[idx])
+						}
+						i++
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestBinaryFloat32Fast checks the SIMD Add and Max against Go's + and max
+// (NaNs included) in every layout they cover.
+func TestBinaryFloat32Fast(t *testing.T) {
+	if addFloat32 == nil {
+		t.Skip("no SIMD paths on this CPU")
+	}
+	f32 := dtypes.Float32
+	rng := rand.New(rand.NewPCG(3, 4))
+	data := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = rng.Float32()*2 - 1
+			if i%13 == 5 {
+				v[i] = float32(math.NaN())
+			}
+		}
+		return v
+	}
+	full := shapes.Make(f32, 3, 5, 37)
+	for _, c := range []struct{ l, r shapes.Shape }{
+		{full, full},
+		{full, shapes.Make(f32)},
+		{shapes.Make(f32), full},
+		{full, shapes.Make(f32, 1, 1, 37)},
+		{shapes.Make(f32, 1, 5, 37), full},
+	} {
+		lhs, rhs := data(c.l.Size()), data(c.r.Size())
+		if c.l.Size() == 1 {
+			lhs[0] = 0.25
+		}
+		if c.r.Size() == 1 {
+			rhs[0] = 0
+		}
+		for _, op := range []struct {
+			name string
+			f    binaryFloat32
+			want func(a, b float32) float32
+		}{
+			{"Add", addFloat32, func(a, b float32) float32 { return a + b }},
+			{"Max", maxFloat32, func(a, b float32) float32 { return max(a, b) }},
+		} {
+			out := make([]float32, full.Size())
+			if !op.f(lhs, rhs, out, c.l, c.r, full) {
+				t.Fatalf("%s(%s, %s): layout not handled", op.name, c.l, c.r)
+			}
+			for i := range out {
+				a, b := lhs[i%len(lhs)], rhs[i%len(rhs)]
+				w := op.want(a, b)
+				if out[i] != w && !(math.IsNaN(float64(out[i])) && math.IsNaN(float64(w))) {
+					t.Fatalf("%s(%s, %s): value %d is %g, want %g (%g, %g)", op.name, c.l, c.r, i, out[i], w, a, b)
+				}
+			}
+		}
+	}
+}

@@ -93,6 +93,9 @@ func execAdd(backend *gobackend.Backend, node *gobackend.Node, inputs []*gobacke
 
 func execAddNumericGeneric[T gobackend.PODNumericConstraints](lhs, rhs []T, output []T,
 	lhsShape, rhsShape, outputShape shapes.Shape) {
+	if fastFloat32(addFloat32, lhs, rhs, output, lhsShape, rhsShape, outputShape) { // agegender patch
+		return
+	}
 	switch {
 	case len(rhs) == 1:
 		// Case 1: One side (rhs) is a scalar: only iterate over the lhs.
@@ -1374,6 +1377,9 @@ func execMax(backend *gobackend.Backend, node *gobackend.Node, inputs []*gobacke
 
 func execMaxNumericGeneric[T gobackend.PODNumericConstraints](lhs, rhs []T, output []T,
 	lhsShape, rhsShape, outputShape shapes.Shape) {
+	if fastFloat32(maxFloat32, lhs, rhs, output, lhsShape, rhsShape, outputShape) { // agegender patch
+		return
+	}
 	switch {
 	case len(rhs) == 1:
 		// Case 1: One side (rhs) is a scalar: only iterate over the lhs.

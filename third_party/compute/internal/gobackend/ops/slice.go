@@ -181,6 +181,42 @@ func execSliceGeneric[T gobackend.SupportedTypesConstraints](operand, output *go
 		operandFlatIdx += start * operandFlatStrides[axis]
 	}
 
+	// agegender patch: when the innermost axes are read with stride 1
+	// (every axis after the first of them whole), the slice is made of
+	// contiguous runs of the operand, copied whole: a strided slice of an
+	// NHWC image over its height and width (a max pool's window tap)
+	// copies its channels in one copy per pixel instead of one index
+	// computation per value.
+	if a := rank - 1; rank > 0 && params.strides[a] == 1 {
+		run := outputDimensions[a]
+		for a > 0 && outputDimensions[a] == operand.RawShape.Dimensions[a] && params.strides[a-1] == 1 {
+			a--
+			run *= outputDimensions[a]
+		}
+		if run > 1 {
+			for outputFlatIdx := 0; outputFlatIdx < len(outputFlat); outputFlatIdx += run {
+				if run < 16 { // a few channels: cheaper than calling copy
+					dst, src := outputFlat[outputFlatIdx:outputFlatIdx+run], operandFlat[operandFlatIdx:operandFlatIdx+run]
+					for k := range dst {
+						dst[k] = src[k]
+					}
+				} else {
+					copy(outputFlat[outputFlatIdx:outputFlatIdx+run], operandFlat[operandFlatIdx:operandFlatIdx+run])
+				}
+				for axis := a - 1; axis >= 0; axis-- {
+					outputAxisIdxs[axis]++
+					if outputAxisIdxs[axis] < outputDimensions[axis] {
+						operandFlatIdx += params.strides[axis] * operandFlatStrides[axis]
+						break
+					}
+					operandFlatIdx -= (outputDimensions[axis] - 1) * params.strides[axis] * operandFlatStrides[axis]
+					outputAxisIdxs[axis] = 0
+				}
+			}
+			return
+		}
+	}
+
 	for outputFlatIdx := 0; outputFlatIdx < len(outputFlat); outputFlatIdx++ {
 		// Copy value at current position.
 		outputFlat[outputFlatIdx] = operandFlat[operandFlatIdx]
