@@ -30,7 +30,7 @@ func avx512RouterFloat32( //alt:f32
 
 	// Check if small matrix multiplication kernel can be used.
 	flops := batchSize * lhsCrossSize * rhsCrossSize * contractingSize
-	useSmallVariant := !ForceLargeVariant && (ForceSmallVariant || flops < noSIMDSmallMatMulSizeThreshold)
+	useSmallVariant := !ForceLargeVariant && (ForceSmallVariant || avx512UseSmall(layout, flops, rhsCrossSize))
 	if klog.V(1).Enabled() {
 		variant := "large (avx512)"
 		if useSmallVariant {
