@@ -1,7 +1,8 @@
 #!/bin/sh
 # Face detector speed, decode included, in a warm process (bench/detect), on
-# the pure-Go backend and on ONNX Runtime, then whole `agegender predict`
-# processes on one photo (three runs each, wall and CPU time: the CPU time
+# the pure-Go backend and on ONNX Runtime, the networks' floor (their
+# native ONNX export) and each stage of Detect (go test -bench), then
+# whole `agegender predict` processes on one photo (three runs each, wall and CPU time: the CPU time
 # varies less on a shared machine). Results go to BENCHMARKS.md section
 # "Face detection". Usage, from the repository root: bench/detect.sh [RUNS]
 set -eu
@@ -18,6 +19,17 @@ if [ -f .deps/onnxruntime/libonnxruntime.so.1 ]; then
   CGO_ENABLED=1 go build -tags onnx -o "$out/detect-onnx" ./bench/detect
   CGO_ENABLED=1 go build -tags onnx -o "$out/agegender-onnx" ./cmd/agegender
   "$out/detect-onnx" --backend onnx --runs "$RUNS"
+  # The floor: each network's run, the native ONNX export against ours.
+  if [ -d ../shared/models/onnx ]; then
+    "$out/detect-onnx" --backend onnx --floor ../shared/models/onnx --runs "$RUNS"
+  fi
+fi
+# Per stage of Detect (decode, the 256 copy, each network run, the
+# refining pass), ns/op, on each backend.
+go test -run XXX -bench BlazeFaceStages -benchtime "${RUNS}x" ./face/ | grep '^Benchmark' | sed 's/^/pure Go: /'
+if [ -f .deps/onnxruntime/libonnxruntime.so.1 ]; then
+  GOMLX_BACKEND=onnx:cpu CGO_ENABLED=1 go test -tags onnx -run XXX -bench BlazeFaceStages -benchtime "${RUNS}x" ./face/ |
+    grep '^Benchmark' | sed 's/^/ONNX Runtime: /'
 fi
 # The Node peer: human's BlazeFace on the tfjs wasm backend, same frames.
 if command -v npm >/dev/null; then

@@ -12,6 +12,12 @@
 // See bench/detect.sh, which also times whole `agegender predict` processes
 // and the Node peer.
 //
+// With --floor DIR (ONNX Runtime build) it times one run of each
+// BlazeFace network instead: the native ONNX export of the network in DIR
+// against the graph face runs, the floor for the latter:
+//
+//	CGO_ENABLED=1 go run -tags onnx ./bench/detect --backend onnx --floor ../shared/models/onnx
+//
 // With --scenes DIR it measures instead BlazeFace's recall, false positives
 // and time per photo with and without tiles (BlazeOptions.Tiles) on the
 // scenes that bench/photos wrote to DIR:
@@ -47,6 +53,7 @@ func main() {
 	detectors := flag.String("detectors", "blazeface,pigo", "comma-separated detectors")
 	sample := flag.String("photo", "testdata/face.jpg", "one-face `photo` to place in the frames")
 	write := flag.String("write", "", "also write the frames as JPEG into this `folder` (for the Node peer)")
+	floorDir := flag.String("floor", "", "instead, time each BlazeFace network's run on ONNX Runtime: the native ONNX export in this `folder` (../shared/models/onnx) against face's graph")
 	scenesDir := flag.String("scenes", "", "instead, measure BlazeFace's recall and time per photo with and without tiles on the scenes bench/photos wrote to this `folder`")
 	flag.Parse()
 
@@ -59,6 +66,12 @@ func main() {
 		log.Fatal(err)
 	}
 	defer b.Finalize()
+	if *floorDir != "" {
+		if err := floor(b, *floorDir, *runs); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if *scenesDir != "" {
 		bf, err := face.NewBlazeFace(b)
 		if err != nil {
