@@ -2,8 +2,8 @@
 # Face detector speed, decode included, in a warm process (bench/detect), on
 # the pure-Go backend and on ONNX Runtime, the networks' floor (their
 # native ONNX export) and each stage of Detect (go test -bench), then
-# whole `agegender predict` processes on one photo (three runs each, wall and CPU time: the CPU time
-# varies less on a shared machine). Results go to BENCHMARKS.md section
+# whole `agegender predict` processes on one photo (three runs each, wall
+# and CPU time: the CPU time varies less on a shared machine). Results go to BENCHMARKS.md section
 # "Face detection". Usage, from the repository root: bench/detect.sh [RUNS]
 set -eu
 RUNS=${1:-20}

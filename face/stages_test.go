@@ -66,8 +66,12 @@ func BenchmarkBlazeFaceStages(b *testing.B) {
 		}
 		run("decode", func() { _, _ = jpeg.Decode(bytes.NewReader(data)) })
 		run("downscale", func() { downscale(img, blazeSize) })
-		run("back", func() { _, _ = d.runNet(d.back, []job{{d.back, coarse, wholePass(bnd, 0, d.back.size)}}, DefaultBlazeMinScore) })
-		run("front", func() { _, _ = d.runNet(d.front, []job{{d.front, coarse, wholePass(bnd, 0, d.front.size)}}, DefaultBlazeMinScore) })
+		run("back", func() {
+			_, _ = d.runNet(d.back, []job{{d.back, coarse, wholePass(bnd, 0, d.back.size)}}, DefaultBlazeMinScore)
+		})
+		run("front", func() {
+			_, _ = d.runNet(d.front, []job{{d.front, coarse, wholePass(bnd, 0, d.front.size)}}, DefaultBlazeMinScore)
+		})
 		run("refineplane", func() { refinePlane(img, faces[0], d.front.size) })
 		run("refine", func() {
 			f := faces[0]
