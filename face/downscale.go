@@ -86,6 +86,10 @@ func (pl *rgbPlane) sample(p pass, size int, dst []float32) {
 			xs[i], _ = pl.coords(p, i, 0)
 			_, ys[i] = pl.coords(p, 0, i)
 		}
+		if unitGrid(xs) && unitGrid(ys) {
+			pl.copyGrid(int(xs[0]), int(ys[0]), size, dst)
+			return
+		}
 	}
 	for v := range size {
 		for u := range size {
@@ -97,6 +101,46 @@ func (pl *rgbPlane) sample(p pass, size int, dst []float32) {
 			}
 			pl.bilinear(x, y, dst[3*(v*size+u):3*(v*size+u)+3])
 		}
+	}
+}
+
+// unitGrid reports whether a holds whole numbers one apart, a[0], a[0]+1,
+// ...: the input pixels then fall on plane pixel centres, where bilinear
+// interpolation returns the pixel itself (its weights are exactly 0).
+func unitGrid(a []float64) bool {
+	if len(a) == 0 || a[0] != math.Trunc(a[0]) || math.Abs(a[0]) > 1<<20 {
+		return false
+	}
+	for i, v := range a {
+		if v != a[0]+float64(i) {
+			return false
+		}
+	}
+	return true
+}
+
+// copyGrid fills dst (size×size×3) with the plane pixels from (x0, y0)
+// on, and black (−1) where they lie outside the plane: what sample
+// computes for a unit grid (the whole-photo pass of the back model, whose
+// plane has its input's scale), without the per-pixel interpolation.
+func (pl *rgbPlane) copyGrid(x0, y0, size int, dst []float32) {
+	uLo, uHi := min(size, max(0, -x0)), max(0, min(size, pl.w-x0))
+	for v := range size {
+		row := dst[3*v*size : 3*(v+1)*size]
+		y := y0 + v
+		if y < 0 || y >= pl.h || uHi <= uLo {
+			fillBlack(row)
+			continue
+		}
+		fillBlack(row[:3*uLo])
+		copy(row[3*uLo:3*uHi], pl.pix[3*(y*pl.w+x0+uLo):3*(y*pl.w+x0+uHi)])
+		fillBlack(row[3*uHi:])
+	}
+}
+
+func fillBlack(s []float32) {
+	for i := range s {
+		s[i] = -1
 	}
 }
 

@@ -50,13 +50,20 @@ func TestDownscaleYCbCrFastPath(t *testing.T) {
 // for unrotated passes gives the values of the per-pixel one, for the
 // whole-photo passes at every turn (the turned ones take the per-pixel
 // path) and a plane whose photo does not start at (0, 0).
+// The photos of 448×448, 1152×864 and 640×480 pixels give the back
+// model's upright pass a unit grid (copyGrid), the others not.
 func TestSampleUnrotated(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	img := image.NewRGBA(image.Rect(5, 9, 705, 409))
-	for i := range img.Pix {
-		img.Pix[i] = uint8(rng.IntN(256))
+	for _, r := range []image.Rectangle{image.Rect(5, 9, 705, 409), image.Rect(0, 0, 448, 448), image.Rect(3, 2, 1155, 866), image.Rect(0, 0, 480, 640), image.Rect(0, 0, 200, 120)} {
+		img := image.NewRGBA(r)
+		for i := range img.Pix {
+			img.Pix[i] = uint8(rng.IntN(256))
+		}
+		testSampleUnrotated(t, downscale(img, 256), img)
 	}
-	pl := downscale(img, 256)
+}
+
+func testSampleUnrotated(t *testing.T, pl *rgbPlane, img image.Image) {
 	for turn := range 4 {
 		for _, size := range []int{256, 128} {
 			p := wholePass(img.Bounds(), turn, size)
@@ -68,7 +75,7 @@ func TestSampleUnrotated(t *testing.T) {
 					x, y := pl.coords(p, u, v)
 					pl.bilinear(x, y, want)
 					if !slices.Equal(got[3*(v*size+u):3*(v*size+u)+3], want) {
-						t.Fatalf("turn %d, size %d, pixel (%d, %d): %v, general path %v", turn, size, u, v, got[3*(v*size+u):3*(v*size+u)+3], want)
+						t.Fatalf("%v: turn %d, size %d, pixel (%d, %d): %v, general path %v", img.Bounds(), turn, size, u, v, got[3*(v*size+u):3*(v*size+u)+3], want)
 					}
 				}
 			}
