@@ -23,7 +23,10 @@
 # FT_LR); BASELINE=1 adds faceres's own heads (agegender transfer
 # --baseline). Rows whose files already exist in OUT are not recomputed
 # (delete OUT/<trunk> to redo one). BIN is the agegender binary
-# (default ./agegender, built by ./setup.sh).
+# (default ./agegender, built by ./setup.sh); INFER a bench/infer binary
+# built with -tags onnx (default: go run of the working tree's
+# bench/infer). A blank ms column means bench/infer failed: run it by hand
+# to see why.
 #
 # Features are cached (CACHE, default the user's cache folder), so a second
 # run only trains the heads: about 44 ms per image for faceres on ONNX
@@ -56,9 +59,11 @@ CACHE_ARG=()
   echo "command: bench/backbones.sh $OUT (TRUNKS=$TRUNKS EPOCHS=$EPOCHS BACKEND=$BACKEND MIRROR=$MIRROR AUGMENT=$AUGMENT FINETUNE=$FINETUNE FT_EPOCHS=$FT_EPOCHS FT_LR=$FT_LR FT_ARGS=$FT_ARGS BASELINE=$BASELINE)"
 } | tee "$OUT/header.txt"
 
+INFER_CMD=(env CGO_ENABLED=1 go run -tags onnx ./bench/infer)
+[ -n "${INFER:-}" ] && INFER_CMD=("$INFER")
 infer() { # model args -> "b1 b32" ms per face on a backend
   local be=$1; shift
-  CGO_ENABLED=1 go run -tags onnx ./bench/infer --backend "$be" --secs "$SECS" "$@" 2>/dev/null | awk -F'\t' '{split($5,a," "); printf "%s ", a[1]}'
+  "${INFER_CMD[@]}" --backend "$be" --secs "$SECS" "$@" 2>/dev/null | awk -F'\t' '{split($5,a," "); printf "%s ", a[1]}'
 }
 
 # The built-in origin nets.
