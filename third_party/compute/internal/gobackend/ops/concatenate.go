@@ -1,6 +1,8 @@
 package ops
 
 import (
+	"unsafe"
+
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/internal/gobackend"
 	"github.com/gomlx/compute/shapeinference"
@@ -112,6 +114,22 @@ func execConcatenate(backend *gobackend.Backend, node *gobackend.Node, inputs []
 
 		// Total size in bytes to copy from this input *per outer block*.
 		inputBlockBytes := inputConcatAxisSize * innerBlockBytes
+
+		// agegender patch: blocks of a few 4-byte values (an im2col of 3
+		// channels: 12 bytes) are copied by a loop, not one copy call each.
+		if elemSize == 4 && inputBlockBytes < 64 {
+			in32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(inputBytes))), len(inputBytes)/4)
+			out32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(outputBytes))), len(outputBytes)/4)
+			n, stride, off := inputBlockBytes/4, outputConcatAxisStrideBytes/4, outputAxisOffsetBytes/4
+			for outerIdx := range outerBlockSize {
+				dst, src := out32[outerIdx*stride+off:outerIdx*stride+off+n], in32[outerIdx*n:outerIdx*n+n]
+				for k := range dst {
+					dst[k] = src[k]
+				}
+			}
+			outputAxisOffsetBytes += inputBlockBytes
+			continue
+		}
 
 		// Iterate through all outer dimension blocks.
 		for outerIdx := range outerBlockSize {
