@@ -101,6 +101,28 @@ func execConcatenate(backend *gobackend.Backend, node *gobackend.Node, inputs []
 	// This accumulates as we process each input tensor.
 	outputAxisOffsetBytes := 0
 
+	// agegender patch: when every input contributes a few 4-byte values
+	// per outer block (an im2col of 3 channels: 12 bytes), the output is
+	// written in order, outer block by outer block, by a loop: not one
+	// copy call per block and input, each input's pass striding over the
+	// whole output.
+	if small, ins := concatSmall32(inputs, axis, innerBlockSize, elemSize); small {
+		out32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(outputBytes))), len(outputBytes)/4)
+		o := 0
+		for outerIdx := range outerBlockSize {
+			for _, in := range ins {
+				n := in.n
+				src := in.data[outerIdx*n : outerIdx*n+n]
+				dst := out32[o : o+n]
+				for k := range dst {
+					dst[k] = src[k]
+				}
+				o += n
+			}
+		}
+		return output, nil
+	}
+
 	for _, inputBuf := range inputs {
 		inputShape := inputBuf.RawShape
 		inputDims := inputShape.Dimensions
@@ -114,22 +136,6 @@ func execConcatenate(backend *gobackend.Backend, node *gobackend.Node, inputs []
 
 		// Total size in bytes to copy from this input *per outer block*.
 		inputBlockBytes := inputConcatAxisSize * innerBlockBytes
-
-		// agegender patch: blocks of a few 4-byte values (an im2col of 3
-		// channels: 12 bytes) are copied by a loop, not one copy call each.
-		if elemSize == 4 && inputBlockBytes < 64 {
-			in32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(inputBytes))), len(inputBytes)/4)
-			out32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(outputBytes))), len(outputBytes)/4)
-			n, stride, off := inputBlockBytes/4, outputConcatAxisStrideBytes/4, outputAxisOffsetBytes/4
-			for outerIdx := range outerBlockSize {
-				dst, src := out32[outerIdx*stride+off:outerIdx*stride+off+n], in32[outerIdx*n:outerIdx*n+n]
-				for k := range dst {
-					dst[k] = src[k]
-				}
-			}
-			outputAxisOffsetBytes += inputBlockBytes
-			continue
-		}
 
 		// Iterate through all outer dimension blocks.
 		for outerIdx := range outerBlockSize {
@@ -151,4 +157,33 @@ func execConcatenate(backend *gobackend.Backend, node *gobackend.Node, inputs []
 	}
 
 	return output, nil
+}
+
+// concatInput32 is one input of concatSmall32: its values as uint32 and
+// how many it gives each outer block.
+type concatInput32 struct {
+	data []uint32
+	n    int
+}
+
+// concatSmall32 reports whether every input holds 4-byte values and gives
+// fewer than 16 of them to each outer block (agegender patch), and
+// returns them.
+func concatSmall32(inputs []*gobackend.Buffer, axis, innerBlockSize, elemSize int) (bool, []concatInput32) {
+	if elemSize != 4 {
+		return false, nil
+	}
+	ins := make([]concatInput32, len(inputs))
+	for i, b := range inputs {
+		n := b.RawShape.Dimensions[axis] * innerBlockSize
+		if n >= 16 {
+			return false, nil
+		}
+		bytes, err := b.MutableBytes()
+		if err != nil {
+			return false, nil
+		}
+		ins[i] = concatInput32{unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(bytes))), len(bytes)/4), n}
+	}
+	return true, ins
 }
