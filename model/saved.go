@@ -3,7 +3,9 @@ package model
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 
@@ -12,6 +14,8 @@ import (
 	"github.com/agegender/agegender/model/modelfile"
 	"github.com/agegender/agegender/model/ops"
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's idiomatic dot-import.
 	"github.com/gomlx/gomlx/core/tensors"
 	mlx "github.com/gomlx/gomlx/ml/model"
@@ -48,16 +52,100 @@ type Info struct {
 type Model struct {
 	Info    Info
 	Weights []modelfile.Tensor // float32, names relative to Scope
+
+	// held, for a model read by Load or Decode, are the GoMLX tensors
+	// whose memory the Weights' F32 slices are: NewPredictor hands them to
+	// its store instead of copying the weights (tens of megabytes for a
+	// trunk net, whose first touch costs more than the copy).
+	held *heldTensors
+}
+
+// heldTensors are tensors that back a model's weights, each taken by the
+// first NewPredictor that uses it.
+type heldTensors struct {
+	mu sync.Mutex
+	t  map[string]*tensors.Tensor
+}
+
+// newHeld returns the tensors' holder and a modelfile.Alloc that decodes
+// float weights into new tensors it holds.
+func newHeld() (*heldTensors, modelfile.Alloc) {
+	h := &heldTensors{t: map[string]*tensors.Tensor{}}
+	return h, func(name string, dims []int) []float32 {
+		t := tensors.FromShape(shapes.Make(dtypes.Float32, dims...))
+		var flat []float32
+		tensors.MustMutableFlatData(t, func(f []float32) { flat = f })
+		h.t[name] = t
+		return flat
+	}
+}
+
+// take returns, and forgets, the held tensor whose memory w's values
+// are; nil when there is none (w's F32 was replaced, or taken before).
+func (h *heldTensors) take(w modelfile.Tensor) *tensors.Tensor {
+	if h == nil {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t := h.t[w.Name]
+	if t == nil {
+		return nil
+	}
+	same := false
+	tensors.MustConstFlatData(t, func(f []float32) {
+		same = len(f) == len(w.F32) && (len(f) == 0 || &f[0] == &w.F32[0])
+	})
+	if !same || !slices.Equal(t.Shape().Dimensions, w.Dims) {
+		return nil
+	}
+	delete(h.t, w.Name)
+	return t
+}
+
+// hold keeps the tensors of h that back m's weights (a checkpoint's other
+// tensors are dropped).
+func (m *Model) hold(h *heldTensors) {
+	keep := make(map[string]*tensors.Tensor, len(m.Weights))
+	for _, w := range m.Weights {
+		if t := h.t[w.Name]; t != nil {
+			keep[w.Name] = t
+		}
+	}
+	h.t = keep
+	m.held = h
 }
 
 // Load reads a model file written by Save (or a training checkpoint, whose
 // network weights it extracts).
 func Load(path string) (*Model, error) {
-	meta, ts, err := modelfile.Read(path)
+	h, alloc := newHeld()
+	meta, ts, err := modelfile.ReadWith(path, alloc)
 	if err != nil {
 		return nil, err
 	}
-	return FromFile(path, meta, ts)
+	m, err := FromFile(path, meta, ts)
+	if err != nil {
+		return nil, err
+	}
+	m.hold(h)
+	return m, nil
+}
+
+// Decode reads a model file of size bytes from r, like Load; name names
+// it in errors.
+func Decode(name string, r io.Reader, size int64) (*Model, error) {
+	h, alloc := newHeld()
+	meta, ts, err := modelfile.DecodeFrom(r, size, alloc)
+	if err != nil {
+		return nil, fmt.Errorf("model: %s: %w", name, err)
+	}
+	m, err := FromFile(name, meta, ts)
+	if err != nil {
+		return nil, err
+	}
+	m.hold(h)
+	return m, nil
 }
 
 // FromFile builds a Model from a decoded model file.
@@ -155,13 +243,21 @@ type Predictor struct {
 	store *mlx.Store
 }
 
-// NewPredictor compiles m for inference on backend.
+// NewPredictor compiles m for inference on backend. The Predictor shares
+// the memory of the weights of a model read by Load or Decode (the first
+// Predictor of it does): they must not be changed while it is in use.
 func NewPredictor(backend compute.Backend, m *Model, impl ops.Impl) (*Predictor, error) {
 	// The weights never change: as graph constants a runtime can pre-pack
 	// them (ONNX Runtime runs a trunk net 3× faster so; see Trunk.build).
 	store := mlx.NewStore().WithVariableAsConst(true)
-	if err := m.LoadInto(store); err != nil {
-		return nil, err
+	for _, w := range m.Weights {
+		t := m.held.take(w)
+		if t == nil {
+			t = tensors.FromFlatDataAndDimensions(w.F32, w.Dims...)
+		}
+		if _, err := store.CreateVariable(w.Name, t); err != nil {
+			return nil, fmt.Errorf("model: loading %s: %w", w.Name, err)
+		}
 	}
 	cfg := m.Info.Config
 	cfg.Impl = impl

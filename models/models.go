@@ -13,7 +13,6 @@ import (
 
 	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/model"
-	"github.com/agegender/agegender/model/modelfile"
 )
 
 //go:embed builtin
@@ -30,18 +29,20 @@ const (
 // Builtin returns the embedded model for task ("gender" or "age").
 func Builtin(task string) (*model.Model, error) {
 	name := "builtin/" + task + ".agm"
-	b, err := builtin.ReadFile(name)
+	f, err := builtin.Open(name)
 	if err != nil {
 		if _, ok := err.(*fs.PathError); ok {
 			return nil, fmt.Errorf("models: no built-in %s model in this binary; train one (agegender train) and pass --model", task)
 		}
 		return nil, err
 	}
-	meta, ts, err := modelfile.Decode(b)
+	defer f.Close()
+	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("models: built-in %s: %w", task, err)
+		return nil, err
 	}
-	return model.FromFile("built-in "+task+" model", meta, ts)
+	// Streamed from the binary's data, not copied into memory first.
+	return model.Decode("built-in "+task+" model", f, st.Size())
 }
 
 // HasBuiltin reports whether the binary holds a built-in model for task

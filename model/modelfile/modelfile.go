@@ -34,6 +34,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"sync"
 
 	"github.com/agegender/agegender/internal/atomicfile"
 	"github.com/gomlx/compute/dtypes/float16"
@@ -191,7 +192,11 @@ func Encode(w io.Writer, meta Meta, ts []Tensor) error {
 }
 
 // Read loads a file written by Write, verifying it completely.
-func Read(path string) (Meta, []Tensor, error) {
+func Read(path string) (Meta, []Tensor, error) { return ReadWith(path, nil) }
+
+// ReadWith is Read with the float32 storage of the tensors from alloc
+// (see DecodeFrom).
+func ReadWith(path string, alloc Alloc) (Meta, []Tensor, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return Meta{}, nil, fmt.Errorf("modelfile: %w", err)
@@ -204,11 +209,7 @@ func Read(path string) (Meta, []Tensor, error) {
 	if st.Size() > MaxFileSize {
 		return Meta{}, nil, fmt.Errorf("modelfile: %s is %d bytes, larger than the %d limit", path, st.Size(), int64(MaxFileSize))
 	}
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return Meta{}, nil, fmt.Errorf("modelfile: reading %s: %w", path, err)
-	}
-	m, ts, err := Decode(data)
+	m, ts, err := DecodeFrom(f, st.Size(), alloc)
 	if err != nil {
 		return Meta{}, nil, fmt.Errorf("modelfile: %s: %w", path, err)
 	}
@@ -220,20 +221,67 @@ var ErrCorrupt = errors.New("not a valid agegender model file (truncated, corrup
 
 // Decode parses a whole file held in memory.
 func Decode(data []byte) (Meta, []Tensor, error) {
+	return DecodeFrom(bytes.NewReader(data), int64(len(data)), nil)
+}
+
+// Alloc returns the storage, len = the product of dims, for the float32
+// values of the tensor called name; DecodeFrom fills it. It lets a caller
+// decode weights straight into the memory that will hold them (a GoMLX
+// tensor), with no copy.
+type Alloc func(name string, dims []int) []float32
+
+// DecodeFrom parses a file of size bytes read from r, streaming: the file
+// is never held in memory whole, and float16 values are widened to
+// float32 as they are read (at about the speed of a memory copy). Every
+// length is checked against the bytes left before anything is allocated,
+// so no allocation exceeds twice the file's size, and the checksum is
+// verified at the end: a damaged file gives an error wrapping ErrCorrupt
+// (a read error is returned as such). alloc, when not nil, provides the
+// float32 storage of each Float32 or Float16 tensor.
+func DecodeFrom(r io.Reader, size int64, alloc Alloc) (Meta, []Tensor, error) {
 	corrupt := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, args...))
 	}
-	if len(data) < len(magic)+12 || string(data[:len(magic)]) != magic {
+	if size < int64(len(magic))+12 || size > MaxFileSize {
 		return Meta{}, nil, corrupt("missing %q header", magic)
 	}
-	body, tail := data[:len(data)-4], data[len(data)-4:]
-	le := binary.LittleEndian
-	if crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)) != le.Uint32(tail) {
+	sr := &stream{r: r, left: size - 4, crc: 0}
+	meta, ts, err := decodeBody(sr, alloc, corrupt)
+	if sr.ioErr != nil {
+		return Meta{}, nil, sr.ioErr
+	}
+	// A damaged file is reported as such even when its damage first shows
+	// as a bad length: read the rest of the body to check the sum.
+	sr.err = nil
+	for sr.left > 0 && sr.err == nil && sr.ioErr == nil {
+		sr.next(int(min(sr.left, chunk)))
+	}
+	if sr.ioErr != nil {
+		return Meta{}, nil, sr.ioErr
+	}
+	var tail [4]byte
+	if _, e := io.ReadFull(r, tail[:]); e != nil {
+		if e == io.EOF || e == io.ErrUnexpectedEOF {
+			return Meta{}, nil, corrupt("checksum mismatch (file truncated or modified)")
+		}
+		return Meta{}, nil, e
+	}
+	if sr.crc != binary.LittleEndian.Uint32(tail[:]) {
 		return Meta{}, nil, corrupt("checksum mismatch (file truncated or modified)")
 	}
-	r := reader{b: body[len(magic):]}
+	if err != nil {
+		return Meta{}, nil, err
+	}
+	return meta, ts, nil
+}
+
+// decodeBody parses everything between the magic and the checksum.
+func decodeBody(r *stream, alloc Alloc, corrupt func(string, ...any) error) (Meta, []Tensor, error) {
+	if string(r.bytes(len(magic))) != magic {
+		return Meta{}, nil, corrupt("missing %q header", magic)
+	}
 	mlen := int(r.u32())
-	if r.err != nil || mlen > maxMetaSize {
+	if r.err != nil || mlen > maxMetaSize || int64(mlen) > r.left {
 		return Meta{}, nil, corrupt("metadata length %d", mlen)
 	}
 	var meta Meta
@@ -250,7 +298,8 @@ func Decode(data []byte) (Meta, []Tensor, error) {
 		if nlen == 0 || nlen > maxNameBytes {
 			return Meta{}, nil, corrupt("tensor %d: name length %d", i, nlen)
 		}
-		t := Tensor{Name: string(r.bytes(nlen)), Store: DType(r.u8())}
+		name := string(r.bytes(nlen)) // before the next read reuses the buffer
+		t := Tensor{Name: name, Store: DType(r.u8())}
 		rank := int(r.u8())
 		if r.err != nil || rank > maxRank || t.Store.size() == 0 {
 			return Meta{}, nil, corrupt("tensor %q: rank %d dtype %d", t.Name, rank, t.Store)
@@ -258,86 +307,172 @@ func Decode(data []byte) (Meta, []Tensor, error) {
 		n := 1
 		for j := 0; j < rank; j++ {
 			d := int(r.u32())
-			if d < 0 || (d > 0 && n > len(data)/d) {
+			if d < 0 || (d > 0 && int64(n) > r.left/int64(d)) {
 				return Meta{}, nil, corrupt("tensor %q: dimensions too large", t.Name)
 			}
 			t.Dims = append(t.Dims, d)
 			n *= d
 		}
-		raw := r.bytes(n * t.Store.size())
-		if r.err != nil {
+		if r.err != nil || int64(n)*int64(t.Store.size()) > r.left {
 			return Meta{}, nil, corrupt("tensor %q: data runs past the end", t.Name)
 		}
 		switch t.Store {
-		case Float32:
-			t.F32 = make([]float32, n)
-			for k := range t.F32 {
-				t.F32[k] = math.Float32frombits(le.Uint32(raw[4*k:]))
+		case Float32, Float16:
+			if alloc != nil {
+				t.F32 = alloc(t.Name, t.Dims)
+				if len(t.F32) != n {
+					return Meta{}, nil, fmt.Errorf("modelfile: tensor %q: storage for %d values, want %d", t.Name, len(t.F32), n)
+				}
+			} else {
+				t.F32 = make([]float32, n)
 			}
-		case Float16:
-			t.F32 = make([]float32, n)
-			for k := range t.F32 {
-				t.F32[k] = float16.FromBits(le.Uint16(raw[2*k:])).Float32()
+			if t.Store == Float32 {
+				r.float32s(t.F32)
+			} else {
+				r.float16s(t.F32)
 			}
 		case Int64:
 			t.I64 = make([]int64, n)
 			for k := range t.I64 {
-				t.I64[k] = int64(le.Uint64(raw[8*k:]))
+				t.I64[k] = int64(r.u64())
 			}
 		case Uint64:
 			t.U64 = make([]uint64, n)
 			for k := range t.U64 {
-				t.U64[k] = le.Uint64(raw[8*k:])
+				t.U64[k] = r.u64()
 			}
 		case Int32:
 			t.I32 = make([]int32, n)
 			for k := range t.I32 {
-				t.I32[k] = int32(le.Uint32(raw[4*k:]))
+				t.I32[k] = int32(r.u32())
 			}
+		}
+		if r.err != nil {
+			return Meta{}, nil, corrupt("tensor %q: data runs past the end", t.Name)
 		}
 		ts = append(ts, t)
 	}
-	if len(r.b) != 0 {
-		return Meta{}, nil, corrupt("%d unexpected bytes after the last tensor", len(r.b))
+	if r.left != 0 {
+		return Meta{}, nil, corrupt("%d unexpected bytes after the last tensor", r.left)
 	}
 	return meta, ts, nil
 }
 
-type reader struct {
-	b   []byte
-	err error
+// half2float widens every float16 bit pattern exactly as
+// float16.Float16.Float32 does, by table (256 KiB, built on first use).
+var half2float = sync.OnceValue(func() *[1 << 16]float32 {
+	var t [1 << 16]float32
+	for i := range t {
+		t[i] = float16.FromBits(uint16(i)).Float32()
+	}
+	return &t
+})
+
+// stream reads the body of a file, summing what it reads (CRC-32C) and
+// counting what is left of it. Reads past the body set err
+// (io.ErrUnexpectedEOF), reader failures ioErr.
+type stream struct {
+	r     io.Reader
+	left  int64 // body bytes not read yet
+	crc   uint32
+	buf   []byte
+	err   error
+	ioErr error
 }
 
-func (r *reader) bytes(n int) []byte {
-	if r.err != nil || n < 0 || n > len(r.b) {
-		r.err = io.ErrUnexpectedEOF
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// next returns the next n bytes of the body (valid until the next read),
+// or nil after setting err.
+func (s *stream) next(n int) []byte {
+	if s.err != nil || s.ioErr != nil || n < 0 || int64(n) > s.left {
+		if s.err == nil {
+			s.err = io.ErrUnexpectedEOF
+		}
 		return nil
 	}
-	out := r.b[:n]
-	r.b = r.b[n:]
-	return out
+	if cap(s.buf) < n {
+		s.buf = make([]byte, max(n, 4096))
+	}
+	b := s.buf[:n]
+	if _, err := io.ReadFull(s.r, b); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			s.err = io.ErrUnexpectedEOF
+			s.left = 0
+		} else {
+			s.ioErr = err
+		}
+		return nil
+	}
+	s.left -= int64(n)
+	s.crc = crc32.Update(s.crc, castagnoli, b)
+	return b
 }
 
-func (r *reader) u8() uint8 {
-	b := r.bytes(1)
+// bytes returns a view of the next n bytes, like next.
+func (s *stream) bytes(n int) []byte { return s.next(n) }
+
+// chunk is how many bytes of tensor data are read at a time.
+const chunk = 256 << 10
+
+func (s *stream) float32s(dst []float32) {
+	for len(dst) > 0 {
+		k := min(len(dst), chunk/4)
+		b := s.next(4 * k)
+		if b == nil {
+			return
+		}
+		for i := range dst[:k] {
+			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+		dst = dst[k:]
+	}
+}
+
+func (s *stream) float16s(dst []float32) {
+	tab := half2float()
+	for len(dst) > 0 {
+		k := min(len(dst), chunk/2)
+		b := s.next(2 * k)
+		if b == nil {
+			return
+		}
+		b = b[:2*k]
+		for i := range dst[:k] {
+			dst[i] = tab[uint16(b[2*i])|uint16(b[2*i+1])<<8]
+		}
+		dst = dst[k:]
+	}
+}
+
+func (s *stream) u8() uint8 {
+	b := s.next(1)
 	if b == nil {
 		return 0
 	}
 	return b[0]
 }
 
-func (r *reader) u16() uint16 {
-	b := r.bytes(2)
+func (s *stream) u16() uint16 {
+	b := s.next(2)
 	if b == nil {
 		return 0
 	}
 	return binary.LittleEndian.Uint16(b)
 }
 
-func (r *reader) u32() uint32 {
-	b := r.bytes(4)
+func (s *stream) u32() uint32 {
+	b := s.next(4)
 	if b == nil {
 		return 0
 	}
 	return binary.LittleEndian.Uint32(b)
+}
+
+func (s *stream) u64() uint64 {
+	b := s.next(8)
+	if b == nil {
+		return 0
+	}
+	return binary.LittleEndian.Uint64(b)
 }
