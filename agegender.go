@@ -122,9 +122,15 @@ type Analyzer struct {
 
 	mu     sync.RWMutex // held for reading by every call, for writing by Close
 	closed bool
+	warm   sync.WaitGroup // the compilation New starts
 }
 
-// New loads the models and the face detector.
+// New loads the models and the face detector, and starts compiling the
+// networks for one face on another goroutine: the first call then finds
+// them compiled, or waits less, having decoded the photo and found its
+// faces meanwhile (on two cores this saves a process that analyses one
+// photo about a third of its time; BENCHMARKS.md §7). The face detector's
+// networks are compiled by the first call that detects.
 func New(opts Options) (*Analyzer, error) {
 	if opts.MaxBatch < 0 {
 		return nil, fmt.Errorf("agegender: Options.MaxBatch is %d; use a positive bound or 0 for the default", opts.MaxBatch)
@@ -166,6 +172,14 @@ func New(opts Options) (*Analyzer, error) {
 	if ap != nil {
 		a.age = predict.NewRunner(ap, mode, opts.MaxBatch)
 	}
+	a.warm.Add(1)
+	go func() {
+		defer a.warm.Done()
+		// An error is left for the first call to report.
+		if a.gender.Warm() == nil && a.age != nil {
+			_ = a.age.Warm()
+		}
+	}()
 	return a, nil
 }
 
@@ -358,6 +372,7 @@ func (a *Analyzer) Close() error {
 		return nil
 	}
 	a.closed = true
+	a.warm.Wait()
 	a.gender.Close()
 	if a.age != nil {
 		a.age.Close()

@@ -69,6 +69,12 @@ func Open(name string) (b compute.Backend, err error) {
 	return b, nil
 }
 
+// Chosen reports whether a run asked for a backend: name is not empty or
+// GOMLX_BACKEND is set, so that Open does not fall back to [Default].
+func Chosen(name string) bool {
+	return name != "" || os.Getenv(compute.ConfigEnvVar) != ""
+}
+
 // Default returns the backend Open starts when neither its argument nor
 // GOMLX_BACKEND names one: "onnx:cpu" (ONNX Runtime on the CPU, several
 // times faster; BENCHMARKS.md) when this binary was built with -tags onnx

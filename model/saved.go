@@ -279,9 +279,44 @@ var batchSizes = []int{1, 2, 4, 10, 16, 32, 64}
 // large (224×224) and whose activations dominate memory.
 const maxTrunkBatch = 4
 
-// Close releases the compiled graphs' backend memory; p must not be used
-// afterwards.
-func (p *Predictor) Close() { p.exec.Finalize() }
+// Close releases the compiled graphs' backend memory, once a Warm in
+// progress has finished; p must not be used afterwards.
+func (p *Predictor) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.exec.Finalize()
+}
+
+// batchFor is the compiled batch size the first images of a call with n
+// images run in: the smallest that holds them all, or the largest.
+func (p *Predictor) batchFor(n int) int {
+	largest := batchSizes[len(batchSizes)-1]
+	if p.Info.Config.Net == TrunkNet {
+		// ONNX Runtime keeps a buffer per op and image: a 224-px trunk
+		// at batch 16 holds about 3 GB, at 64 it would hold 11 GB.
+		largest = maxTrunkBatch
+	}
+	for _, s := range batchSizes {
+		if s >= n && s <= largest {
+			return s
+		}
+	}
+	return largest
+}
+
+// Warm compiles the graph a call of Probs with n images starts with,
+// without running it, so that the call does not wait for the compilation
+// (a process can compile while it does other work, such as decoding a
+// photo and finding its faces). Probs waits for a Warm in progress.
+func (p *Predictor) Warm(n int) error {
+	in := p.Info.Config.Input
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, err := p.exec.Compile(shapes.Make(dtypes.Float32, p.batchFor(max(n, 1)), in, in, 3)); err != nil {
+		return fmt.Errorf("model: compiling: %w", err)
+	}
+	return nil
+}
 
 // Probs returns class probabilities for n images packed in pix
 // (n × Input × Input × 3 floats, NHWC).
@@ -292,20 +327,8 @@ func (p *Predictor) Probs(pix []float32, n int) ([][]float32, error) {
 		return nil, fmt.Errorf("model: %d floats for %d images of %d×%d×3", len(pix), n, in, in)
 	}
 	out := make([][]float32, 0, n)
-	largest := batchSizes[len(batchSizes)-1]
-	if p.Info.Config.Net == TrunkNet {
-		// ONNX Runtime keeps a buffer per op and image: a 224-px trunk
-		// at batch 16 holds about 3 GB, at 64 it would hold 11 GB.
-		largest = maxTrunkBatch
-	}
 	for start := 0; start < n; {
-		b := largest
-		for _, s := range batchSizes {
-			if s >= n-start && s <= largest {
-				b = s
-				break
-			}
-		}
+		b := p.batchFor(n - start)
 		k := min(b, n-start)
 		buf := make([]float32, b*per)
 		copy(buf, pix[start*per:(start+k)*per])

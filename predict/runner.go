@@ -57,6 +57,10 @@ func NewRunner(p *model.Predictor, mode Mode, maxBatch int) *Runner {
 	return r
 }
 
+// Warm compiles the network for a call with one image (see
+// model.Predictor.Warm), so that the first call does not wait for it.
+func (r *Runner) Warm() error { return r.p.Warm(cropsPer(r.cfg, r.mode)) }
+
 // Predictor returns the model the Runner runs.
 func (r *Runner) Predictor() *model.Predictor { return r.p }
 

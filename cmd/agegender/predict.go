@@ -36,6 +36,10 @@ answer with the file's name: {"file": ..., "width": W, "height": H,
 that is skipped or fails gets a line {"file": ..., "error": ..., "skipped":
 true|false} so that every input appears in the output.
 
+Without --backend or $GOMLX_BACKEND, up to 4 photos are analysed on pure
+Go, which starts faster, and more on the default backend (ONNX Runtime
+when installed).
+
 Batch work over many machines: --shard k/n takes the k-th of n shares of
 the files (by FNV-1a 64 of each path as given or found, modulo n), and
 --out FILE writes the JSON lines to FILE. Run the same command line (same
@@ -44,6 +48,13 @@ analysed by exactly one of them.
 
 flags:
 `
+
+// fewPhotos is the most photos predict analyses on pure Go when no
+// backend is asked for: a process for one photo on ONNX Runtime takes
+// about 0.5 s more CPU to start (loading it, and its slower compilation of
+// the networks) and then saves about 65 ms a photo (BENCHMARKS.md §7), so
+// pure Go is cheaper up to about 8 photos.
+const fewPhotos = 4
 
 func cmdPredict(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("predict", flag.ExitOnError)
@@ -105,13 +116,18 @@ func cmdPredict(ctx context.Context, args []string) error {
 		defer bw.Flush()
 		w = bw
 	}
+	if !backend.Chosen(opts.Backend) && len(files) <= fewPhotos {
+		// Starting ONNX Runtime and compiling the networks for it costs
+		// more CPU than it saves on a few photos (BENCHMARKS.md §7).
+		opts.Backend = "go"
+	}
 	if *annotate != "" {
 		if err := os.MkdirAll(*annotate, 0o755); err != nil {
 			return fmt.Errorf("predict: --annotate: %w", err)
 		}
 	}
 	if !*quiet {
-		be, err := backend.Open(af.backend)
+		be, err := backend.Open(opts.Backend)
 		if err != nil {
 			return err
 		}
