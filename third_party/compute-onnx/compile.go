@@ -3,7 +3,6 @@
 package onnxbackend
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"runtime"
@@ -111,7 +110,11 @@ func constantToTensorProto(name string, shape shapes.Shape, flat any) *onnx.Tens
 		DataType: int32(dt),
 		Dims:     onnxDims,
 		Name:     name,
-		RawData:  bytes.Clone(rawBytes),
+		// agegender patch: no copy. The proto is only marshalled (which
+		// copies), while the constant's flat value is still held: a copy
+		// here doubled the fresh memory a trunk net's compilation touches
+		// (about 18 MB, 90 ms of page faults on a loaded VM).
+		RawData: rawBytes,
 	}
 }
 
