@@ -128,9 +128,9 @@ type Analyzer struct {
 // New loads the models and the face detector, and starts compiling the
 // networks for one face on another goroutine: the first call then finds
 // them compiled, or waits less, having decoded the photo and found its
-// faces meanwhile (on two cores this saves a process that analyses one
-// photo about a third of its time; BENCHMARKS.md §7). The face detector's
-// networks are compiled by the first call that detects.
+// faces meanwhile on another core (this saves wall time, not CPU; a
+// program that never classifies a face pays for the compilation). The
+// face detector's networks are compiled by the first call that detects.
 func New(opts Options) (*Analyzer, error) {
 	if opts.MaxBatch < 0 {
 		return nil, fmt.Errorf("agegender: Options.MaxBatch is %d; use a positive bound or 0 for the default", opts.MaxBatch)
