@@ -20,7 +20,8 @@
 # AUGMENT=N also trains on N augmented views of each face (train
 # --augment); FINETUNE=1 adds, per trunk, stage 2: its last block tuned
 # with the heads from the stage-1 model (train --from, FT_EPOCHS at
-# FT_LR); BASELINE=1 adds faceres's own heads (agegender transfer
+# FT_LR, trained on FT_BACKEND, default BACKEND; gear's always on pure Go);
+# BASELINE=1 adds faceres's own heads (agegender transfer
 # --baseline). Rows whose files already exist in OUT are not recomputed
 # (delete OUT/<trunk> to redo one). BIN is the agegender binary
 # (default ./agegender, built by ./setup.sh); INFER a bench/infer binary
@@ -47,6 +48,7 @@ FINETUNE=${FINETUNE:-0}
 FT_EPOCHS=${FT_EPOCHS:-2}
 FT_LR=${FT_LR:-3e-5}
 FT_ARGS=${FT_ARGS:---lr-schedule cosine --warmup 100}
+FT_BACKEND=${FT_BACKEND:-$BACKEND}
 BIN=${BIN:-./agegender}
 BASELINE=${BASELINE:-0}
 mkdir -p "$OUT"
@@ -82,7 +84,7 @@ row() {
   local name=$1; shift
   [ -s "$OUT/$name.speed.txt" ] && return
   local start=$(date +%s)
-  "$BIN" train --backend "$BACKEND" --task both --batch 64 "${CACHE_ARG[@]}" --out "$OUT/$name" "$@" \
+  "$BIN" train --backend "${TRAIN_BACKEND:-$BACKEND}" --task both --batch 64 "${CACHE_ARG[@]}" --out "$OUT/$name" "$@" \
     > "$OUT/$name.train.log" 2>&1
   echo $(( $(date +%s) - start )) > "$OUT/$name.train_seconds"
   "$BIN" eval --backend "$BACKEND" --task both --model "$OUT/$name/model.agm" --calibrate "$OUT/$name/calibrated.agm" --json \
@@ -102,7 +104,13 @@ for t in $TRUNKS; do
   ROWS="$ROWS $t"
   if [ "$FINETUNE" = 1 ]; then
     # shellcheck disable=SC2086 # FT_ARGS is a list of flags
+    # gear's last block needs Pad in its gradient, which the ONNX Runtime
+    # backend lacks: its stage 2 runs on pure Go (extracting its cut
+    # activations there too, about 3× slower, unless they are cached).
+    TRAIN_BACKEND=$FT_BACKEND
+    [ "$t" = gear ] && TRAIN_BACKEND=go
     row "$t-ft" --trunk "$t" "${MODELS_ARG[@]}" --from "$OUT/$t/model.agm" --epochs "$FT_EPOCHS" --lr "$FT_LR" --mirror=false $FT_ARGS
+    TRAIN_BACKEND=$BACKEND
     ROWS="$ROWS $t-ft"
   fi
 done
