@@ -221,10 +221,22 @@ func (m *Model) NumParams() int {
 
 // LoadInto creates the model's variables in store (which must not hold
 // them yet).
-func (m *Model) LoadInto(store *mlx.Store) error {
-	for _, t := range m.Weights {
-		if _, err := store.CreateVariable(t.Name, tensors.FromFlatDataAndDimensions(t.F32, t.Dims...)); err != nil {
-			return fmt.Errorf("model: loading %s: %w", t.Name, err)
+func (m *Model) LoadInto(store *mlx.Store) error { return m.loadInto(store, false) }
+
+// loadInto creates m's weights as store's variables; with share, a weight
+// still backed by a tensor Load or Decode made (see heldTensors) is that
+// tensor, not a copy, so the store must never change it.
+func (m *Model) loadInto(store *mlx.Store, share bool) error {
+	for _, w := range m.Weights {
+		var t *tensors.Tensor
+		if share {
+			t = m.held.take(w)
+		}
+		if t == nil {
+			t = tensors.FromFlatDataAndDimensions(w.F32, w.Dims...)
+		}
+		if _, err := store.CreateVariable(w.Name, t); err != nil {
+			return fmt.Errorf("model: loading %s: %w", w.Name, err)
 		}
 	}
 	return nil
@@ -250,14 +262,8 @@ func NewPredictor(backend compute.Backend, m *Model, impl ops.Impl) (*Predictor,
 	// The weights never change: as graph constants a runtime can pre-pack
 	// them (ONNX Runtime runs a trunk net 3× faster so; see Trunk.build).
 	store := mlx.NewStore().WithVariableAsConst(true)
-	for _, w := range m.Weights {
-		t := m.held.take(w)
-		if t == nil {
-			t = tensors.FromFlatDataAndDimensions(w.F32, w.Dims...)
-		}
-		if _, err := store.CreateVariable(w.Name, t); err != nil {
-			return nil, fmt.Errorf("model: loading %s: %w", w.Name, err)
-		}
+	if err := m.loadInto(store, true); err != nil {
+		return nil, err
 	}
 	cfg := m.Info.Config
 	cfg.Impl = impl

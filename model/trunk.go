@@ -165,9 +165,9 @@ const TrunkScope = "trunk"
 // known ones; a missing, truncated or foreign file gives an error naming
 // the file.
 func ImportTrunk(dir, name string) (Trunk, []modelfile.Tensor, error) {
-	k, ok := knownTrunks[name]
-	if !ok {
-		return Trunk{}, nil, fmt.Errorf("model: unknown trunk %q; known trunks: %s", name, strings.Join(TrunkNames(), ", "))
+	k, err := lookupTrunk(name)
+	if err != nil {
+		return Trunk{}, nil, err
 	}
 	g, topo, err := k.load(dir)
 	if err != nil {
@@ -198,12 +198,22 @@ func ImportTrunk(dir, name string) (Trunk, []modelfile.Tensor, error) {
 // LoadTrunkGraph reads the named trunk's graph with its weights from dir,
 // as [ImportTrunk] does, to run it (feature extraction).
 func LoadTrunkGraph(dir, name string) (*tfjs.Graph, error) {
-	k, ok := knownTrunks[name]
-	if !ok {
-		return nil, fmt.Errorf("model: unknown trunk %q; known trunks: %s", name, strings.Join(TrunkNames(), ", "))
+	k, err := lookupTrunk(name)
+	if err != nil {
+		return nil, err
 	}
 	g, _, err := k.load(dir)
 	return g, err
+}
+
+// lookupTrunk returns the known trunk called name, or an error listing the
+// known ones.
+func lookupTrunk(name string) (knownTrunk, error) {
+	k, ok := knownTrunks[name]
+	if !ok {
+		return knownTrunk{}, fmt.Errorf("model: unknown trunk %q; known trunks: %s", name, strings.Join(TrunkNames(), ", "))
+	}
+	return k, nil
 }
 
 // load reads the trunk's graph with its weights from dir, checks that it
