@@ -7,16 +7,12 @@
 package models
 
 import (
-	"embed"
 	"fmt"
 	"io/fs"
 
 	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/model"
 )
-
-//go:embed builtin
-var builtin embed.FS
 
 // Names of the built-in models.
 const (

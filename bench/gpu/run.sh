@@ -26,6 +26,7 @@ if [ -z "${BACKEND:-}" ]; then
   BACKEND=$GOMLX_BACKEND
 fi
 for f in *.xz; do [ -e "$f" ] && xz -d -f "$f"; done
+[ -e utkface.tar ] && tar -xf utkface.tar && rm utkface.tar
 R="$OUT/results.txt"
 { date -u; nvidia-smi --query-gpu=name,memory.total --format=csv 2>/dev/null || echo "no nvidia-smi"; echo "mode $MODE backend $BACKEND"; } > "$R"
 INPUT=${INPUT:-227}
