@@ -10,6 +10,11 @@
 #     each task (Adam, EPOCHS, batch BATCH, best epoch by validation
 #     accuracy) → results.txt, {gender,age}_history.json and each model.agm
 #     split into 15 MiB parts (cat them back together).
+#   mode finetune: from.agm's whole trunk and heads trained on the packed
+#     train split (train --from --tune all: Adam, cosine schedule with
+#     warm-up, EPOCHS, batch BATCH, trunk rate TRUNK_LR_MULT × LR, best
+#     epoch by validation score) → results.txt, history.json, curves.png,
+#     model.agm (the checkpoint, 50 MiB, stays behind).
 #
 # To rehearse on a CPU: prepare with BUILD_TAGS=onnx, then run with
 # BACKEND=onnx DEVICE=cpu PYTHON=/usr/bin/python3 (and small EPOCHS/LIMIT,
@@ -42,6 +47,17 @@ if [ "$MODE" = speed ]; then
     timeout 120 "${PYTHON:-python3}" torch_speed.py --device "$DEVICE" --bf16 --input "$INPUT" --batches "$FWD" --train-batch "$TRAIN" --secs "$SECS" >> "$R" 2>> "$OUT/log.txt"
   fi
   echo "== done (rc $?)" >> "$R"
+elif [ "$MODE" = finetune ]; then
+  EPOCHS=${EPOCHS:-10} BATCH=${BATCH:-64} TASK_SECS=${TASK_SECS:-300}
+  echo "== finetune whole trunk ($EPOCHS epochs, batch $BATCH, lr ${LR:-1e-4}, trunk x${TRUNK_LR_MULT:-0.1}, limit ${TASK_SECS}s)" >> "$R"
+  start=$(date +%s)
+  timeout "$TASK_SECS" ./agegender train --backend "$BACKEND" --trunk faceres --task both --data utkface \
+    --from from.agm --tune all --lr "${LR:-1e-4}" --trunk-lr-mult "${TRUNK_LR_MULT:-0.1}" --lr-schedule cosine \
+    --warmup 50 --batch "$BATCH" --epochs "$EPOCHS" --mirror=false --gender-weight 2 --cache "" ${LIMIT:+--limit "$LIMIT"} --out "$OUT/ft" 2>&1 |
+    tr '\r' '\n' | grep -E '^(epoch [0-9]+:|trained|stage|agegender)' >> "$R"
+  echo "-- finetune: rc ${PIPESTATUS[0]}, $(( $(date +%s) - start )) s" >> "$R"
+  rm -f "$OUT/ft/checkpoint.agm"
+  mv "$OUT"/ft/* "$OUT"/ 2>/dev/null; rmdir "$OUT/ft" 2>/dev/null
 else
   EPOCHS=${EPOCHS:-15} BATCH=${BATCH:-128} TASK_SECS=${TASK_SECS:-240}
   for task in gender age; do
