@@ -416,6 +416,30 @@ func (b *Backend) BufferFromFlatData(deviceNum compute.DeviceNum, flat any, shap
 	return buffer, nil
 }
 
+// sharedBuffer returns a buffer of shape whose storage is flat itself, not a
+// copy, for Function.Constant when the backend's ShareConstants option is
+// set, flat has the exact slice type of shape's dtype (as Buffer.Flat must)
+// and is not empty; otherwise nil. The buffer is never put back into the
+// pool (agegender patch).
+func (b *Backend) sharedBuffer(flat any, shape shapes.Shape) *Buffer {
+	if !b.ShareConstants || shape.DType.IsPacked() {
+		return nil
+	}
+	v := reflect.ValueOf(flat)
+	n := shape.Size()
+	if n == 0 || v.Len() != n || v.Type() != reflect.SliceOf(shape.DType.GoType()) {
+		return nil
+	}
+	return &Buffer{
+		RawBackend: b,
+		RawShape:   shape.Clone(),
+		InUse:      true,
+		isUserFed:  true,
+		RawBytes:   unsafe.Slice((*byte)(v.UnsafePointer()), shape.DType.SizeForDimensions(n)),
+		Flat:       flat,
+	}
+}
+
 // HasSharedBuffers returns whether the backend supports "shared buffers": these are buffers
 // that can be used directly by the engine and has a local address that can be read or mutated
 // directly by the client.

@@ -81,6 +81,10 @@ func New(config string) (compute.Backend, error) {
 			// This will force the ops to be executed in parallel where possible.
 			// The default is running parallel if it's the only thing executing, otherwise sequentially.
 			b.OpsExecutionType = OpsExecutionParallel
+		case "share_constants":
+			// agegender patch: Function.Constant keeps the caller's slice
+			// instead of a copy (see Backend.ShareConstants).
+			b.ShareConstants = true
 		case "dependency_order":
 			b.SchedulingStrategy = DependencyOrderSchedule
 		case "creation_order":
@@ -91,7 +95,7 @@ func New(config string) (compute.Backend, error) {
 			setter, ok := KnownOptionsSetters[key]
 			if !ok {
 				return nil, errors.Errorf("unknown configuration option %q for the Go backend -- valid configuration options are: "+
-					"parallelism=#workers, ops_sequential, ops_parallel, dependency_order, creation_order, %s; see code for documentation",
+					"parallelism=#workers, ops_sequential, ops_parallel, dependency_order, creation_order, share_constants, %s; see code for documentation",
 					key, strings.Join(xslices.SortedKeys(KnownOptionsSetters), ", "))
 			}
 			err := setter(b, key)
@@ -126,6 +130,16 @@ type Backend struct {
 
 	// SchedulingStrategy
 	SchedulingStrategy ScheduleStrategy
+
+	// ShareConstants (configuration option "share_constants"; agegender
+	// patch) makes Function.Constant keep the caller's slice as the
+	// constant's storage instead of copying it, when the slice has the
+	// exact Go type of its dtype (not packed): a program whose weights are
+	// graph constants then holds them once instead of twice. The caller must
+	// not change the slice while an executable built with it may still run.
+	// The backend never writes into a constant's storage, nor returns it to
+	// its pool of buffers.
+	ShareConstants bool
 }
 
 // Compile-time check that the gobackend.Backend implements compute.Backend.
