@@ -75,6 +75,11 @@ type Options struct {
 	// Face tunes the pigo detector (and MaxFaces either); the zero value
 	// means face.DefaultOptions().
 	Face face.Options
+	// CropsOnly tells New that the Analyzer will only be given face crops
+	// (AnalyzeCrop): it does not start loading the face detector, which
+	// costs a one-photo process about as much processor time as the
+	// classifier. A call that detects still loads it, when first needed.
+	CropsOnly bool
 	// MaxBatch bounds how many faces, gathered from concurrent calls, run
 	// through the networks together. Zero means 16.
 	MaxBatch int
@@ -125,12 +130,13 @@ type Analyzer struct {
 	warm   sync.WaitGroup // the compilation New starts
 }
 
-// New loads the models and the face detector, and starts compiling the
-// networks for one face on another goroutine: the first call then finds
-// them compiled, or waits less, having decoded the photo and found its
-// faces meanwhile on another core (this saves wall time, not CPU; a
-// program that never classifies a face pays for the compilation). The
-// face detector's networks are compiled by the first call that detects.
+// New loads the models, and starts compiling the networks for one face on
+// another goroutine: the first call then finds them compiled, or waits
+// less, having decoded the photo and found its faces meanwhile on another
+// core (this saves wall time, not CPU; a program that never classifies a
+// face pays for the compilation). Unless Options.CropsOnly is set, it also
+// starts loading and compiling the face detector's networks on another
+// goroutine at once, while it loads the models.
 func New(opts Options) (*Analyzer, error) {
 	if opts.MaxBatch < 0 {
 		return nil, fmt.Errorf("agegender: Options.MaxBatch is %d; use a positive bound or 0 for the default", opts.MaxBatch)
@@ -144,11 +150,26 @@ func New(opts Options) (*Analyzer, error) {
 	if opts.Limits.Large == nil {
 		opts.Limits.Large = &sync.Mutex{}
 	}
-	b, err := backend.Open(opts.Backend)
+	b, err := backend.OpenInference(opts.Backend)
 	if err != nil {
 		return nil, err
 	}
+	det, err := face.NewFinder(opts.Detector, b, opts.MinScore, opts.Face)
+	if err != nil {
+		b.Finalize()
+		return nil, err
+	}
+	a := &Analyzer{opts: opts, backend: b, detector: det}
+	if !opts.CropsOnly {
+		// The detector loads while the models do, on the other core.
+		a.warm.Add(1)
+		go func() {
+			defer a.warm.Done()
+			_ = det.Load() // an error is left for the first Find to report
+		}()
+	}
 	fail := func(err error) (*Analyzer, error) {
+		a.warm.Wait()
 		b.Finalize()
 		return nil, err
 	}
@@ -156,19 +177,14 @@ func New(opts Options) (*Analyzer, error) {
 	if err != nil {
 		return fail(err)
 	}
-	fr, err := framingOf(gp, ap)
-	if err != nil {
-		return fail(err)
-	}
-	det, err := face.NewFinder(opts.Detector, b, opts.MinScore, opts.Face)
-	if err != nil {
+	if a.framing, err = framingOf(gp, ap); err != nil {
 		return fail(err)
 	}
 	mode := predict.Center
 	if opts.TenCrop {
 		mode = predict.TenCrop
 	}
-	a := &Analyzer{opts: opts, backend: b, detector: det, gender: predict.NewRunner(gp, mode, opts.MaxBatch), framing: fr}
+	a.gender = predict.NewRunner(gp, mode, opts.MaxBatch)
 	if ap != nil {
 		a.age = predict.NewRunner(ap, mode, opts.MaxBatch)
 	}

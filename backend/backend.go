@@ -31,6 +31,21 @@ import (
 
 // Open starts the named backend ("" for GOMLX_BACKEND, then [Default]).
 func Open(name string) (b compute.Backend, err error) {
+	return open(name, false)
+}
+
+// OpenInference starts the named backend like [Open], for a program that
+// only runs networks forward on weights that never change while it runs
+// (an agegender.Analyzer): on pure Go, graph constants then use the
+// memory of the tensors they are built from instead of a copy (the
+// "share_constants" option of the patched backend in third_party/compute),
+// which at start-up saves touching the weights' memory a second time
+// (18 MB for the built-in model; BENCHMARKS.md §7).
+func OpenInference(name string) (compute.Backend, error) {
+	return open(name, true)
+}
+
+func open(name string, inference bool) (b compute.Backend, err error) {
 	if name == "" {
 		name = os.Getenv(compute.ConfigEnvVar)
 	}
@@ -38,6 +53,10 @@ func Open(name string) (b compute.Backend, err error) {
 		name, _ = Default()
 	}
 	kind, config, _ := strings.Cut(name, ":")
+	if inference && kind == "go" && !hasOption(config, "share_constants") {
+		config = strings.TrimPrefix(config+",share_constants", ",")
+		name = kind + ":" + config
+	}
 	if !compiledIn(kind) {
 		return nil, fmt.Errorf("backend %q is not compiled into this binary; %s", kind, howTo(kind))
 	}
@@ -130,10 +149,11 @@ func ORTLibrary() string {
 
 func isONNX(kind string) bool { return kind == "onnx" || kind == "onnxruntime" }
 
-// hasOption reports whether a comma-separated configuration sets key=….
+// hasOption reports whether a comma-separated configuration sets key or
+// key=….
 func hasOption(config, key string) bool {
 	for _, part := range strings.Split(config, ",") {
-		if k, _, ok := strings.Cut(part, "="); ok && strings.TrimSpace(k) == key {
+		if k, _, _ := strings.Cut(part, "="); strings.TrimSpace(k) == key {
 			return true
 		}
 	}

@@ -297,3 +297,26 @@ func TestOpenLeavesEnvironmentAlone(t *testing.T) {
 		t.Errorf("backend.Open changed the process environment:\nbefore %s\nafter  %s", before, after)
 	}
 }
+
+// TestOpenInference checks that an inference backend computes with graph
+// constants that share the caller's memory (on pure Go) and takes the same
+// names and configurations as Open.
+func TestOpenInference(t *testing.T) {
+	for _, name := range []string{"go", "go:parallelism=1", "go:share_constants"} {
+		b, err := backend.OpenInference(name)
+		if err != nil {
+			t.Fatalf("OpenInference(%q): %v", name, err)
+		}
+		w := tensors.FromFlatDataAndDimensions([]float32{1, 2, 3, 4, 5, 6}, 2, 3)
+		got := MustExecOnce(b, func(x *Node) *Node {
+			return Add(x, Reshape(ConstTensor(x.Graph(), w), 3, 2))
+		}, [][]float32{{1, 1}, {1, 1}, {1, 1}}).Value().([][]float32)
+		if want := [][]float32{{2, 3}, {4, 5}, {6, 7}}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("OpenInference(%q): x + reshape(w) = %v, want %v", name, got, want)
+		}
+		b.Finalize()
+	}
+	if _, err := backend.OpenInference("nosuch"); err == nil {
+		t.Error("OpenInference(\"nosuch\") gave no error")
+	}
+}

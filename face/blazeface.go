@@ -97,8 +97,8 @@ func (o BlazeOptions) withDefaults() (BlazeOptions, error) {
 //
 // A BlazeFace is safe for concurrent use. Its networks are loaded and
 // compiled by the first Detect (about a second on ONNX Runtime, the two in
-// parallel), so that a program that never detects, such as `agegender
-// predict --crop`, does not pay for them; another graph is compiled for
+// parallel) or by Load, so that a program that never detects, such as
+// `agegender predict --crop`, does not pay for them; another graph is compiled for
 // each new batch size (the turned passes).
 type BlazeFace struct {
 	backend compute.Backend
@@ -157,6 +157,18 @@ func NewBlazeFace(backend compute.Backend) (*BlazeFace, error) {
 		return nil, errors.New("face: NewBlazeFace needs a backend; open one with backend.Open")
 	}
 	return &BlazeFace{backend: backend, anchors: blazeAnchors()}, nil
+}
+
+// Load loads the two networks and compiles them for one input each now,
+// which the first Detect does otherwise: a program that will detect can
+// call it on another goroutine while it loads other things. The work is
+// done once, whoever calls first (Load or Detect), and its error is
+// returned again by every later Load and Detect.
+func (d *BlazeFace) Load() error {
+	if d == nil || d.backend == nil {
+		return errors.New("face: Load called on a BlazeFace not made by NewBlazeFace")
+	}
+	return d.loadNets()
 }
 
 // loadNets loads the two networks and compiles them for one input each,

@@ -64,6 +64,16 @@ func NewFinder(name string, backend compute.Backend, minScore float32, pigo Opti
 	return f, nil
 }
 
+// Load loads the detector's networks now rather than at the first Find
+// (see BlazeFace.Load), for a program that will detect and can do it on
+// another goroutine meanwhile; pigo's cascade is loaded by NewFinder.
+func (f *Finder) Load() error {
+	if f.blaze != nil {
+		return f.blaze.Load()
+	}
+	return nil
+}
+
 // Name is the detector's name, as NewFinder accepts it.
 func (f *Finder) Name() string { return f.name }
 

@@ -134,6 +134,7 @@ func cmdPredict(ctx context.Context, args []string) error {
 		fmt.Fprintln(os.Stderr, backend.Describe(be))
 		be.Finalize()
 	}
+	opts.CropsOnly = *crop
 	a, err := agegender.New(opts)
 	if err != nil {
 		return err
