@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"runtime"
-	"strings"
 	"sync"
 
 	"github.com/agegender/agegender/data"
@@ -147,11 +146,6 @@ func (e *ImageExamples) decode(i int) image.Image {
 // (DefaultTrunkLRMult when 0), through train.Run.
 func trainWholeTrunk(ctx context.Context, b compute.Backend, s *Splits, o TrainOptions) (*train.Result, error) {
 	t := o.Trunk
-	if strings.HasPrefix(b.Name(), "onnx") {
-		// The gradients of the trunk's strided slices are Pad, which the
-		// ONNX Runtime backend does not implement.
-		return nil, fmt.Errorf("pipeline: the ONNX Runtime backend cannot train a whole trunk (no gradient of its slices: Pad); use --backend go")
-	}
 	from, err := model.Load(t.From)
 	if err != nil {
 		return nil, err

@@ -73,6 +73,7 @@ func init() {
 	registerOp(compute.OpTypeConcatenate)
 	registerOp(compute.OpTypeSlice)
 	registerOp(compute.OpTypeIota)
+	registerOp(compute.OpTypePad) // agegender patch
 
 	// Reductions
 	registerOp(compute.OpTypeReduceMin)
