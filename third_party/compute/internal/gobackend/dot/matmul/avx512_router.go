@@ -30,6 +30,12 @@ func avx512RouterFloat32( //alt:f32
 
 	// Check if small matrix multiplication kernel can be used.
 	flops := batchSize * lhsCrossSize * rhsCrossSize * contractingSize
+	// agegender patch: tall, narrow products go to their own kernel. //alt:f32
+	if !ForceLargeVariant && !ForceSmallVariant && layout == dot.LayoutNonTransposed && //alt:f32
+		avx512UseNarrow(batchSize, lhsCrossSize, rhsCrossSize, contractingSize) { //alt:f32
+		avx512NarrowFloat32(backend, lhs, rhs, batchSize, lhsCrossSize, rhsCrossSize, contractingSize, output) //alt:f32
+		return                                                                                                 //alt:f32
+	} //alt:f32
 	useSmallVariant := !ForceLargeVariant && (ForceSmallVariant || avx512UseSmall(layout, flops, rhsCrossSize))
 	if klog.V(1).Enabled() {
 		variant := "large (avx512)"
