@@ -47,6 +47,8 @@ func depthwiseRowsFloat32AVX512(p *depthwisePlan, n, y0, y1 int) {
 		tail = archsimd.Mask32x16FromBits(uint16(0xffff >> (16 - r)))
 	}
 	sw := p.strideW
+	_ = p.in[len(p.in)-1]
+	_ = p.kernel[len(p.kernel)-1]
 	for oy := y0; oy < y1; oy++ {
 		outRow := p.out[((n*p.oh+oy)*p.ow)*c:]
 		iy0 := oy*p.strideH - p.padH
@@ -54,29 +56,8 @@ func depthwiseRowsFloat32AVX512(p *depthwisePlan, n, y0, y1 int) {
 		for ox := 0; ox < p.ow; {
 			ix0 := ox*sw - p.padW
 			if ox+4 <= p.ow && ix0 >= 0 && ix0+3*sw+p.kw <= p.w {
-				for ch := 0; ch < c; ch += 16 {
-					m := all
-					if ch+16 > c {
-						m = tail
-					}
-					var a0, a1, a2, a3 archsimd.Float32x16
-					for i := i0; i < i1; i++ {
-						in := p.in[((n*p.h+iy0+i)*p.w+ix0)*c+ch:]
-						k := p.kernel[i*p.kw*c+ch:]
-						for j := range p.kw {
-							w := archsimd.LoadMaskedFloat32x16((*[16]float32)(unsafe.Pointer(&k[j*c])), m)
-							a0 = archsimd.LoadMaskedFloat32x16((*[16]float32)(unsafe.Pointer(&in[j*c])), m).MulAdd(w, a0)
-							a1 = archsimd.LoadMaskedFloat32x16((*[16]float32)(unsafe.Pointer(&in[(j+sw)*c])), m).MulAdd(w, a1)
-							a2 = archsimd.LoadMaskedFloat32x16((*[16]float32)(unsafe.Pointer(&in[(j+2*sw)*c])), m).MulAdd(w, a2)
-							a3 = archsimd.LoadMaskedFloat32x16((*[16]float32)(unsafe.Pointer(&in[(j+3*sw)*c])), m).MulAdd(w, a3)
-						}
-					}
-					dst := outRow[ox*c+ch:]
-					a0.StoreMasked((*[16]float32)(unsafe.Pointer(&dst[0])), m)
-					a1.StoreMasked((*[16]float32)(unsafe.Pointer(&dst[c])), m)
-					a2.StoreMasked((*[16]float32)(unsafe.Pointer(&dst[2*c])), m)
-					a3.StoreMasked((*[16]float32)(unsafe.Pointer(&dst[3*c])), m)
-				}
+				depthwise4AVX512(p, unsafe.Pointer(&p.in[((n*p.h+iy0+i0)*p.w+ix0)*c]),
+					unsafe.Pointer(&p.kernel[i0*p.kw*c]), unsafe.Pointer(&outRow[ox*c]), i1-i0, all, tail)
 				ox += 4
 				continue
 			}
@@ -101,5 +82,47 @@ func depthwiseRowsFloat32AVX512(p *depthwisePlan, n, y0, y1 int) {
 			}
 			ox++
 		}
+	}
+}
+
+// depthwise4AVX512 computes four neighbouring output pixels inside the
+// image, all channels: in is the address of the first pixel read in the
+// first kernel row inside the image (rows of them), kernel that of the
+// weights of that kernel row, out that of the first output pixel. Addresses
+// step by bytes, without bounds checks: the caller checked the ranges.
+func depthwise4AVX512(p *depthwisePlan, in, kernel, out unsafe.Pointer, rows int, all, tail archsimd.Mask32x16) {
+	c := p.c
+	cs := uintptr(c) * 4          // bytes per pixel
+	ss := uintptr(p.strideW) * cs // between the four outputs' inputs
+	rs := uintptr(p.w) * cs       // between input rows
+	krs := uintptr(p.kw) * cs     // between kernel rows
+	kw := p.kw
+	for ch := 0; ch < c; ch += 16 {
+		m := all
+		if ch+16 > c {
+			m = tail
+		}
+		off := uintptr(ch) * 4
+		var a0, a1, a2, a3 archsimd.Float32x16
+		ip, kp := unsafe.Add(in, off), unsafe.Add(kernel, off)
+		for range rows {
+			x, k := ip, kp
+			for range kw {
+				w := archsimd.LoadMaskedFloat32x16((*[16]float32)(k), m)
+				a0 = archsimd.LoadMaskedFloat32x16((*[16]float32)(x), m).MulAdd(w, a0)
+				a1 = archsimd.LoadMaskedFloat32x16((*[16]float32)(unsafe.Add(x, ss)), m).MulAdd(w, a1)
+				a2 = archsimd.LoadMaskedFloat32x16((*[16]float32)(unsafe.Add(x, 2*ss)), m).MulAdd(w, a2)
+				a3 = archsimd.LoadMaskedFloat32x16((*[16]float32)(unsafe.Add(x, 3*ss)), m).MulAdd(w, a3)
+				x = unsafe.Add(x, cs)
+				k = unsafe.Add(k, cs)
+			}
+			ip = unsafe.Add(ip, rs)
+			kp = unsafe.Add(kp, krs)
+		}
+		o := unsafe.Add(out, off)
+		a0.StoreMasked((*[16]float32)(o), m)
+		a1.StoreMasked((*[16]float32)(unsafe.Add(o, cs)), m)
+		a2.StoreMasked((*[16]float32)(unsafe.Add(o, 2*cs)), m)
+		a3.StoreMasked((*[16]float32)(unsafe.Add(o, 3*cs)), m)
 	}
 }
