@@ -225,6 +225,10 @@ func execConvGeneral(backend *gobackend.Backend, node *gobackend.Node, inputs []
 		execDepthwiseNHWC(backend, params, input, kernel, output) // writes every output value
 		return output, nil
 	}
+	if isDirectNHWC(params, dtype, input.RawShape.Dimensions, kernel.RawShape.Dimensions) { // agegender patch
+		execDirectNHWC(backend, params, input, kernel, output) // writes every output value
+		return output, nil
+	}
 	output.Zeros()
 
 	// TODO(optimizations):
