@@ -16,12 +16,11 @@ package pipeline
 import (
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/data/prep"
 	"github.com/agegender/agegender/data/sources"
-	"github.com/schollz/progressbar/v3"
+	"github.com/agegender/agegender/internal/progress"
 )
 
 // Data chooses the labelled images of a run.
@@ -88,15 +87,12 @@ type Decoded struct {
 // cfg, showing a progress bar on log and naming every unreadable file
 // there (nil: silent). It fails when no image of the split is readable.
 func (s *Splits) Decode(name string, samples []data.Sample, cfg prep.Spec, log io.Writer) (*Decoded, error) {
-	var progress func(done, total int)
-	var bar *progressbar.ProgressBar
-	if log != nil {
-		bar = progressbar.NewOptions(len(samples), progressbar.OptionSetWriter(log),
-			progressbar.OptionSetDescription("decoding "+name), progressbar.OptionShowCount(),
-			progressbar.OptionSetWidth(20), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(500*time.Millisecond))
-		progress = func(done, total int) { bar.Set(done) }
+	var report func(done, total int)
+	bar := progress.New(log, len(samples), "decoding "+name, "img")
+	if bar != nil {
+		report = func(done, total int) { bar.Set(done) }
 	}
-	c, errs := prep.BuildCache(sources.Paths(s.Dir, samples), cfg, progress)
+	c, errs := prep.BuildCache(sources.Paths(s.Dir, samples), cfg, report)
 	if bar != nil {
 		bar.Finish()
 		for _, e := range errs {

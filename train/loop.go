@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/agegender/agegender/internal/atomicfile"
+	"github.com/agegender/agegender/internal/progress"
 	"github.com/gomlx/gomlx/core/tensors"
 	mlx "github.com/gomlx/gomlx/ml/model"
-	"github.com/schollz/progressbar/v3"
 )
 
 // run is one training run in progress.
@@ -22,7 +22,7 @@ type run struct {
 	st               state
 	trainSet, valSet Examples
 	perEpoch, total  int64 // steps
-	bar              *progressbar.ProgressBar
+	bar              *progress.Bar
 }
 
 // loop trains from the state's step to the end, or until ctx is done or
@@ -112,6 +112,7 @@ func (r *run) endEpoch(secs, acc float64) error {
 	ep := Epoch{Epoch: int((st.Step + r.perEpoch - 1) / r.perEpoch), Step: st.Step, TrainLoss: st.EpochLoss / float64(st.EpochN),
 		TrainAcc: acc, ValAcc: valAcc, Seconds: secs, ImgPerSec: float64(st.EpochN*r.opts.Batch) / secs}
 	st.History = append(st.History, ep)
+	r.bar.Finish()
 	if r.opts.Progress != nil {
 		fmt.Fprintf(r.opts.Progress, "epoch %d: loss %.4f train acc %.4f val acc %.4f (%.0f img/s)\n",
 			ep.Epoch, ep.TrainLoss, ep.TrainAcc, ep.ValAcc, ep.ImgPerSec)
@@ -143,16 +144,7 @@ func (r *run) newBar() {
 		return
 	}
 	// The last epoch of a run cut short by MaxSteps is partial.
-	r.bar = progressbar.NewOptions64(min(r.perEpoch, r.total-r.st.Step/r.perEpoch*r.perEpoch),
-		progressbar.OptionSetWriter(r.opts.Progress),
-		progressbar.OptionSetDescription(fmt.Sprintf("epoch %d/%d", r.st.Step/r.perEpoch+1, r.opts.Epochs)),
-		progressbar.OptionShowCount(),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionSetItsString("batch"),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetWidth(20),
-		progressbar.OptionThrottle(500*time.Millisecond),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(r.opts.Progress) }),
-	)
-	r.bar.Set64(r.st.Step % r.perEpoch)
+	r.bar = progress.New(r.opts.Progress, int(min(r.perEpoch, r.total-r.st.Step/r.perEpoch*r.perEpoch)),
+		fmt.Sprintf("epoch %d/%d", r.st.Step/r.perEpoch+1, r.opts.Epochs), "batch")
+	r.bar.Start(int(r.st.Step % r.perEpoch))
 }

@@ -13,13 +13,12 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/data/augment"
 	"github.com/agegender/agegender/data/prep"
 	"github.com/agegender/agegender/imageio"
-	"github.com/schollz/progressbar/v3"
+	"github.com/agegender/agegender/internal/progress"
 )
 
 // streamChunk is how many images StreamFeatures decodes before running
@@ -72,25 +71,20 @@ func (v View) pixels(img image.Image, i int, cfg prep.Spec) []uint8 {
 // memory is bounded by one chunk of pixels plus the features, whatever the
 // number of samples. view says how each image is shown to the trunk.
 // Images that cannot be decoded are skipped and absent from Features.Index.
-// progress, if not nil, receives a progress bar with the rate and ETA.
+// log, if not nil, receives its progress with the rate and ETA
+// (internal/progress).
 // Cancelling ctx stops between chunks with ctx's error.
-func StreamFeatures(ctx context.Context, e *Extractor, samples []data.Sample, view View, workers int, progress io.Writer) (Features, int, error) {
+func StreamFeatures(ctx context.Context, e *Extractor, samples []data.Sample, view View, workers int, log io.Writer) (Features, int, error) {
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
 	cfg := e.Backbone.Config()
-	var bar *progressbar.ProgressBar
-	if progress != nil {
-		desc := e.Backbone.Name + " features"
-		if v := view.String(); v != "" {
-			desc += " (" + v + ")"
-		}
-		bar = progressbar.NewOptions(len(samples), progressbar.OptionSetWriter(progress),
-			progressbar.OptionSetDescription(desc), progressbar.OptionShowCount(), progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("img"), progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(time.Second), progressbar.OptionSetWidth(20),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(progress) }))
+	desc := e.Backbone.Name + " features"
+	if v := view.String(); v != "" {
+		desc += " (" + v + ")"
 	}
+	bar := progress.New(log, len(samples), desc, "img")
+	defer bar.Finish()
 	var f Features
 	skipped := 0
 	pix := make([][]uint8, streamChunk)
@@ -135,9 +129,7 @@ func StreamFeatures(ctx context.Context, e *Extractor, samples []data.Sample, vi
 		if len(outs) > 0 {
 			f.Rows = append(f.Rows, outs[0]...)
 		}
-		if bar != nil {
-			bar.Add(n)
-		}
+		bar.Add(n)
 	}
 	return f, skipped, nil
 }

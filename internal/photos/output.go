@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/agegender/agegender"
 	"github.com/rivo/uniseg"
@@ -167,21 +166,4 @@ func Cell(s string, width int) string {
 		tail, tw = clusters[i]+tail, tw+cw
 	}
 	return "…" + tail + strings.Repeat(" ", width-1-tw)
-}
-
-// Rate describes progress speed: done files in elapsed time, as
-// "12.3 files/s", or "4.2 s/file" when slower than one a second so that a
-// slow backend does not show "0.1 files/s". It is measured from the start of the
-// run, so from the first item on it is the true average (including the
-// first image's warm-up); "" before any item.
-func Rate(done int, elapsed time.Duration) string {
-	s := elapsed.Seconds()
-	switch {
-	case done <= 0 || s <= 0:
-		return ""
-	case float64(done) >= s:
-		return fmt.Sprintf("%.1f files/s", float64(done)/s)
-	default:
-		return fmt.Sprintf("%.1f s/file", s/float64(done))
-	}
 }

@@ -3,7 +3,6 @@ package photos
 import (
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"github.com/rivo/uniseg"
@@ -47,24 +46,5 @@ func TestCellWideCharacters(t *testing.T) {
 	}
 	if c := Cell("写真/a.jpg", 12); c != "写真/a.jpg  " {
 		t.Errorf("short wide name padded to %q", c)
-	}
-}
-
-func TestRate(t *testing.T) {
-	cases := []struct {
-		n    int
-		d    time.Duration
-		want string
-	}{
-		{0, 0, ""},
-		{0, time.Second, ""},
-		{1, 4 * time.Second, "4.0 s/file"}, // the first, slow item: not "0 files/s"
-		{1, 100 * time.Millisecond, "10.0 files/s"},
-		{30, 2 * time.Second, "15.0 files/s"},
-	}
-	for _, c := range cases {
-		if got := Rate(c.n, c.d); got != c.want {
-			t.Errorf("Rate(%d, %v) = %q, want %q", c.n, c.d, got, c.want)
-		}
 	}
 }

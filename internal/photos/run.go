@@ -11,7 +11,7 @@ import (
 
 	"github.com/agegender/agegender"
 	"github.com/agegender/agegender/imageio"
-	"github.com/schollz/progressbar/v3"
+	"github.com/agegender/agegender/internal/progress"
 )
 
 // Options tunes Run.
@@ -49,28 +49,21 @@ type Counts struct {
 // and counted; out's errors stop the run. When ctx ends Run returns
 // ctx.Err().
 func Run(ctx context.Context, a *agegender.Analyzer, files []Input, out *Printer, opts Options) (Counts, error) {
-	var bar *progressbar.ProgressBar
+	var bar *progress.Bar
 	if opts.Progress {
-		bar = progressbar.NewOptions(len(files), progressbar.OptionSetWriter(opts.Log),
-			progressbar.OptionSetDescription("analysing"), progressbar.OptionShowCount(),
-			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+		bar = progress.New(opts.Log, len(files), "analysing", "file")
 	}
 	var c Counts
 	start, done := time.Now(), 0
 	for r := range analyseAll(ctx, a, files, opts, out.annotate != "") {
 		done++
-		if bar != nil {
-			bar.Describe("analysing " + Rate(done, time.Since(start)))
-			bar.Add(1)
-		}
+		bar.Add(1)
 		var err error
 		if r.Err != nil && ctx.Err() != nil && errors.Is(r.Err, ctx.Err()) {
 			break // interrupted: this photo was not analysed, not failed
 		}
 		if r.Err != nil {
-			if bar != nil {
-				bar.Clear()
-			}
+			bar.Clear()
 			if r.Skipped {
 				fmt.Fprintf(opts.Log, "agegender: skipped %v\n", r.Err)
 				c.Skipped++
@@ -88,9 +81,7 @@ func Run(ctx context.Context, a *agegender.Analyzer, files []Input, out *Printer
 			return c, err
 		}
 	}
-	if bar != nil {
-		bar.Finish()
-	}
+	bar.Finish()
 	c.Elapsed = time.Since(start)
 	return c, ctx.Err()
 }
