@@ -51,7 +51,8 @@ func (p *ImplicitBroadcastFusion) Apply(b *gobackend.Builder) (bool, error) {
 				}
 
 				// Only fuse if rank doesn't change: implicit broadcasting only works if ranks are equal.
-				if input.Inputs[0].Shape.Rank() == node.Shape.Rank() {
+				// agegender patch: or a scalar (ReLU's Max(x, zeros)), which the binary ops take as is.
+				if input.Inputs[0].Shape.Rank() == node.Shape.Rank() || (isBinary && input.Inputs[0].Shape.IsScalar()) {
 					// Fuse: use the input of the broadcast directly.
 					node.Inputs[i] = input.Inputs[0]
 					changed = true
