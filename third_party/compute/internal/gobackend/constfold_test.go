@@ -249,3 +249,64 @@ func TestShareConstantsOtherTypes(t *testing.T) {
 		t.Errorf("7+7 = %d", got[0])
 	}
 }
+
+// TestLargerFreeBuffer checks that a request whose bucket has no free
+// buffer takes a free one from a slightly larger bucket, which then goes
+// back to its own pool; small requests and much larger buffers are left.
+func TestLargerFreeBuffer(t *testing.T) {
+	be, err := gobackend.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Finalize()
+	b := be.(*gobackend.Backend)
+	big := shapes.Make(dtypes.Float32, 256<<10) // 1 MiB
+	// sync.Pool may drop an item at a garbage collection: a few tries.
+	for try := 0; ; try++ {
+		buf, err := b.GetBuffer(big)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.PutBuffer(buf)
+		small, err := b.GetBuffer(shapes.Make(dtypes.Float32, 100<<10)) // 400 KiB: 2.5 buckets down
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(small.RawBytes) == 1<<20 {
+			if got := len(small.Flat.([]float32)); got != 100<<10 {
+				t.Errorf("reused buffer has %d values, want %d", got, 100<<10)
+			}
+			b.PutBuffer(small)
+			again, err := b.GetBuffer(big)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(again.RawBytes) != 1<<20 {
+				t.Errorf("after Put, a 1 MiB request got %d bytes", len(again.RawBytes))
+			}
+			break
+		}
+		if try == 5 {
+			t.Fatalf("a 400 KiB request with a free 1 MiB buffer got %d fresh bytes", len(small.RawBytes))
+		}
+	}
+	tiny, err := b.GetBuffer(shapes.Make(dtypes.Float32, 4<<10)) // 16 KiB: below the threshold
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tiny.RawBytes) != 16<<10 {
+		t.Errorf("a 16 KiB request got a %d-byte buffer", len(tiny.RawBytes))
+	}
+	huge, err := b.GetBuffer(shapes.Make(dtypes.Float32, 4<<20)) // 16 MiB, free
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.PutBuffer(huge)
+	mid, err := b.GetBuffer(big) // 1 MiB: 16 MiB is more than 4 buckets up
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mid.RawBytes) == 16<<20 {
+		t.Error("a 1 MiB request took a free 16 MiB buffer")
+	}
+}
