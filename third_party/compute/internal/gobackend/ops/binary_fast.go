@@ -9,6 +9,8 @@ package ops
 // which then take the generic loops.
 
 import (
+	"sync"
+
 	"github.com/gomlx/compute/internal/gobackend"
 	"github.com/gomlx/compute/shapes"
 )
@@ -47,15 +49,70 @@ func binaryLayouts(lhs, rhs, out []float32, lhsShape, rhsShape, outShape shapes.
 	case lhsShape.Equal(rhsShape):
 		vec(lhs, rhs, out)
 	case lhsShape.Equal(outShape) && gobackend.BroadcastsOnLeadingAxes(rhsShape, outShape) && len(rhs) > 0:
-		for base := 0; base < len(out); base += len(rhs) {
+		rep, buf := repeated(rhs, len(out))
+		base := 0
+		for ; base+len(rep) <= len(out); base += len(rep) {
+			vec(lhs[base:base+len(rep)], rep, out[base:base+len(rep)])
+		}
+		for ; base < len(out); base += len(rhs) {
 			vec(lhs[base:base+len(rhs)], rhs, out[base:base+len(rhs)])
 		}
+		putRepeated(buf)
 	case rhsShape.Equal(outShape) && gobackend.BroadcastsOnLeadingAxes(lhsShape, outShape) && len(lhs) > 0:
-		for base := 0; base < len(out); base += len(lhs) {
+		rep, buf := repeated(lhs, len(out))
+		base := 0
+		for ; base+len(rep) <= len(out); base += len(rep) {
+			vec(rep, rhs[base:base+len(rep)], out[base:base+len(rep)])
+		}
+		for ; base < len(out); base += len(lhs) {
 			vec(lhs, rhs[base:base+len(lhs)], out[base:base+len(lhs)])
 		}
+		putRepeated(buf)
 	default:
 		return false
 	}
 	return true
+}
+
+// repeatedLen is the length of the copies repeated makes: a multiple of
+// 16 values (whole registers) of at least 256.
+const repeatedLen = 1024
+
+var repeatedPool = sync.Pool{New: func() any { return new([repeatedLen]float32) }}
+
+// repeated returns v, or, for a short v repeated along an output of n
+// values (a per-channel bias of 24 values: one call per pixel, each with
+// a scalar tail), v repeated to a multiple of 16 values of at least 256
+// that divides n... or fits in it: the caller finishes the rest with v.
+// buf goes back with putRepeated.
+func repeated(v []float32, n int) (rep []float32, buf *[repeatedLen]float32) {
+	if len(v)%16 == 0 && len(v) >= 256 || len(v) > 64 || n < 4*len(v) {
+		return v, nil
+	}
+	k := 16 / gcd(len(v), 16) // copies for a multiple of 16
+	for k*len(v) < 256 {
+		k *= 2
+	}
+	if k*len(v) > repeatedLen || k*len(v) > n {
+		return v, nil
+	}
+	buf = repeatedPool.Get().(*[repeatedLen]float32)
+	rep = buf[:k*len(v)]
+	for i := 0; i < len(rep); i += len(v) {
+		copy(rep[i:], v)
+	}
+	return rep, buf
+}
+
+func putRepeated(buf *[repeatedLen]float32) {
+	if buf != nil {
+		repeatedPool.Put(buf)
+	}
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }

@@ -3,6 +3,9 @@ package ops
 import (
 	"fmt"
 	"runtime"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	"testing"
 )
 
@@ -18,4 +21,14 @@ func BenchmarkDepthwiseRows(b *testing.B) {
 			loopCPU(b, func() { depthwiseRowsFloat32(&p, 0, 0, oh) })
 		})
 	}
+}
+
+// BenchmarkBiasAdd is BlazeFace's per-channel bias on its largest layers.
+func BenchmarkBiasAdd(b *testing.B) {
+	if addFloat32 == nil {
+		b.Skip("no SIMD paths on this CPU")
+	}
+	full, ch := shapes.Make(dtypes.Float32, 1, 128, 128, 24), shapes.Make(dtypes.Float32, 1, 1, 1, 24)
+	x, bias, out := make([]float32, full.Size()), make([]float32, 24), make([]float32, full.Size())
+	loopCPU(b, func() { addFloat32(x, bias, out, full, ch, full) })
 }

@@ -183,13 +183,22 @@ func TestBinaryFloat32Fast(t *testing.T) {
 		return v
 	}
 	full := shapes.Make(f32, 3, 5, 37)
-	for _, c := range []struct{ l, r shapes.Shape }{
-		{full, full},
-		{full, shapes.Make(f32)},
-		{shapes.Make(f32), full},
-		{full, shapes.Make(f32, 1, 1, 37)},
-		{shapes.Make(f32, 1, 5, 37), full},
-	} {
+	type layout struct{ l, r, out shapes.Shape }
+	cases := []layout{
+		{full, full, full},
+		{full, shapes.Make(f32), full},
+		{shapes.Make(f32), full, full},
+		{full, shapes.Make(f32, 1, 1, 37), full},
+		{shapes.Make(f32, 1, 5, 37), full, full},
+	}
+	// Short per-channel operands repeated to whole registers (binary_fast.go
+	// repeated), with and without a remainder past the last whole copy.
+	for _, d := range [][3]int{{4, 64, 24}, {7, 9, 37}, {3, 11, 28}, {2, 5, 6}} {
+		big, ch := shapes.Make(f32, d[0], d[1], d[2]), shapes.Make(f32, 1, 1, d[2])
+		cases = append(cases, layout{big, ch, big}, layout{ch, big, big})
+	}
+	for _, c := range cases {
+		full := c.out
 		lhs, rhs := data(c.l.Size()), data(c.r.Size())
 		if c.l.Size() == 1 {
 			lhs[0] = 0.25
