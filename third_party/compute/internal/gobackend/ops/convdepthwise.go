@@ -8,6 +8,7 @@ package ops
 // ms). See the README's patch list.
 
 import (
+	"sync"
 	"sync/atomic"
 
 	"github.com/gomlx/compute/dtypes"
@@ -19,6 +20,10 @@ import (
 // one (convdepthwise_avx512.go).
 var depthwiseRowsFloat32 = depthwiseRowsFloat32Generic
 
+// depthwiseRowsFloat32Grouped tells that depthwiseRowsFloat32 uses
+// depthwisePlan.grouped.
+var depthwiseRowsFloat32Grouped bool
+
 // depthwisePlan describes a depthwise convolution in NHWC layout: input
 // [N, H, W, C], kernel [KH, KW, 1, C], output [N, OH, OW, C], channel c
 // of the output reading channel c of the input only.
@@ -26,7 +31,60 @@ type depthwisePlan struct {
 	in, kernel, out              []float32
 	h, w, c, kh, kw, oh, ow      int
 	strideH, strideW, padH, padW int // padH, padW: padding before
+
+	// group > 0 (stride 1 only): group neighbouring output pixels hold a
+	// whole number of 16-value registers (24 channels: 4 pixels, 6
+	// registers), and grouped holds each kernel tap's c weights repeated
+	// group times, [KH, KW, group·C]; see depthwiseGroup.
+	group   int
+	grouped []float32
 }
+
+// depthwiseGroup returns the number of neighbouring output pixels of c
+// channels whose values fill 4 to 8 whole 16-value registers, or 0 for
+// none (c a multiple of 16: its pixels already fill whole registers).
+func depthwiseGroup(c int) int {
+	if c%16 == 0 {
+		return 0
+	}
+	g := 16 / gcdInt(c, 16)
+	if g*c/16 < 4 {
+		g *= 2
+	}
+	if g*c/16 > 8 {
+		return 0
+	}
+	return g
+}
+
+func gcdInt(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// groupKernel sets p.group and fills p.grouped, in buf's storage, where
+// depthwiseRowsFloat32 uses them.
+func (p *depthwisePlan) groupKernel(buf *[]float32) {
+	g := depthwiseGroup(p.c)
+	if p.strideW != 1 || !depthwiseRowsFloat32Grouped || g == 0 {
+		return
+	}
+	taps := p.kh * p.kw
+	if cap(*buf) < taps*g*p.c {
+		*buf = make([]float32, taps*g*p.c)
+	}
+	p.group, p.grouped = g, (*buf)[:taps*g*p.c]
+	for t := range taps {
+		for i := range g {
+			copy(p.grouped[(t*g+i)*p.c:], p.kernel[t*p.c:(t+1)*p.c])
+		}
+	}
+}
+
+// depthwiseGrouped holds the repeated kernels between calls.
+var depthwiseGrouped = sync.Pool{New: func() any { return new([]float32) }}
 
 // isDepthwiseNHWC reports whether a ConvGeneral is a float32 depthwise
 // convolution (one kernel per channel, multiplier 1) in NHWC layout with
@@ -55,6 +113,9 @@ func execDepthwiseNHWC(backend *gobackend.Backend, params *convNode, input, kern
 		h: inDims[1], w: inDims[2], c: inDims[3], kh: kDims[0], kw: kDims[1], oh: outDims[1], ow: outDims[2],
 		strideH: params.strides[0], strideW: params.strides[1], padH: params.paddings[0][0], padW: params.paddings[1][0],
 	}
+	gp := depthwiseGrouped.Get().(*[]float32)
+	defer depthwiseGrouped.Put(gp)
+	p.groupKernel(gp)
 	// Work items of one output row each, taken in turn by the workers.
 	total := outDims[0] * p.oh
 	var next atomic.Int64

@@ -17,6 +17,7 @@ import (
 func init() {
 	if envutil.MustReadBool(envutil.SIMD_AVX512_Env, true) && archsimd.X86.AVX512() {
 		depthwiseRowsFloat32 = depthwiseRowsFloat32AVX512
+		depthwiseRowsFloat32Grouped = true
 		generic := clampFloat32
 		clampFloat32 = func(in, out []float32, lo, hi float32) {
 			n := len(in) &^ 15
@@ -55,6 +56,12 @@ func depthwiseRowsFloat32AVX512(p *depthwisePlan, n, y0, y1 int) {
 		i0, i1 := max(0, -iy0), min(p.kh, p.h-iy0) // kernel rows inside the image
 		for ox := 0; ox < p.ow; {
 			ix0 := ox*sw - p.padW
+			if g := p.group; g > 0 && ox+g <= p.ow && ix0 >= 0 && ix0+g-1+p.kw <= p.w {
+				depthwiseGroupAVX512(p, unsafe.Pointer(&p.in[((n*p.h+iy0+i0)*p.w+ix0)*c]),
+					unsafe.Pointer(&p.grouped[i0*p.kw*g*c]), unsafe.Pointer(&outRow[ox*c]), i1-i0)
+				ox += g
+				continue
+			}
 			if ox+4 <= p.ow && ix0 >= 0 && ix0+3*sw+p.kw <= p.w {
 				depthwise4AVX512(p, unsafe.Pointer(&p.in[((n*p.h+iy0+i0)*p.w+ix0)*c]),
 					unsafe.Pointer(&p.kernel[i0*p.kw*c]), unsafe.Pointer(&outRow[ox*c]), i1-i0, all, tail)
@@ -125,4 +132,69 @@ func depthwise4AVX512(p *depthwisePlan, in, kernel, out unsafe.Pointer, rows int
 		a2.StoreMasked((*[16]float32)(unsafe.Add(o, 2*cs)), m)
 		a3.StoreMasked((*[16]float32)(unsafe.Add(o, 3*cs)), m)
 	}
+}
+
+// depthwiseGroupAVX512 computes p.group neighbouring output pixels inside
+// the image at stride 1, whose values (all channels) are 4 to 8 whole
+// registers: the inputs under one kernel tap for all of them are
+// contiguous too, and p.grouped repeats the tap's weights to match, so
+// every load is a whole register and no lane is wasted (24 channels in
+// blocks of 16 left half of every second register empty). in, kernel and
+// out are as for depthwise4AVX512, kernel in p.grouped.
+func depthwiseGroupAVX512(p *depthwisePlan, in, kernel, out unsafe.Pointer, rows int) {
+	cs := uintptr(p.c) * 4      // bytes per pixel
+	rs := uintptr(p.w) * cs     // between input rows
+	ts := uintptr(p.group) * cs // between taps in p.grouped
+	nv := p.group * p.c / 16    // registers, 4 to 8
+	var a0, a1, a2, a3, a4, a5, a6, a7 archsimd.Float32x16
+	kw := p.kw
+	for range rows {
+		x, k := in, kernel
+		for range kw {
+			a0 = ld16(x, 0).MulAdd(ld16(k, 0), a0)
+			a1 = ld16(x, 64).MulAdd(ld16(k, 64), a1)
+			a2 = ld16(x, 128).MulAdd(ld16(k, 128), a2)
+			a3 = ld16(x, 192).MulAdd(ld16(k, 192), a3)
+			if nv > 4 {
+				a4 = ld16(x, 256).MulAdd(ld16(k, 256), a4)
+				if nv > 5 {
+					a5 = ld16(x, 320).MulAdd(ld16(k, 320), a5)
+					if nv > 6 {
+						a6 = ld16(x, 384).MulAdd(ld16(k, 384), a6)
+						if nv > 7 {
+							a7 = ld16(x, 448).MulAdd(ld16(k, 448), a7)
+						}
+					}
+				}
+			}
+			x = unsafe.Add(x, cs)
+			k = unsafe.Add(k, ts)
+		}
+		in = unsafe.Add(in, rs)
+		kernel = unsafe.Add(kernel, uintptr(kw)*ts)
+	}
+	st16(a0, out, 0)
+	st16(a1, out, 64)
+	st16(a2, out, 128)
+	st16(a3, out, 192)
+	if nv > 4 {
+		st16(a4, out, 256)
+	}
+	if nv > 5 {
+		st16(a5, out, 320)
+	}
+	if nv > 6 {
+		st16(a6, out, 384)
+	}
+	if nv > 7 {
+		st16(a7, out, 448)
+	}
+}
+
+func ld16(p unsafe.Pointer, off uintptr) archsimd.Float32x16 {
+	return archsimd.LoadFloat32x16((*[16]float32)(unsafe.Add(p, off)))
+}
+
+func st16(v archsimd.Float32x16, p unsafe.Pointer, off uintptr) {
+	v.Store((*[16]float32)(unsafe.Add(p, off)))
 }

@@ -15,6 +15,7 @@ func BenchmarkDepthwiseRows(b *testing.B) {
 		oh := (h+2-k)/stride + 1
 		p := depthwisePlan{in: make([]float32, h*h*c), kernel: make([]float32, k*k*c), out: make([]float32, oh*oh*c),
 			h: h, w: h, c: c, kh: k, kw: k, oh: oh, ow: oh, strideH: stride, strideW: stride, padH: 1, padW: 1}
+		p.groupKernel(new([]float32))
 		b.Run(fmt.Sprintf("%dx%dx%d/s%d", h, h, c, stride), func(b *testing.B) {
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()

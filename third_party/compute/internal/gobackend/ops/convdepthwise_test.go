@@ -15,10 +15,10 @@ import (
 
 func TestDepthwiseRows(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, c := range []int{3, 16, 24, 28, 40} {
+	for _, c := range []int{3, 16, 24, 28, 40, 56, 44} {
 		for _, stride := range []int{1, 2} {
 			for _, pad := range [][2]int{{0, 0}, {1, 1}, {0, 1}, {2, 2}} {
-				const n, h, w = 2, 7, 19 // wide enough for the four-pixel blocks
+				const n, h, w = 2, 7, 23 // wide enough for the four-pixel and grouped blocks
 				k := 3
 				if c%8 == 4 || c == 24 {
 					k = 5 // BlazeFace's
@@ -33,6 +33,7 @@ func TestDepthwiseRows(t *testing.T) {
 				for i := range p.kernel {
 					p.kernel[i] = rng.Float32()*2 - 1
 				}
+				p.groupKernel(new([]float32))
 				for img := range n {
 					for y := range oh {
 						depthwiseRowsFloat32(&p, img, y, y+1)
