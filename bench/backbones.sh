@@ -20,7 +20,7 @@
 # AUGMENT=N also trains on N augmented views of each face (train
 # --augment); FINETUNE=1 adds, per trunk, stage 2: its last block tuned
 # with the heads from the stage-1 model (train --from, FT_EPOCHS at
-# FT_LR, trained on FT_BACKEND, default BACKEND; gear's always on pure Go);
+# FT_LR, trained on FT_BACKEND, default BACKEND);
 # BASELINE=1 adds faceres's own heads (agegender transfer
 # --baseline). Rows whose files already exist in OUT are not recomputed
 # (delete OUT/<trunk> to redo one). BIN is the agegender binary
@@ -104,11 +104,7 @@ for t in $TRUNKS; do
   ROWS="$ROWS $t"
   if [ "$FINETUNE" = 1 ]; then
     # shellcheck disable=SC2086 # FT_ARGS is a list of flags
-    # gear's last block needs Pad in its gradient, which the ONNX Runtime
-    # backend lacks: its stage 2 runs on pure Go (extracting its cut
-    # activations there too, about 3× slower, unless they are cached).
     TRAIN_BACKEND=$FT_BACKEND
-    [ "$t" = gear ] && TRAIN_BACKEND=go
     row "$t-ft" --trunk "$t" "${MODELS_ARG[@]}" --from "$OUT/$t/model.agm" --epochs "$FT_EPOCHS" --lr "$FT_LR" --mirror=false $FT_ARGS
     TRAIN_BACKEND=$BACKEND
     ROWS="$ROWS $t-ft"
