@@ -125,9 +125,14 @@ type Analyzer struct {
 	age      *predict.Runner // the age-group net; nil with a joint net
 	framing  face.Framing    // where the nets' training crops have the face (their prep.Spec)
 
+	// loaded is closed once gender, age and framing are set, or loadErr;
+	// New loads the built-in models on another goroutine (see New).
+	loaded  chan struct{}
+	loadErr error
+
 	mu     sync.RWMutex // held for reading by every call, for writing by Close
 	closed bool
-	warm   sync.WaitGroup // the compilation New starts
+	warm   sync.WaitGroup // the loading and compilation New starts
 }
 
 // New loads the models, and starts compiling the networks for one face on
@@ -136,7 +141,12 @@ type Analyzer struct {
 // core (this saves wall time, not CPU; a program that never classifies a
 // face pays for the compilation). Unless Options.CropsOnly is set, it also
 // starts loading and compiling the face detector's networks on another
-// goroutine at once, while it loads the models.
+// goroutine at once, while it loads the models. The models built into the
+// binary (no model file named) are loaded on another goroutine too, so
+// that New returns at once and a call decodes its photo and finds its
+// faces meanwhile: they are checked when the binary is built, and a
+// damaged binary's error is returned by every call. Model files are
+// loaded, and checked, before New returns.
 func New(opts Options) (*Analyzer, error) {
 	if opts.MaxBatch < 0 {
 		return nil, fmt.Errorf("agegender: Options.MaxBatch is %d; use a positive bound or 0 for the default", opts.MaxBatch)
@@ -159,7 +169,7 @@ func New(opts Options) (*Analyzer, error) {
 		b.Finalize()
 		return nil, err
 	}
-	a := &Analyzer{opts: opts, backend: b, detector: det}
+	a := &Analyzer{opts: opts, backend: b, detector: det, loaded: make(chan struct{})}
 	if !opts.CropsOnly {
 		// The detector loads while the models do, on the other core.
 		a.warm.Add(1)
@@ -168,17 +178,44 @@ func New(opts Options) (*Analyzer, error) {
 			_ = det.Load() // an error is left for the first Find to report
 		}()
 	}
-	fail := func(err error) (*Analyzer, error) {
+	if opts.Model == "" && opts.GenderModel == "" && opts.AgeModel == "" && models.HasBuiltin(models.Joint) {
+		a.warm.Add(1)
+		go func() {
+			defer a.warm.Done()
+			if a.load(b, opts) == nil {
+				a.warmNets()
+			}
+		}()
+		return a, nil
+	}
+	if err := a.load(b, opts); err != nil {
 		a.warm.Wait()
 		b.Finalize()
 		return nil, err
 	}
+	a.warm.Add(1)
+	go func() {
+		defer a.warm.Done()
+		a.warmNets()
+	}()
+	return a, nil
+}
+
+// load loads the models, sets gender, age and framing or loadErr, and
+// closes loaded.
+func (a *Analyzer) load(b compute.Backend, opts Options) (err error) {
+	defer close(a.loaded)
+	defer func() { a.loadErr = err }()
 	gp, ap, err := loadModels(b, opts)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	if a.framing, err = framingOf(gp, ap); err != nil {
-		return fail(err)
+		gp.Close()
+		if ap != nil {
+			ap.Close()
+		}
+		return err
 	}
 	mode := predict.Center
 	if opts.TenCrop {
@@ -188,15 +225,21 @@ func New(opts Options) (*Analyzer, error) {
 	if ap != nil {
 		a.age = predict.NewRunner(ap, mode, opts.MaxBatch)
 	}
-	a.warm.Add(1)
-	go func() {
-		defer a.warm.Done()
-		// An error is left for the first call to report.
-		if a.gender.Warm() == nil && a.age != nil {
-			_ = a.age.Warm()
-		}
-	}()
-	return a, nil
+	return nil
+}
+
+// warmNets compiles the networks for one face; an error is left for the
+// first call to report.
+func (a *Analyzer) warmNets() {
+	if a.gender.Warm() == nil && a.age != nil {
+		_ = a.age.Warm()
+	}
+}
+
+// models waits for the models New loads and returns its error.
+func (a *Analyzer) models() error {
+	<-a.loaded
+	return a.loadErr
 }
 
 // framingOf is the face framing the nets were trained on, from their
@@ -267,8 +310,13 @@ func loadPredictor(be compute.Backend, path, task string, classes []string) (*mo
 }
 
 // Info returns the descriptions of the gender and age models in use; for a
-// joint model both are its description.
+// joint model both are its description. It waits for the models New
+// loads; if they failed to load, both are zero (and every call returns
+// the error).
 func (a *Analyzer) Info() (gender, age model.Info) {
+	if a.models() != nil {
+		return model.Info{}, model.Info{}
+	}
 	g := a.gender.Predictor().Info
 	if a.age == nil {
 		return g, g
@@ -314,6 +362,9 @@ func (a *Analyzer) analyze(ctx context.Context, img image.Image) ([]Face, error)
 		return []Face{}, nil
 	}
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := a.models(); err != nil {
 		return nil, err
 	}
 	crops := make([]image.Image, len(dets))
@@ -389,7 +440,9 @@ func (a *Analyzer) Close() error {
 	}
 	a.closed = true
 	a.warm.Wait()
-	a.gender.Close()
+	if a.gender != nil {
+		a.gender.Close()
+	}
 	if a.age != nil {
 		a.age.Close()
 	}
@@ -400,6 +453,9 @@ func (a *Analyzer) Close() error {
 // classify runs the networks on face crops, in batches shared with
 // concurrent calls.
 func (a *Analyzer) classify(ctx context.Context, crops []image.Image) ([]Face, error) {
+	if err := a.models(); err != nil {
+		return nil, err
+	}
 	resized := func(r *predict.Runner) [][]uint8 {
 		pix := make([][]uint8, len(crops))
 		for i, c := range crops {
