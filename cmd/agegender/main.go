@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -75,12 +76,19 @@ func main() {
 		if err == context.Canceled {
 			fmt.Fprintf(os.Stderr, "agegender: %s interrupted\n", os.Args[1])
 		} else {
-			fmt.Fprintln(os.Stderr, "agegender:", err)
+			fmt.Fprintln(os.Stderr, errorLine(err))
 		}
 		os.Exit(130)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "agegender:", err)
+		fmt.Fprintln(os.Stderr, errorLine(err))
 		os.Exit(1)
 	}
+}
+
+// errorLine is the message printed for a failed command: "agegender: "
+// and the error, whose own "agegender: " prefix (errors of the library,
+// package agegender) is not repeated.
+func errorLine(err error) string {
+	return "agegender: " + strings.TrimPrefix(err.Error(), "agegender: ")
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"image"
 	"image/png"
 	"os"
@@ -119,6 +120,19 @@ func TestEvalJSON(t *testing.T) {
 	for _, f := range []string{png, filepath.Join(dir, "cal.agm")} {
 		if _, err := os.Stat(f); err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+// TestErrorLine: a library error, already prefixed "agegender: ", is not
+// prefixed twice; any other error is prefixed once.
+func TestErrorLine(t *testing.T) {
+	for _, c := range []struct{ err, want string }{
+		{"agegender: no such model", "agegender: no such model"},
+		{"pipeline: no images", "agegender: pipeline: no images"},
+	} {
+		if got := errorLine(errors.New(c.err)); got != c.want {
+			t.Errorf("errorLine(%q) = %q, want %q", c.err, got, c.want)
 		}
 	}
 }
