@@ -14,6 +14,7 @@
 package pipeline
 
 import (
+	"context"
 	"fmt"
 	"io"
 
@@ -85,14 +86,19 @@ type Decoded struct {
 
 // Decode decodes and resizes samples (paths relative to s.Dir) once with
 // cfg, showing a progress bar on log and naming every unreadable file
-// there (nil: silent). It fails when no image of the split is readable.
-func (s *Splits) Decode(name string, samples []data.Sample, cfg prep.Spec, log io.Writer) (*Decoded, error) {
+// there (nil: silent). It fails when no image of the split is readable,
+// and with ctx's error when ctx ends first.
+func (s *Splits) Decode(ctx context.Context, name string, samples []data.Sample, cfg prep.Spec, log io.Writer) (*Decoded, error) {
 	var report func(done, total int)
 	bar := progress.New(log, len(samples), "decoding "+name, "img")
 	if bar != nil {
 		report = func(done, total int) { bar.Set(done) }
 	}
-	c, errs := prep.BuildCache(sources.Paths(s.Dir, samples), cfg, report)
+	c, errs := prep.BuildCache(ctx, sources.Paths(s.Dir, samples), cfg, report)
+	if err := ctx.Err(); err != nil {
+		bar.Finish()
+		return nil, err // interrupted: the caller says so
+	}
 	if bar != nil {
 		bar.Finish()
 		for _, e := range errs {

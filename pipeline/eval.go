@@ -64,7 +64,7 @@ type evaluation struct {
 
 // open loads the data and the model of o and decodes the split to
 // evaluate; the caller closes the evaluation.
-func open(b compute.Backend, o EvalOptions) (*evaluation, error) {
+func open(ctx context.Context, b compute.Backend, o EvalOptions) (*evaluation, error) {
 	if o.Split != "test" && o.Split != "val" {
 		return nil, fmt.Errorf("pipeline: split %q: use test or val", o.Split)
 	}
@@ -84,7 +84,7 @@ func open(b compute.Backend, o EvalOptions) (*evaluation, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := s.Decode(o.Split, samples, predict.PrepConfig(p.Info), o.Log)
+	d, err := s.Decode(ctx, o.Split, samples, predict.PrepConfig(p.Info), o.Log)
 	if err != nil {
 		p.Close()
 		return nil, err
@@ -103,7 +103,7 @@ func Eval(ctx context.Context, b compute.Backend, o EvalOptions) (*Report, error
 		return nil, fmt.Errorf("pipeline: Eval takes a one-task model; use EvalJoint for task %s", o.Data.Task)
 	}
 	task := o.Data.Task
-	e, err := open(b, o)
+	e, err := open(ctx, b, o)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +137,7 @@ func Eval(ctx context.Context, b compute.Backend, o EvalOptions) (*Report, error
 		res.Center = rep
 		res.Groups = eval.Breakdown(preds, keys, ordered)
 		if o.Calibrate != "" {
-			if err := e.calibrate(preds, o, res); err != nil {
+			if err := e.calibrate(ctx, preds, o, res); err != nil {
 				return nil, err
 			}
 		}
@@ -195,8 +195,8 @@ func (r *Report) WriteText(w io.Writer) {
 // crop), records the ECE of test (the evaluated split's centre-crop
 // predictions) before and after it in res, saves reliability diagrams
 // next to o.Calibrate, and writes m with the temperature to o.Calibrate.
-func (e *evaluation) calibrate(test []eval.Prediction, o EvalOptions, res *Report) error {
-	v, err := e.validation(o)
+func (e *evaluation) calibrate(ctx context.Context, test []eval.Prediction, o EvalOptions, res *Report) error {
+	v, err := e.validation(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -237,11 +237,11 @@ func (e *evaluation) calibrate(test []eval.Prediction, o EvalOptions, res *Repor
 }
 
 // validation decodes the validation split, on which calibration fits.
-func (e *evaluation) validation(o EvalOptions) (*Decoded, error) {
+func (e *evaluation) validation(ctx context.Context, o EvalOptions) (*Decoded, error) {
 	if len(e.splits.Val) == 0 {
 		return nil, fmt.Errorf("pipeline: calibration needs a validation split")
 	}
-	return e.splits.Decode("validation", e.splits.Val, predict.PrepConfig(e.pred.Info), o.Log)
+	return e.splits.Decode(ctx, "validation", e.splits.Val, predict.PrepConfig(e.pred.Info), o.Log)
 }
 
 // logProbs returns the log of probabilities: logits up to a per-row

@@ -71,7 +71,7 @@ func runJoint(p *model.Predictor, d *Decoded, mode predict.Mode) (jointPreds, er
 // ECE, for the centre crop and 10-crop.
 func EvalJoint(ctx context.Context, b compute.Backend, o EvalOptions) (*JointReport, error) {
 	o.Data.Task = data.TaskGenderAge
-	e, err := open(b, o)
+	e, err := open(ctx, b, o)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +103,7 @@ func EvalJoint(ctx context.Context, b compute.Backend, o EvalOptions) (*JointRep
 			continue
 		}
 		if o.Calibrate != "" {
-			if r.GenderECECalibrated, r.AgeECECalibrated, err = e.calibrateJoint(js, o); err != nil {
+			if r.GenderECECalibrated, r.AgeECECalibrated, err = e.calibrateJoint(ctx, js, o); err != nil {
 				return nil, err
 			}
 		}
@@ -128,8 +128,8 @@ func (r *JointReport) WriteText(w io.Writer) {
 // calibrateJoint fits one temperature per head on the validation split,
 // returns the ECE of each head on test after it, and writes m with the
 // temperatures to o.Calibrate.
-func (e *evaluation) calibrateJoint(test jointPreds, o EvalOptions) (gECE, aECE float64, err error) {
-	vd, err := e.validation(o)
+func (e *evaluation) calibrateJoint(ctx context.Context, test jointPreds, o EvalOptions) (gECE, aECE float64, err error) {
+	vd, err := e.validation(ctx, o)
 	if err != nil {
 		return 0, 0, err
 	}

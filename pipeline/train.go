@@ -78,14 +78,14 @@ func Train(ctx context.Context, b compute.Backend, o TrainOptions) (*train.Resul
 		fmt.Fprintf(o.Log, "%s: %d train, %d validation images (%s)\n", s.Task, len(s.Train), len(s.Val), s.Name)
 	}
 	cfg := prep.Spec{Resize: o.Resize, Crop: o.Run.Model.Input}
-	tr, err := s.Decode("train", s.Train, cfg, o.Log)
+	tr, err := s.Decode(ctx, "train", s.Train, cfg, o.Log)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Mean = prep.MeanOf(tr.Cache)
 	var val train.Examples
 	if len(s.Val) > 0 {
-		v, err := s.Decode("validation", s.Val, cfg, o.Log)
+		v, err := s.Decode(ctx, "validation", s.Val, cfg, o.Log)
 		if err != nil {
 			return nil, err
 		}

@@ -42,7 +42,7 @@ func examples(t testing.TB, n, input int, aug prep.Augment) *train.CacheExamples
 	for i, s := range picked {
 		paths[i] = s.Path
 	}
-	c, errs := prep.BuildCache(paths, cfg, nil)
+	c, errs := prep.BuildCache(context.Background(), paths, cfg, nil)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}

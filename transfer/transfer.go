@@ -328,7 +328,7 @@ func Baseline(backend compute.Backend, modelsDir, imagesDir string, maxTest, wor
 	}
 	cfg := FaceRes.Config()
 	cfg.Workers = workers
-	cache, _ := prep.BuildCache(paths, cfg, nil)
+	cache, _ := prep.BuildCache(context.Background(), paths, cfg, nil)
 	if cache == nil || cache.Len() == 0 {
 		return r, fmt.Errorf("transfer: no decodable test images in %s", imagesDir)
 	}

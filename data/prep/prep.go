@@ -16,6 +16,7 @@
 package prep
 
 import (
+	"context"
 	"fmt"
 	"image"
 	"math"
@@ -169,8 +170,10 @@ func (c *Cache) Pixels(i int) []uint8 { return c.pix[i] }
 // [FromImage]. Images that cannot be decoded are left out of the cache and
 // returned as errors naming the file, in path order. progress, if not nil,
 // is called from the calling goroutine after each image with the number
-// done so far. An invalid cfg gives a nil cache and its error.
-func BuildCache(paths []string, cfg Spec, progress func(done, total int)) (*Cache, []error) {
+// done so far. An invalid cfg gives a nil cache and its error; so does
+// cancelling ctx, which stops the decoding after the images in flight
+// (the error is ctx's).
+func BuildCache(ctx context.Context, paths []string, cfg Spec, progress func(done, total int)) (*Cache, []error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, []error{err}
 	}
@@ -196,14 +199,30 @@ func BuildCache(paths []string, cfg Spec, progress func(done, total int)) (*Cach
 			}
 		})
 	}
+	stop := make(chan struct{})
 	go func() {
+		defer close(jobs)
 		for i := range paths {
-			jobs <- i
+			select {
+			case jobs <- i:
+			case <-stop:
+				return
+			}
 		}
-		close(jobs)
 	}()
 	for n := 1; n <= len(paths); n++ {
-		<-done
+		select {
+		case <-done:
+		case <-ctx.Done():
+			close(stop)
+			go func() { // let the workers finish the images in flight
+				for range done {
+				}
+			}()
+			wg.Wait()
+			close(done)
+			return nil, []error{ctx.Err()}
+		}
 		if progress != nil {
 			progress(n, len(paths))
 		}

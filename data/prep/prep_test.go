@@ -1,7 +1,9 @@
 package prep
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"image"
 	"image/color"
 	"image/png"
@@ -177,7 +179,7 @@ func TestBuildCacheSynthetic(t *testing.T) {
 	os.WriteFile(bad, []byte("\xff\xd8\xff\xe0 not really a jpeg"), 0o644)
 	cfg := Spec{Resize: r, Crop: 4, Mean: [3]float32{5, 5, 5}, Workers: 2}
 	var calls []int
-	c, errs := BuildCache([]string{bad, good, filepath.Join(dir, "missing.jpg")}, cfg, func(done, total int) {
+	c, errs := BuildCache(context.Background(), []string{bad, good, filepath.Join(dir, "missing.jpg")}, cfg, func(done, total int) {
 		if total != 3 {
 			t.Errorf("progress total %d", total)
 		}
@@ -202,8 +204,36 @@ func TestBuildCacheSynthetic(t *testing.T) {
 	if m[0] != 35 || m[1] != 35 || m[2] != 200 {
 		t.Errorf("MeanOf = %v, want [35 35 200]", m)
 	}
-	if _, errs := BuildCache(nil, Spec{Resize: 4, Crop: 5}, nil); len(errs) != 1 {
+	if _, errs := BuildCache(context.Background(), nil, Spec{Resize: 4, Crop: 5}, nil); len(errs) != 1 {
 		t.Error("invalid config accepted")
+	}
+}
+
+// TestBuildCacheCancel: cancelling stops the decoding part-way (Ctrl-C
+// while a data set decodes) with ctx's error and no cache.
+func TestBuildCacheCancel(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.png")
+	f, _ := os.Create(good)
+	png.Encode(f, image.NewGray(image.Rect(0, 0, 16, 16)))
+	f.Close()
+	paths := make([]string, 1000)
+	for i := range paths {
+		paths[i] = good
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	seen := 0
+	c, errs := BuildCache(ctx, paths, Spec{Resize: 8, Crop: 8, Workers: 2}, func(done, total int) {
+		seen = done
+		if done == 10 {
+			cancel()
+		}
+	})
+	if c != nil || len(errs) != 1 || !errors.Is(errs[0], context.Canceled) {
+		t.Fatalf("cancelled BuildCache = %v, %v; want no cache and context.Canceled", c, errs)
+	}
+	if seen >= len(paths) {
+		t.Errorf("decoded all %d images after the cancel", seen)
 	}
 }
 
@@ -226,7 +256,7 @@ func realPaths(tb testing.TB, n int) []string {
 func TestBuildCacheReal(t *testing.T) {
 	paths := realPaths(t, 20)
 	cfg := Spec{Resize: 72, Crop: 64}
-	c, errs := BuildCache(paths, cfg, nil)
+	c, errs := BuildCache(context.Background(), paths, cfg, nil)
 	if len(errs) != 0 || c.Len() != 20 {
 		t.Fatalf("%d cached, errors %v", c.Len(), errs)
 	}
@@ -277,7 +307,7 @@ func BenchmarkBuildCache(b *testing.B) {
 	paths := realPaths(b, 200)
 	cfg := Spec{Resize: 72, Crop: 64}
 	for b.Loop() {
-		if _, errs := BuildCache(paths, cfg, nil); len(errs) != 0 {
+		if _, errs := BuildCache(context.Background(), paths, cfg, nil); len(errs) != 0 {
 			b.Fatal(errs)
 		}
 	}
