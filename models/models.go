@@ -63,7 +63,7 @@ func Load(path, task string) (*model.Model, error) {
 	}
 	if m.Info.Task.String() != task {
 		if m.Info.Task == data.TaskGenderAge {
-			return nil, fmt.Errorf("models: %s is a joint gender+age model; pass it as the joint model (--model, Options.Model) instead", path)
+			return nil, fmt.Errorf("models: %s is a joint gender+age model, not a %s model; use it as one: eval --task both --model FILE, predict/serve --model FILE, agegender.Options.Model", path, task)
 		}
 		return nil, fmt.Errorf("models: %s is a %s model; pass a %s model", path, m.Info.Task, task)
 	}

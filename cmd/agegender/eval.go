@@ -11,6 +11,7 @@ import (
 
 	"github.com/agegender/agegender/backend"
 	"github.com/agegender/agegender/data"
+	"github.com/agegender/agegender/model"
 	"github.com/agegender/agegender/pipeline"
 )
 
@@ -19,7 +20,7 @@ func cmdEval(ctx context.Context, args []string) error {
 	fs.Usage = usageFor(fs)
 	var d dataFlags
 	d.register(fs)
-	modelPath := fs.String("model", "", "model file (default: the built-in model for --task)")
+	modelPath := fs.String("model", "", "model file (default: the built-in model for --task; without --task, the joint gender+age model)")
 	split := fs.String("split", "test", "split to evaluate: test or val")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	confusion := fs.String("confusion", "", "save the confusion matrix PNG here (default: <task>_confusion.png next to the model, or in the current directory)")
@@ -28,6 +29,20 @@ func cmdEval(ctx context.Context, args []string) error {
 	fs.Parse(args)
 	if *split != "test" && *split != "val" {
 		return fmt.Errorf("eval: --split %q: use test or val", *split)
+	}
+	taskSet := false
+	fs.Visit(func(f *flag.Flag) { taskSet = taskSet || f.Name == "task" })
+	if !taskSet {
+		// Without --task: the model file's own task, or for the built-in
+		// model the default one, the joint gender+age net.
+		d.task = data.TaskGenderAge.String()
+		if *modelPath != "" {
+			m, err := model.Load(*modelPath)
+			if err != nil {
+				return err
+			}
+			d.task = m.Info.Task.String()
+		}
 	}
 	dt, err := d.data()
 	if err != nil {

@@ -151,6 +151,9 @@ func cmdPredict(ctx context.Context, args []string) error {
 		secs := c.Elapsed.Seconds()
 		fmt.Fprintf(os.Stderr, "%s, %s in %.1f s (%.1f img/s); %d skipped, %d failed\n",
 			photos.Count(c.Images, "image"), photos.Count(c.Faces, "face"), secs, float64(c.Images)/max(secs, 1e-9), c.Skipped, c.Failed+failed)
+		if *annotate != "" && c.Images > 0 {
+			fmt.Fprintf(os.Stderr, "annotated photos in %s\n", *annotate)
+		}
 	}
 	if failed += c.Failed; failed > 0 {
 		return fmt.Errorf("predict: %s could not be analysed (see the messages above)", photos.Count(failed, "input"))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/agegender/agegender/backend"
@@ -80,6 +81,13 @@ func cmdTrain(ctx context.Context, args []string) error {
 	fs.Parse(args)
 	if *out == "" {
 		return fmt.Errorf("train: --out is required")
+	}
+	// Names are checked before the data set loads (minutes for a full split).
+	if *trunk == "" && !slices.Contains(model.Names(), *net) {
+		return fmt.Errorf("train: unknown network %q; known networks: %s", *net, strings.Join(model.Names(), ", "))
+	}
+	if *trunk != "" && !slices.Contains(model.TrunkNames(), *trunk) {
+		return fmt.Errorf("train: unknown trunk %q; known trunks: %s", *trunk, strings.Join(model.TrunkNames(), ", "))
 	}
 	dt, err := d.data()
 	if err != nil {

@@ -20,8 +20,11 @@ same command again after an interruption to resume from the checkpoint.`,
 
 	"eval": `usage: agegender eval [--model FILE] [flags]
 
-Evaluates a model (default: the built-in one for --task) on the test or
-validation split: accuracy, 1-off age accuracy, centre crop and 10-crop,
+Evaluates a model on the test or validation split; without --task, the
+task is the model file's own (a file from train --task both is evaluated
+as the joint net), and with neither --task nor --model it is the default
+built-in model, the joint gender+age net; --task gender or age picks the
+paper's built-in nets. Reports accuracy, 1-off age accuracy, centre crop and 10-crop,
 per-class precision and recall, the confusion matrix as a PNG, and a
 breakdown by gender × race × age. --calibrate fits a softmax temperature
 on the validation split and reports the calibration error before and after.`,
@@ -58,7 +61,8 @@ it on ONNX Runtime against the Go model. Needs a binary with ONNX Runtime
 compiled in (./setup.sh builds one when it installed ONNX Runtime).`,
 }
 
-// backendNote ends every usage text: how --backend is chosen.
+// backendNote ends the usage text of every command with --backend: how
+// the backend is chosen.
 const backendNote = `
 --backend go|onnx|xla picks the compute backend; without it, $GOMLX_BACKEND,
 else ONNX Runtime when this binary has it compiled in and finds its library,
@@ -81,7 +85,10 @@ func usageFor(fs *flag.FlagSet) func() {
 		if !ok {
 			text = "usage: agegender " + fs.Name() + " [flags]"
 		}
-		text = strings.TrimRight(text, "\n") + "\n" + backendNote
+		text = strings.TrimRight(text, "\n") + "\n"
+		if fs.Lookup("backend") != nil {
+			text += backendNote
+		}
 		if readsData[fs.Name()] {
 			text += dataNote
 		}
