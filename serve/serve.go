@@ -366,7 +366,7 @@ func (s *Service) analysisError(w http.ResponseWriter, r *http.Request, err erro
 	case errors.Is(err, agegender.ErrEmptyImage), errors.Is(err, agegender.ErrNotImage),
 		errors.Is(err, agegender.ErrUnsupportedFormat), errors.Is(err, agegender.ErrCorruptImage):
 		msg := "cannot use the image: " + err.Error()
-		if !strings.Contains(msg, "JPEG") {
+		if !strings.Contains(msg, "send") {
 			msg += "; send a JPEG, PNG, GIF, BMP or WebP image"
 		}
 		writeError(w, r, apiError{status: http.StatusBadRequest, msg: msg})
