@@ -117,8 +117,12 @@ func cmdTrain(ctx context.Context, args []string) error {
 		if dt.Task == data.TaskGenderAge {
 			heads = model.HeadsGenderAge
 		}
-		fmt.Printf("trained %s heads (%s) for %s: best validation score %.4f in %.0f s; model in %s\n",
-			*trunk, heads, dt.Task, res.BestVal, res.Seconds, res.ModelPath)
+		score := "accuracy"
+		if dt.Task == data.TaskGenderAge {
+			score = "score (mean of gender and exact age-group accuracy, the \"val acc\" above)"
+		}
+		fmt.Printf("trained %s heads (%s) for %s: best validation %s %.4f in %.0f s; model in %s\n",
+			*trunk, heads, dt.Task, score, res.BestVal, res.Seconds, res.ModelPath)
 		return nil
 	}
 	fmt.Printf("trained %s for %s: best validation accuracy %.4f in %.0f s; model in %s\n",
