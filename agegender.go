@@ -178,24 +178,20 @@ func New(opts Options) (*Analyzer, error) {
 			_ = det.Load() // an error is left for the first Find to report
 		}()
 	}
-	if opts.Model == "" && opts.GenderModel == "" && opts.AgeModel == "" && models.HasBuiltin(models.Joint) {
-		a.warm.Add(1)
-		go func() {
-			defer a.warm.Done()
-			if a.load(b, opts) == nil {
-				a.warmNets()
-			}
-		}()
-		return a, nil
-	}
-	if err := a.load(b, opts); err != nil {
-		a.warm.Wait()
-		b.Finalize()
-		return nil, err
+	builtin := opts.Model == "" && opts.GenderModel == "" && opts.AgeModel == "" && models.HasBuiltin(models.Joint)
+	if !builtin {
+		if err := a.load(b, opts); err != nil {
+			a.warm.Wait()
+			b.Finalize()
+			return nil, err
+		}
 	}
 	a.warm.Add(1)
 	go func() {
 		defer a.warm.Done()
+		if builtin && a.load(b, opts) != nil {
+			return // every call reports the error
+		}
 		a.warmNets()
 	}()
 	return a, nil

@@ -31,27 +31,29 @@ build() { # stripped and xz-compressed: 37 MiB → 16 MiB for agegender
   CGO_ENABLED=1 go build -trimpath -ldflags='-s -w' -tags "$TAGS" -o ".gpu/$1" "$2"
   xz -T0 -6 ".gpu/$1"
 }
+faces() { # SIDE QUALITY: the train and validation faces as .gpu/utkface.tar.xz.
+  # Test is evaluated back here, on the returned model. One tar.xz, not
+  # 19,000 files: a device call counts each file's overhead (run.sh unpacks
+  # it; xz takes back the tar's padding).
+  go run ./bench/gpu/pack -dst .gpu/utkface -side "$1" -quality "$2" -splits train,val
+  tar -C .gpu -cf .gpu/utkface.tar utkface && rm -rf .gpu/utkface && xz -T0 -1 .gpu/utkface.tar
+}
 case "$MODE" in
 speed)
   build speed ./bench/speed
   cp bench/torch_speed.py .gpu/ ;;
 train)
-  TAGS="$TAGS,nobuiltin" build agegender ./cmd/agegender # no embedded models: 24 → 6 MiB
-  # Train and validation faces only (test is evaluated back here, on the
-  # returned model): 80 px, JPEG quality 75 (25 MiB as tar.xz) fits the budget; the loader
+  TAGS="$TAGS,nobuiltin" build agegender ./cmd/agegender # no embedded models: 24 → 9 MiB
+  # 80 px, JPEG quality 75 (25 MiB as tar.xz) fits the budget; the loader
   # resizes them to 256 and crops 227, like any other input.
-  go run ./bench/gpu/pack -dst .gpu/utkface -side "${SIDE:-80}" -quality "${QUALITY:-75}" -splits train,val
-  # One tar.xz, not 19,000 files: a device call counts each file's overhead
-  # (run.sh unpacks it; xz takes back the tar's padding).
-  tar -C .gpu -cf .gpu/utkface.tar utkface && rm -rf .gpu/utkface && xz -T0 -1 .gpu/utkface.tar ;;
+  faces "${SIDE:-80}" "${QUALITY:-75}" ;;
 finetune)
   FROM=${FROM:?finetune: set FROM to a stage-1 trunk model (agegender train --trunk faceres --task both ...)}
   TAGS="$TAGS,nobuiltin" build agegender ./cmd/agegender
   cp "$FROM" .gpu/from.agm
   # The trunk reads 224 px, so the faces go larger than for origin: 96 px,
   # quality 75 (31 MiB as tar.xz).
-  go run ./bench/gpu/pack -dst .gpu/utkface -side "${SIDE:-96}" -quality "${QUALITY:-75}" -splits train,val
-  tar -C .gpu -cf .gpu/utkface.tar utkface && rm -rf .gpu/utkface && xz -T0 -1 .gpu/utkface.tar
+  faces "${SIDE:-96}" "${QUALITY:-75}"
   # Tracked files travel too: the built-in models wait in .gpu-hold/.
   grep -qx '.gpu-hold/' .git/info/exclude || echo '.gpu-hold/' >> .git/info/exclude
   mkdir -p .gpu-hold && mv models/builtin/*.agm .gpu-hold/

@@ -184,7 +184,7 @@ func BuildCache(ctx context.Context, paths []string, cfg Spec, progress func(don
 	pix := make([][]uint8, len(paths))
 	errs := make([]error, len(paths))
 	jobs := make(chan int)
-	done := make(chan struct{}, workers)
+	done := make(chan struct{}, len(paths)) // never blocks a worker
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
@@ -214,13 +214,8 @@ func BuildCache(ctx context.Context, paths []string, cfg Spec, progress func(don
 		select {
 		case <-done:
 		case <-ctx.Done():
-			close(stop)
-			go func() { // let the workers finish the images in flight
-				for range done {
-				}
-			}()
+			close(stop) // the workers finish the images in flight
 			wg.Wait()
-			close(done)
 			return nil, []error{ctx.Err()}
 		}
 		if progress != nil {
