@@ -23,7 +23,7 @@ import (
 // variance 2/fan-in), biases start at 0.
 //
 // The variables are named as the Caffe layers ("/net/conv3_2/weights"),
-// which lets package interop/caffe import a VGG-Face caffemodel directly
+// which lets package interop/caffeimport import a VGG-Face caffemodel directly
 // and lets transfer learning freeze the convolutions by name.
 //
 // The smallest accepted input is 32: five halvings leave a 1×1 map.

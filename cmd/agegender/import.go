@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/agegender/agegender/interop/caffe"
+	"github.com/agegender/agegender/interop/caffeimport"
 )
 
 // cmdImport converts a Caffe model (the paper's age_net/gender_net, or
@@ -41,7 +42,7 @@ func cmdImport(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	m, err := caffe.ToModel(def, w, *task, mean)
+	m, err := caffeimport.ToModel(def, w, *task, mean)
 	if err != nil {
 		return err
 	}

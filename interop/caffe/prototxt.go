@@ -17,11 +17,11 @@
 // "V2" format (`layer { type: "Convolution" }`, field 100). Both are read;
 // types are reported in V2 spelling ("Convolution", "InnerProduct").
 //
-// [ToModel] converts the paper's age_net and gender_net, or a VGG-Face
-// network, into an agegender [model.Model]. Caffe stores images as NCHW in
-// BGR order; agegender runs NHWC RGB, so the conversion transposes every
-// kernel, flips the first convolution's input channels and reorders the
-// first fully connected layer's inputs from CHW to HWC order.
+// This package only reads (and, for test fixtures, writes) Caffe files,
+// plus the layout helpers that rearrange Caffe's NCHW/BGR weights for
+// agegender's NHWC/RGB (layout.go). Package interop/caffeimport converts
+// the paper's nets and VGG-Face into agegender models; package
+// interop/vggface runs VGG-Face as a pretrained trunk.
 //
 // Every reader bounds its work by the size of its input: a truncated,
 // corrupt or hostile file gives an error, never a panic or an allocation

@@ -1,4 +1,4 @@
-package caffe
+package caffeimport
 
 import (
 	"bytes"
@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/agegender/agegender/internal/datatest"
+	"github.com/agegender/agegender/interop/caffe"
 	"github.com/agegender/agegender/model"
 	"github.com/agegender/agegender/model/ops"
 	"github.com/gomlx/compute"
@@ -20,11 +24,11 @@ import (
 // products, in Caffe's layout, with He-scaled Gaussian values (the last
 // layer scaled by headScale) and random biases. Parameterless layers are
 // listed too, as in real caffemodels.
-func randomWeights(t testing.TB, def *NetDef, seed uint64, headScale float64) []Layer {
+func randomWeights(t testing.TB, def *caffe.NetDef, seed uint64, headScale float64) []caffe.Layer {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 1))
 	side, c, flat := def.Inputs[0].Shape[2], 3, 0
-	var out []Layer
+	var out []caffe.Layer
 	last := ""
 	for _, l := range def.Layers {
 		if l.InnerProduct != nil {
@@ -39,12 +43,12 @@ func randomWeights(t testing.TB, def *NetDef, seed uint64, headScale float64) []
 		return v
 	}
 	for _, l := range def.Layers {
-		layer := Layer{Name: l.Name, Type: l.Type}
+		layer := caffe.Layer{Name: l.Name, Type: l.Type}
 		switch {
 		case l.Conv != nil:
 			p := l.Conv
 			fan := c * p.KernelH * p.KernelW
-			layer.Blobs = []Blob{
+			layer.Blobs = []caffe.Blob{
 				{Shape: []int{p.NumOutput, c, p.KernelH, p.KernelW}, Data: gauss(p.NumOutput*fan, math.Sqrt(2/float64(fan)))},
 				{Shape: []int{p.NumOutput}, Data: gauss(p.NumOutput, 0.1)},
 			}
@@ -61,7 +65,7 @@ func randomWeights(t testing.TB, def *NetDef, seed uint64, headScale float64) []
 				std *= headScale
 			}
 			n := l.InnerProduct.NumOutput
-			layer.Blobs = []Blob{{Shape: []int{n, in}, Data: gauss(n*in, std)}, {Shape: []int{n}, Data: gauss(n, 0.1)}}
+			layer.Blobs = []caffe.Blob{{Shape: []int{n, in}, Data: gauss(n*in, std)}, {Shape: []int{n}, Data: gauss(n, 0.1)}}
 			flat = n
 		}
 		out = append(out, layer)
@@ -70,13 +74,13 @@ func randomWeights(t testing.TB, def *NetDef, seed uint64, headScale float64) []
 }
 
 // roundTrip writes layers as a caffemodel and reads them back.
-func roundTrip(t testing.TB, layers []Layer, opts *WriteOptions) *Weights {
+func roundTrip(t testing.TB, layers []caffe.Layer, opts *caffe.WriteOptions) *caffe.Weights {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := WriteNetParameter(&buf, layers, opts); err != nil {
+	if err := caffe.WriteNetParameter(&buf, layers, opts); err != nil {
 		t.Fatal(err)
 	}
-	w, err := ReadNetParameter(&buf, int64(buf.Len()))
+	w, err := caffe.ReadNetParameter(&buf, int64(buf.Len()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,12 +114,12 @@ func TestImportPaperNet(t *testing.T) {
 		classes int
 		v1      bool
 	}{{"age", 8, true}, {"gender", 2, false}} {
-		def, err := ParseNetFile(realFile(t, c.task, "deploy.prototxt"))
+		def, err := caffe.ParseNetFile(realFile(t, c.task, "deploy.prototxt"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		src := randomWeights(t, def, 1, 1)
-		w := roundTrip(t, src, &WriteOptions{Name: "CaffeNet", V1: c.v1})
+		w := roundTrip(t, src, &caffe.WriteOptions{Name: "CaffeNet", V1: c.v1})
 		m, err := ToModel(def, w, c.task, mean)
 		if err != nil {
 			t.Fatal(err)
@@ -221,13 +225,13 @@ func TestImportPaperNet(t *testing.T) {
 // below) on a random 227×227 image against agegender's predictor on the
 // same image in RGB NHWC. The probabilities agree to 1e-4.
 func TestMatchesCaffe(t *testing.T) {
-	def, err := ParseNetFile(realFile(t, "age", "deploy.prototxt"))
+	def, err := caffe.ParseNetFile(realFile(t, "age", "deploy.prototxt"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// fc8 is scaled down so the softmax is not saturated and the test
 	// compares meaningful probabilities.
-	w := roundTrip(t, randomWeights(t, def, 2, 0.02), &WriteOptions{V1: true})
+	w := roundTrip(t, randomWeights(t, def, 2, 0.02), &caffe.WriteOptions{V1: true})
 	meanBGR := [3]float64{78.426338, 87.768914, 114.895848}
 	m, err := ToModel(def, w, "age", [3]float32{float32(meanBGR[2]), float32(meanBGR[1]), float32(meanBGR[0])})
 	if err != nil {
@@ -243,15 +247,15 @@ func TestVGGFaceMatchesCaffe(t *testing.T) {
 	if testing.Short() {
 		t.Skip("VGG-16 weights (30 M values) are heavy for -short")
 	}
-	src := mustRead(t, "testdata/vgg_face_deploy.prototxt")
+	src := mustRead(t, "../caffe/testdata/vgg_face_deploy.prototxt")
 	src = strings.ReplaceAll(src, "input_dim: 224", "input_dim: 32")
 	src = strings.Replace(src, "num_output: 2622", "num_output: 2", 1)
-	def, err := ParseNet(strings.NewReader(src))
+	def, err := caffe.ParseNet(strings.NewReader(src))
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := roundTrip(t, randomWeights(t, def, 3, 0.005), &WriteOptions{Name: "VGG_FACE_16_layers"})
-	m, err := Convert(def, w, Options{Task: "gender", Mean: VGGFaceMeanRGB, Frozen: VGGFaceConvLayers()})
+	w := roundTrip(t, randomWeights(t, def, 3, 0.005), &caffe.WriteOptions{Name: "VGG_FACE_16_layers"})
+	m, err := Convert(def, w, Options{Task: "gender", Mean: caffe.VGGFaceMeanRGB, Frozen: VGGFaceConvLayers()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,18 +269,18 @@ func TestVGGFaceMatchesCaffe(t *testing.T) {
 	if err := json.Unmarshal(m.Info.Training, &prov); err != nil || len(prov.Frozen) != 26 || prov.Frozen[0] != "/net/conv1_1/weights" || prov.Frozen[25] != "/net/conv5_3/biases" {
 		t.Errorf("frozen variables %v (%v)", prov.Frozen, err)
 	}
-	mean := VGGFaceMeanRGB
+	mean := caffe.VGGFaceMeanRGB
 	compareWithCaffe(t, def, w, m, 1, [3]float64{float64(mean[2]), float64(mean[1]), float64(mean[0])})
 }
 
 func TestVGGFaceDefinition(t *testing.T) {
-	def, err := ParseNetFile("testdata/vgg_face_deploy.prototxt")
+	def, err := caffe.ParseNetFile("../caffe/testdata/vgg_face_deploy.prototxt")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Without weights for it, the full-size net is checked by its
 	// definition only: every layer must match agegender's vgg16.
-	_, err = Convert(def, &Weights{}, Options{Task: "identity"})
+	_, err = Convert(def, &caffe.Weights{}, Options{Task: "identity"})
 	if err == nil || !strings.Contains(err.Error(), `no layer "conv1_1"`) {
 		t.Errorf("got %v; want the definition accepted and the missing weights reported", err)
 	}
@@ -284,7 +288,7 @@ func TestVGGFaceDefinition(t *testing.T) {
 
 // compareWithCaffe runs n random images through the reference and through
 // agegender's predictor.
-func compareWithCaffe(t *testing.T, def *NetDef, w *Weights, m *model.Model, n int, meanBGR [3]float64) {
+func compareWithCaffe(t *testing.T, def *caffe.NetDef, w *caffe.Weights, m *model.Model, n int, meanBGR [3]float64) {
 	t.Helper()
 	backend, err := compute.NewWithConfig("go")
 	if err != nil {
@@ -338,7 +342,7 @@ func compareWithCaffe(t *testing.T, def *NetDef, w *Weights, m *model.Model, n i
 // window starts in the padding), cross-channel LRN
 // (x / (k + α/n · Σ x²)^β), inner products on the CHW-flattened blob,
 // ReLU, softmax; dropout is the identity at test time.
-func caffeForward(t *testing.T, def *NetDef, w *Weights, x []float64, side int) []float64 {
+func caffeForward(t *testing.T, def *caffe.NetDef, w *caffe.Weights, x []float64, side int) []float64 {
 	c, h, wd := 3, side, side
 	for _, l := range def.Layers {
 		switch l.Type {
@@ -460,7 +464,7 @@ func caffeForward(t *testing.T, def *NetDef, w *Weights, x []float64, side int) 
 // with errors naming the layer and what was expected.
 func TestConvertErrors(t *testing.T) {
 	deploy := mustRead(t, realFile(t, "gender", "deploy.prototxt"))
-	good, err := ParseNet(strings.NewReader(deploy))
+	good, err := caffe.ParseNet(strings.NewReader(deploy))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -477,7 +481,7 @@ func TestConvertErrors(t *testing.T) {
 		{"LRN replaced", "type: LRN\n  bottom: \"pool2\"", "type: RELU\n  bottom: \"pool2\"", `layer "norm2" (ReLU): wrong type`},
 		{"input", "input_dim: 227", "input_dim: 99", "input"},
 	} {
-		def, err := ParseNet(strings.NewReader(strings.Replace(deploy, c.old, c.new, 1)))
+		def, err := caffe.ParseNet(strings.NewReader(strings.Replace(deploy, c.old, c.new, 1)))
 		if err != nil {
 			t.Fatalf("%s: %v", c.what, err)
 		}
@@ -486,20 +490,20 @@ func TestConvertErrors(t *testing.T) {
 		}
 	}
 
-	// Weights that do not fit the definition.
-	bad := func(edit func([]Layer) []Layer) *Weights {
-		ls := make([]Layer, len(layers))
+	// caffe.Weights that do not fit the definition.
+	bad := func(edit func([]caffe.Layer) []caffe.Layer) *caffe.Weights {
+		ls := make([]caffe.Layer, len(layers))
 		for i, l := range layers {
-			ls[i] = Layer{Name: l.Name, Type: l.Type, Blobs: append([]Blob(nil), l.Blobs...)}
+			ls[i] = caffe.Layer{Name: l.Name, Type: l.Type, Blobs: append([]caffe.Blob(nil), l.Blobs...)}
 		}
 		return roundTrip(t, edit(ls), nil)
 	}
 	for _, c := range []struct {
 		what string
-		w    *Weights
+		w    *caffe.Weights
 		want string
 	}{
-		{"no fc7", bad(func(ls []Layer) []Layer {
+		{"no fc7", bad(func(ls []caffe.Layer) []caffe.Layer {
 			for i := range ls {
 				if ls[i].Name == "fc7" {
 					return append(ls[:i], ls[i+1:]...)
@@ -507,7 +511,7 @@ func TestConvertErrors(t *testing.T) {
 			}
 			return ls
 		}), `no layer "fc7"`},
-		{"conv3 transposed", bad(func(ls []Layer) []Layer {
+		{"conv3 transposed", bad(func(ls []caffe.Layer) []caffe.Layer {
 			for i := range ls {
 				if ls[i].Name == "conv3" {
 					ls[i].Blobs[0].Shape = []int{256, 384, 3, 3}
@@ -515,7 +519,7 @@ func TestConvertErrors(t *testing.T) {
 			}
 			return ls
 		}), `layer "conv3": weights have shape [256 384 3 3], want [384 256 3 3]`},
-		{"fc8 no bias", bad(func(ls []Layer) []Layer {
+		{"fc8 no bias", bad(func(ls []caffe.Layer) []caffe.Layer {
 			for i := range ls {
 				if ls[i].Name == "fc8" {
 					ls[i].Blobs = ls[i].Blobs[:1]
@@ -548,7 +552,7 @@ func TestConvertErrors(t *testing.T) {
 // TestImportedModelSaves checks that an imported model survives agegender's
 // own file format.
 func TestImportedModelSaves(t *testing.T) {
-	def, err := ParseNetFile(realFile(t, "gender", "deploy.prototxt"))
+	def, err := caffe.ParseNetFile(realFile(t, "gender", "deploy.prototxt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -566,5 +570,35 @@ func TestImportedModelSaves(t *testing.T) {
 	}
 	if back.Info.Config != m.Info.Config || back.NumParams() != m.NumParams() || back.NumParams() != 11_411_970 {
 		t.Errorf("reloaded %+v with %d params, want %+v with %d", back.Info.Config, back.NumParams(), m.Info.Config, m.NumParams())
+	}
+}
+
+func mustRead(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// realFile returns a file of the paper's release (../shared, read-only),
+// or skips the test when the shared data is absent.
+func realFile(t testing.TB, parts ...string) string {
+	t.Helper()
+	return filepath.Join(append([]string{datatest.SharedDir(t, "adience/caffe")}, parts...)...)
+}
+
+// TestInputSideFromCrop checks that a train/val definition, which
+// declares no input, gives its side by its data layer's crop_size.
+func TestInputSideFromCrop(t *testing.T) {
+	for _, task := range []string{"age", "gender"} {
+		d, err := caffe.ParseNetFile(realFile(t, task, "train_val_test_fold_is_0.prototxt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, err := inputSide(d); s != 227 || err != nil {
+			t.Errorf("%s: input side from crop_size %d (%v), want 227", task, s, err)
+		}
 	}
 }

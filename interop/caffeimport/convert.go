@@ -1,4 +1,16 @@
-package caffe
+// Package caffeimport converts Caffe nets read by package interop/caffe
+// into agegender models: the paper's age_net and gender_net (Levi &
+// Hassner 2015; agegender net "origin") and VGG-Face (Parkhi et al. 2015;
+// net "vgg16"), with their trained weights.
+//
+// Caffe stores images as NCHW in BGR order; agegender runs NHWC RGB, so
+// the conversion transposes every kernel, flips the first convolution's
+// input channels and reorders the first fully connected layer's inputs
+// from CHW to HWC order (the layout helpers of package caffe).
+//
+// (To use VGG-Face as a pretrained trunk under trainable heads instead,
+// see package interop/vggface.)
+package caffeimport
 
 import (
 	"encoding/json"
@@ -8,6 +20,7 @@ import (
 
 	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/data/prep"
+	"github.com/agegender/agegender/interop/caffe"
 	"github.com/agegender/agegender/model"
 	"github.com/agegender/agegender/model/modelfile"
 	"github.com/agegender/agegender/model/ops"
@@ -20,10 +33,6 @@ var (
 	GenderClasses = []string{"m", "f"}
 	AgeClasses    = []string{"0-2", "4-6", "8-12", "15-20", "25-32", "38-43", "48-53", "60-100"}
 )
-
-// VGGFaceMeanRGB is the per-channel mean VGG-Face subtracts, in RGB order
-// (its Caffe deploy feeds BGR minus 93.5940, 104.7624, 129.1863).
-var VGGFaceMeanRGB = [3]float32{129.1863, 104.7624, 93.5940}
 
 // VGGFaceConvLayers returns the names of VGG-16's 13 convolutions,
 // conv1_1 … conv5_3: the layers transfer learning usually freezes.
@@ -44,7 +53,7 @@ type Options struct {
 	// label gets class names "0", "1", …, but is not made into a model).
 	Task string
 	// Mean is the per-channel mean (RGB, 0..255) to subtract from inputs:
-	// see [MeanRGB] for a Caffe mean file, [VGGFaceMeanRGB] for VGG-Face.
+	// see [caffe.MeanRGB] for a Caffe mean file, [caffe.VGGFaceMeanRGB] for VGG-Face.
 	Mean [3]float32
 	// Classes, when positive and different from the net's last layer,
 	// replaces that layer for transfer learning: its weights are not
@@ -63,9 +72,9 @@ type Options struct {
 
 // ToModel converts one of the paper's nets (age_net or gender_net, or a
 // VGG-Face network) with its trained weights into an agegender model.
-// mean is the RGB mean to subtract (see [MeanRGB]). It is [Convert] with
+// mean is the RGB mean to subtract (see [caffe.MeanRGB]). It is [Convert] with
 // default options.
-func ToModel(def *NetDef, w *Weights, task string, mean [3]float32) (*model.Model, error) {
+func ToModel(def *caffe.NetDef, w *caffe.Weights, task string, mean [3]float32) (*model.Model, error) {
 	return Convert(def, w, Options{Task: task, Mean: mean})
 }
 
@@ -172,12 +181,12 @@ var ignored = map[string]bool{
 //     last feature map [C, H, W] channel-major, agegender flattens
 //     [H, W, C] channel-minor, so input c·H·W + h·W + w moves to
 //     (h·W + w)·C + c.
-func Convert(def *NetDef, w *Weights, opts Options) (*model.Model, error) {
+func Convert(def *caffe.NetDef, w *caffe.Weights, opts Options) (*model.Model, error) {
 	if def == nil || w == nil {
-		return nil, fmt.Errorf("caffe: Convert needs a net definition and weights")
+		return nil, fmt.Errorf("caffeimport: Convert needs a net definition and weights")
 	}
 	if opts.Task == "" {
-		return nil, fmt.Errorf("caffe: no task given (want \"gender\", \"age\" or another label)")
+		return nil, fmt.Errorf("caffeimport: no task given (want \"gender\", \"age\" or another label)")
 	}
 	net := "origin"
 	if def.Layer("conv1_1") != nil {
@@ -186,7 +195,7 @@ func Convert(def *NetDef, w *Weights, opts Options) (*model.Model, error) {
 	arch := architectures()[net]
 
 	// Match the definition's layers against the architecture.
-	var got []LayerDef
+	var got []caffe.LayerDef
 	for _, l := range def.Layers {
 		if !ignored[l.Type] {
 			got = append(got, l)
@@ -194,15 +203,15 @@ func Convert(def *NetDef, w *Weights, opts Options) (*model.Model, error) {
 	}
 	for i, want := range arch {
 		if i >= len(got) {
-			return nil, fmt.Errorf("caffe: net %q ends after %d layers; %s needs %s next", def.Name, len(got), net, want)
+			return nil, fmt.Errorf("caffeimport: net %q ends after %d layers; %s needs %s next", def.Name, len(got), net, want)
 		}
 		if err := matchStep(got[i], want); err != nil {
-			return nil, fmt.Errorf("caffe: net %q is not agegender's %s: %w", def.Name, net, err)
+			return nil, fmt.Errorf("caffeimport: net %q is not agegender's %s: %w", def.Name, net, err)
 		}
 	}
 	if len(got) > len(arch) {
 		l := got[len(arch)]
-		return nil, fmt.Errorf("caffe: net %q: unexpected %s layer %q after the last layer of %s", def.Name, l.Type, l.Name, net)
+		return nil, fmt.Errorf("caffeimport: net %q: unexpected %s layer %q after the last layer of %s", def.Name, l.Type, l.Name, net)
 	}
 	fc8 := def.Layer("fc8")
 	classes := fc8.InnerProduct.NumOutput
@@ -213,7 +222,7 @@ func Convert(def *NetDef, w *Weights, opts Options) (*model.Model, error) {
 		side = 224
 	}
 	if s, err := inputSide(def); err != nil {
-		return nil, fmt.Errorf("caffe: net %q: %w", def.Name, err)
+		return nil, fmt.Errorf("caffeimport: net %q: %w", def.Name, err)
 	} else if s > 0 {
 		side = s
 	}
@@ -228,7 +237,7 @@ func Convert(def *NetDef, w *Weights, opts Options) (*model.Model, error) {
 			h = ops.PoolOutSize(h, s.k, s.stride)
 		}
 		if h < 1 {
-			return nil, fmt.Errorf("caffe: net %q: input %d×%d is too small for %s", def.Name, side, side, net)
+			return nil, fmt.Errorf("caffeimport: net %q: input %d×%d is too small for %s", def.Name, side, side, net)
 		}
 		if s.typ == "InnerProduct" {
 			break
@@ -248,10 +257,10 @@ func Convert(def *NetDef, w *Weights, opts Options) (*model.Model, error) {
 	}
 	var err error
 	if info.ClassNames, err = classNames(opts.Task, info.Config.Classes); err != nil {
-		return nil, fmt.Errorf("caffe: net %q: %w", def.Name, err)
+		return nil, fmt.Errorf("caffeimport: net %q: %w", def.Name, err)
 	}
 	if err := info.Config.Validate(); err != nil {
-		return nil, fmt.Errorf("caffe: net %q: %w", def.Name, err)
+		return nil, fmt.Errorf("caffeimport: net %q: %w", def.Name, err)
 	}
 
 	// Import the weights.
@@ -273,7 +282,7 @@ func Convert(def *NetDef, w *Weights, opts Options) (*model.Model, error) {
 			break // the last layer: nothing more to import
 		}
 		if l == nil {
-			return nil, fmt.Errorf("caffe: weights %q have no layer %q", w.Name, s.name)
+			return nil, fmt.Errorf("caffeimport: weights %q have no layer %q", w.Name, s.name)
 		}
 		var wDims, ourDims []int
 		if s.typ == "Convolution" {
@@ -287,16 +296,16 @@ func Convert(def *NetDef, w *Weights, opts Options) (*model.Model, error) {
 		}
 		weights, bias, err := paramBlobs(l, wDims, def.Layer(s.name))
 		if err != nil {
-			return nil, fmt.Errorf("caffe: weights %q: %w", w.Name, err)
+			return nil, fmt.Errorf("caffeimport: weights %q: %w", w.Name, err)
 		}
 		var t []float32
 		switch {
 		case s.typ == "Convolution":
-			t = convKernel(weights.Data, out, cin, s.k, first && cin == 3)
+			t = caffe.ConvKernelHWIO(weights.Data, out, cin, s.k, first && cin == 3)
 		case fcFirst:
-			t = fcWeightsCHW(weights.Data, out, c, h, h)
+			t = caffe.InnerProductCHWToHWC(weights.Data, out, c, h, h)
 		default:
-			t = transpose(weights.Data, out, cin)
+			t = caffe.Transpose(weights.Data, out, cin)
 		}
 		m.Weights = append(m.Weights,
 			modelfile.Tensor{Name: "/" + model.Scope + "/" + s.name + "/weights", Dims: ourDims, Store: modelfile.Float32, F32: t},
@@ -310,14 +319,14 @@ func Convert(def *NetDef, w *Weights, opts Options) (*model.Model, error) {
 	for _, t := range m.Weights {
 		for _, v := range t.F32 {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return nil, fmt.Errorf("caffe: weights %q: %s holds NaN or Inf", w.Name, t.Name)
+				return nil, fmt.Errorf("caffeimport: weights %q: %s holds NaN or Inf", w.Name, t.Name)
 			}
 		}
 	}
 
 	for _, f := range opts.Frozen {
 		if !imported[f] {
-			return nil, fmt.Errorf("caffe: cannot freeze %q: not an imported layer of %s", f, net)
+			return nil, fmt.Errorf("caffeimport: cannot freeze %q: not an imported layer of %s", f, net)
 		}
 	}
 	prov := struct {
@@ -329,13 +338,13 @@ func Convert(def *NetDef, w *Weights, opts Options) (*model.Model, error) {
 		return nil, err
 	}
 	if m.Info.Task, err = data.ParseTask(opts.Task); err != nil || m.Info.Task == data.TaskGenderAge {
-		return nil, fmt.Errorf("caffe: task %q: a model file is for gender or age", opts.Task)
+		return nil, fmt.Errorf("caffeimport: task %q: a model file is for gender or age", opts.Task)
 	}
 	return m, nil
 }
 
 // matchStep checks that layer l is what the architecture expects.
-func matchStep(l LayerDef, s step) error {
+func matchStep(l caffe.LayerDef, s step) error {
 	bad := func(why string) error {
 		return fmt.Errorf("layer %q (%s): %s; want %s", l.Name, l.Type, why, s)
 	}
@@ -380,7 +389,7 @@ func matchStep(l LayerDef, s step) error {
 
 // inputSide returns the side of the square input the definition declares
 // (input shape [N, 3, S, S], or a data layer's crop_size), or 0.
-func inputSide(def *NetDef) (int, error) {
+func inputSide(def *caffe.NetDef) (int, error) {
 	if len(def.Inputs) > 0 && len(def.Inputs[0].Shape) > 0 {
 		s := def.Inputs[0].Shape
 		if len(s) != 4 || s[1] != 3 || s[2] != s[3] {
@@ -390,7 +399,7 @@ func inputSide(def *NetDef) (int, error) {
 	}
 	for _, l := range def.Layers {
 		if tp := l.Msg.Sub("transform_param"); tp != nil {
-			if crop, err := intField(tp, "crop_size", 0); err != nil || crop > 0 {
+			if crop, err := cropSize(tp); err != nil || crop > 0 {
 				return crop, err
 			}
 		}
@@ -420,7 +429,7 @@ func classNames(task string, n int) ([]string, error) {
 
 // paramBlobs returns a layer's weights, checked against the Caffe shape
 // want, and its bias (zeros when the definition has bias_term: false).
-func paramBlobs(l *Layer, want []int, def *LayerDef) (*Blob, []float32, error) {
+func paramBlobs(l *caffe.Layer, want []int, def *caffe.LayerDef) (*caffe.Blob, []float32, error) {
 	hasBias := true
 	if def != nil && def.Conv != nil {
 		hasBias = def.Conv.BiasTerm
@@ -459,72 +468,15 @@ func squeeze(s []int) []int {
 
 func sameShape(a, b []int) bool { return slices.Equal(a, b) }
 
-// convKernel turns a Caffe kernel [Cout, Cin, K, K] into [K, K, Cin, Cout],
-// reversing the input channels when flip is set (BGR → RGB).
-func convKernel(src []float32, cout, cin, k int, flip bool) []float32 {
-	dst := make([]float32, len(src))
-	for o := 0; o < cout; o++ {
-		for ci := 0; ci < cin; ci++ {
-			cd := ci
-			if flip {
-				cd = cin - 1 - ci
-			}
-			for y := 0; y < k; y++ {
-				for x := 0; x < k; x++ {
-					dst[((y*k+x)*cin+cd)*cout+o] = src[((o*cin+ci)*k+y)*k+x]
-				}
-			}
-		}
+// cropSize returns a transform_param's crop_size, or 0.
+func cropSize(tp *caffe.Msg) (int, error) {
+	f, ok := tp.Get("crop_size")
+	if !ok {
+		return 0, nil
 	}
-	return dst
-}
-
-// fcWeightsCHW turns Caffe inner-product weights [Out, C·H·W], whose
-// inputs are a feature map flattened in CHW order, into [H·W·C, Out] with
-// the inputs in HWC order.
-func fcWeightsCHW(src []float32, out, c, h, w int) []float32 {
-	dst := make([]float32, len(src))
-	in := c * h * w
-	for o := 0; o < out; o++ {
-		row := src[o*in : (o+1)*in]
-		for ch := 0; ch < c; ch++ {
-			for y := 0; y < h; y++ {
-				for x := 0; x < w; x++ {
-					dst[((y*w+x)*c+ch)*out+o] = row[(ch*h+y)*w+x]
-				}
-			}
-		}
+	v, err := f.Int()
+	if err == nil && v < 0 {
+		err = fmt.Errorf("line %d: crop_size is negative (%d)", f.Line, v)
 	}
-	return dst
-}
-
-// transpose turns [rows, cols] into [cols, rows].
-func transpose(src []float32, rows, cols int) []float32 {
-	dst := make([]float32, len(src))
-	for r := 0; r < rows; r++ {
-		for c := 0; c < cols; c++ {
-			dst[c*rows+r] = src[r*cols+c]
-		}
-	}
-	return dst
-}
-
-// MeanRGB averages a Caffe mean image (a BlobProto of shape [1, 3, H, W]
-// or [3, H, W], BGR, as in mean.binaryproto) over its pixels and returns
-// the per-channel means in RGB order, as agegender subtracts them.
-func MeanRGB(b *Blob) ([3]float32, error) {
-	s := b.Squeezed()
-	if len(s) != 3 || s[0] != 3 || s[1]*s[2] == 0 {
-		return [3]float32{}, fmt.Errorf("caffe: mean blob has shape %v, want [1, 3, H, W]", b.Shape)
-	}
-	n := s[1] * s[2]
-	var out [3]float32
-	for c := 0; c < 3; c++ {
-		var sum float64
-		for _, v := range b.Data[c*n : (c+1)*n] {
-			sum += float64(v)
-		}
-		out[2-c] = float32(sum / float64(n))
-	}
-	return out, nil
+	return v, err
 }
