@@ -13,14 +13,16 @@ import (
 
 	"github.com/agegender/agegender/interop/faceapi"
 	"github.com/agegender/agegender/interop/tfjs"
+	"github.com/agegender/agegender/interop/vggface"
 	"github.com/agegender/agegender/model/modelfile"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's idiomatic dot-import.
 	mlx "github.com/gomlx/gomlx/ml/model"
 )
 
 // Trunk is a pretrained network's body, imported from a TensorFlow.js
-// graph model (package interop/tfjs), that a [Config] puts under trainable
-// heads. Its graph travels inside the model file (Graph: the model.json
+// graph model (package interop/tfjs; face-api's net and VGG-Face are
+// written as one by interop/faceapi and interop/vggface), that a [Config]
+// puts under trainable heads. Its graph travels inside the model file (Graph: the model.json
 // without its weights manifest) and its weights are ordinary variables of
 // the net's store under the scope "trunk" (named by [tfjs.VariableName]),
 // so a model file holds the whole network, training can fine-tune any of
@@ -63,17 +65,58 @@ type IntConst struct {
 }
 
 // knownTrunk is a pretrained network that can serve as a trunk: its
-// description, and File, its model.json's name in the folder given to
-// [ImportTrunk] ("" for face-api's net, read by interop/faceapi from its
-// npm package's model folder).
+// description, and read, which reads it with its weights from the folder
+// given to [ImportTrunk] and returns it with its topology (for
+// Trunk.Graph), setting the fields of t that depend on the file (the
+// sizes of VGG-Face).
 type knownTrunk struct {
 	Trunk
-	File string
+	read func(t *Trunk, dir string) (*tfjs.Graph, json.RawMessage, error)
+}
+
+// tfjsFile reads a TF.js graph model, the file name in the folder.
+func tfjsFile(name string) func(*Trunk, string) (*tfjs.Graph, json.RawMessage, error) {
+	return func(_ *Trunk, dir string) (*tfjs.Graph, json.RawMessage, error) {
+		path := filepath.Join(dir, name)
+		g, err := tfjs.Load(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		topo, err := withoutWeights(path)
+		return g, topo, err
+	}
+}
+
+// readFaceAPI reads face-api's age/gender net from its npm package's
+// model folder.
+func readFaceAPI(_ *Trunk, dir string) (*tfjs.Graph, json.RawMessage, error) {
+	g, err := faceapi.Load(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w (train --models takes that folder, e.g. bench/faceapi/node_modules/@vladmandic/face-api/model)", err)
+	}
+	topo, err := faceapi.Topology()
+	return g, topo, err
+}
+
+// readVGGFace reads VGG-Face from the folder of its Caffe release and
+// sets t's sizes from its weights.
+func readVGGFace(t *Trunk, dir string) (*tfjs.Graph, json.RawMessage, error) {
+	g, err := vggface.Load(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w (pass that folder, the one holding %s, as train --models DIR)", err, vggface.WeightsFile)
+	}
+	geo, err := vggface.GeometryOf(g)
+	if err != nil {
+		return nil, nil, err
+	}
+	t.Size, t.Dim, t.CutShape = geo.Side, geo.Dim, geo.Pool5
+	topo, err := vggface.Topology(geo.Side)
+	return g, topo, err
 }
 
 // knownTrunks are the pretrained face networks of ../shared/models/tfjs
-// (see its README), and face-api's age/gender net, that can serve as
-// trunks, by name.
+// (see its README), face-api's age/gender net and VGG-Face, that can
+// serve as trunks, by name.
 var knownTrunks = map[string]knownTrunk{
 	// HSE FaceRec's MobileNet (v1, α=1) age/gender network as shipped by
 	// vladmandic/human: its input is on the 0..255 scale, and the heads
@@ -84,9 +127,9 @@ var knownTrunks = map[string]knownTrunk{
 	// faceres (59 of its 128 tensors differ by over 1 % of their largest
 	// value, and so do the features; TestKnownTrunks logs them).
 	"faceres": {Trunk{Name: "faceres", Input: "input_1", Size: 224, Scale: 1, Output: "global_pooling/Mean", Dim: 1024,
-		Cut: "conv_pw_12_relu/clip_by_value", CutShape: []int{7, 7, 1024}, Tune: faceresLastBlock}, "faceres.json"},
+		Cut: "conv_pw_12_relu/clip_by_value", CutShape: []int{7, 7, 1024}, Tune: faceresLastBlock}, tfjsFile("faceres.json")},
 	"faceres-deep": {Trunk{Name: "faceres-deep", Input: "input_1", Size: 224, Scale: 1, Output: "global_pooling/Mean", Dim: 1024,
-		Cut: "conv_pw_12_relu/clip_by_value", CutShape: []int{7, 7, 1024}, Tune: faceresLastBlock}, "faceres-deep.json"},
+		Cut: "conv_pw_12_relu/clip_by_value", CutShape: []int{7, 7, 1024}, Tune: faceresLastBlock}, tfjsFile("faceres-deep.json")},
 	// GEAR (github.com/Udolf15/GEAR-Predictor, converted by vladmandic):
 	// six 3×3 VALID convolutions with ReLU, each of the last five followed
 	// by a batch norm and a 2×2 max pool, on 198×198 RGB on the 0..1 scale
@@ -99,7 +142,7 @@ var knownTrunks = map[string]knownTrunk{
 	"gear": {Trunk{Name: "gear", Input: "input_1", Size: 198, Scale: 1.0 / 255,
 		Output: gearScope + "global_max_pooling2d_1/Max", Dim: 192,
 		Cut: gearScope + "max_pooling2d_4/MaxPool", CutShape: []int{10, 10, 160},
-		Tune: []string{gearScope + "conv2d_6/", gearScope + "batch_normalization_5/"}}, "gear.json"},
+		Tune: []string{gearScope + "conv2d_6/", gearScope + "batch_normalization_5/"}}, tfjsFile("gear.json")},
 	// face-api's age/gender net (@vladmandic/face-api on npm, MIT): a
 	// TinyXception on 112×112 RGB that subtracts its mean RGB and divides
 	// by 255 itself (so it is fed the 0..255 scale), built by
@@ -111,7 +154,7 @@ var knownTrunks = map[string]knownTrunk{
 	// bench/faceapi/node_modules.
 	FaceAPI: {Trunk{Name: FaceAPI, Input: faceapi.Input, Size: faceapi.Size, Scale: 1,
 		Output: faceapi.Pooled, Dim: 512,
-		Cut: "exit_flow/reduction_block/add", CutShape: []int{7, 7, 256}, Tune: []string{"exit_flow/separable_conv/"}}, ""},
+		Cut: "exit_flow/reduction_block/add", CutShape: []int{7, 7, 256}, Tune: []string{"exit_flow/separable_conv/"}}, readFaceAPI},
 	// MobileFaceNet (InsightFace-style identity network): inputs p/127.5-1,
 	// heads read its 192-d embedding before the L2 normalisation.
 	// Its last block (the global depthwise 7×7 convolution and the 1×1
@@ -119,8 +162,23 @@ var knownTrunks = map[string]knownTrunk{
 	// and tuned in stage 2.
 	"mobilefacenet": {Trunk{Name: "mobilefacenet", Input: "img_inputs", Size: 112, Scale: 1 / 127.5, Offset: -1,
 		Output: "MobileFaceNet/Logits/SpatialSqueeze", Dim: 192, Unscaled: true,
-		Cut: "MobileFaceNet/MobileFaceNet/Conv2d_7/add", CutShape: []int{7, 7, 512}, Tune: []string{"MobileFaceNet/Logits/"}}, "mobilefacenet.json"},
+		Cut: "MobileFaceNet/MobileFaceNet/Conv2d_7/add", CutShape: []int{7, 7, 512}, Tune: []string{"MobileFaceNet/Logits/"}}, tfjsFile("mobilefacenet.json")},
+	// VGG-Face (Parkhi et al. 2015; VGG-16 trained to tell 2622
+	// identities), for users who have its Caffe release: read by
+	// interop/vggface from VGG_FACE.caffemodel in the folder given
+	// (vgg_face_caffe.tar.gz, unpacked; it is not in ../shared). It is fed
+	// RGB on the 0..255 scale and subtracts its mean itself; the heads
+	// read fc7 after its ReLU (4096-d). fc6 and fc7 are tuned in stage 2,
+	// on the cached pool5 (7×7×512). Size, Dim and CutShape are those of
+	// the released net and are read from the weights on import, so a
+	// smaller net of the same shape (the tests') works too.
+	VGGFace: {Trunk{Name: VGGFace, Input: vggface.Input, Size: vggface.Size, Scale: 1,
+		Output: vggface.FC7, Dim: 4096, Cut: vggface.Pool5, CutShape: []int{7, 7, 512},
+		Tune: []string{"fc6/", "fc7/"}}, readVGGFace},
 }
+
+// VGGFace is the name of VGG-Face as a trunk.
+const VGGFace = "vggface"
 
 // FaceAPI is the name of face-api's age/gender net as a trunk.
 const FaceAPI = "faceapi"
@@ -159,7 +217,8 @@ const TrunkScope = "trunk"
 
 // ImportTrunk reads the named pretrained trunk from dir (a folder of TF.js
 // graph models such as ../shared/models/tfjs; for [FaceAPI], the model
-// folder of the npm package @vladmandic/face-api) and returns its
+// folder of the npm package @vladmandic/face-api; for [VGGFace], the
+// unpacked Caffe release, holding VGG_FACE.caffemodel) and returns its
 // description and its weights as model-file tensors named as the net's
 // variables (under Scope/TrunkScope). An unknown name gives the list of
 // known ones; a missing, truncated or foreign file gives an error naming
@@ -169,12 +228,11 @@ func ImportTrunk(dir, name string) (Trunk, []modelfile.Tensor, error) {
 	if err != nil {
 		return Trunk{}, nil, err
 	}
-	g, topo, err := k.load(dir)
+	t, g, topo, err := k.load(dir)
 	if err != nil {
 		return Trunk{}, nil, err
 	}
 	path := g.Path
-	t := k.Trunk
 	t.Graph = topo
 	var ts []modelfile.Tensor
 	for wn, w := range g.Weights {
@@ -202,7 +260,7 @@ func LoadTrunkGraph(dir, name string) (*tfjs.Graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, _, err := k.load(dir)
+	_, g, _, err := k.load(dir)
 	return g, err
 }
 
@@ -217,35 +275,21 @@ func lookupTrunk(name string) (knownTrunk, error) {
 }
 
 // load reads the trunk's graph with its weights from dir, checks that it
-// has the trunk's nodes, and returns it with its topology (the
+// has the trunk's nodes, and returns the trunk's description (with the
+// sizes of the file, for VGG-Face), the graph and its topology (the
 // model.json without weights, for Trunk.Graph).
-func (k knownTrunk) load(dir string) (*tfjs.Graph, json.RawMessage, error) {
-	var (
-		g    *tfjs.Graph
-		topo json.RawMessage
-		err  error
-	)
-	if k.File == "" { // face-api
-		if g, err = faceapi.Load(dir); err != nil {
-			return nil, nil, fmt.Errorf("%w (train --models takes that folder, e.g. bench/faceapi/node_modules/@vladmandic/face-api/model)", err)
-		}
-		topo, err = faceapi.Topology()
-	} else {
-		path := filepath.Join(dir, k.File)
-		if g, err = tfjs.Load(path); err != nil {
-			return nil, nil, err
-		}
-		topo, err = withoutWeights(path)
-	}
+func (k knownTrunk) load(dir string) (Trunk, *tfjs.Graph, json.RawMessage, error) {
+	t := k.Trunk
+	g, topo, err := k.read(&t, dir)
 	if err != nil {
-		return nil, nil, err
+		return Trunk{}, nil, nil, err
 	}
-	for _, n := range []string{k.Input, k.Output, k.Cut} {
+	for _, n := range []string{t.Input, t.Output, t.Cut} {
 		if n != "" && g.Node(n) == nil {
-			return nil, nil, fmt.Errorf("model: %s has no node %q; it is not the %s graph", g.Path, n, k.Name)
+			return Trunk{}, nil, nil, fmt.Errorf("model: %s has no node %q; it is not the %s graph", g.Path, n, t.Name)
 		}
 	}
-	return g, topo, nil
+	return t, g, topo, nil
 }
 
 // withoutWeights returns the model.json at path with an empty weights

@@ -1,9 +1,11 @@
 package model
 
 import (
+	"fmt"
 	"image"
 	"image/jpeg"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,9 +13,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agegender/agegender/data"
+	"github.com/agegender/agegender/data/prep"
 	"github.com/agegender/agegender/internal/datatest"
 	"github.com/agegender/agegender/interop/faceapi"
 	"github.com/agegender/agegender/interop/tfjs"
+	"github.com/agegender/agegender/interop/vggface"
+	"github.com/agegender/agegender/interop/vggface/vggfacetest"
+	"github.com/agegender/agegender/model/modelfile"
 	"github.com/agegender/agegender/model/ops"
 	"github.com/gomlx/compute"
 	_ "github.com/gomlx/compute/gobackend"
@@ -201,8 +208,14 @@ func TestKnownTrunks(t *testing.T) {
 	for _, name := range TrunkNames() {
 		t.Run(name, func(t *testing.T) {
 			dir := models
-			if name == FaceAPI {
+			switch name {
+			case FaceAPI:
 				dir = faceAPIDir(t)
+			case VGGFace: // not in ../shared: a small synthetic net of its shape
+				dir = t.TempDir()
+				if _, err := vggfacetest.Write(dir, vggfacetest.Tiny, true); err != nil {
+					t.Fatal(err)
+				}
 			}
 			tr, weights, err := ImportTrunk(dir, name)
 			if err != nil {
@@ -293,4 +306,174 @@ func faceAPIDir(t *testing.T) string {
 		t.Skipf("face-api's npm package is not installed (%v): run bench/faceapi.sh, or set AGEGENDER_FACEAPI to an installed @vladmandic/face-api folder", err)
 	}
 	return dir
+}
+
+// vggfaceModel imports a synthetic VGG-Face (vggfacetest.Tiny, written to
+// a temp folder, which it returns) as a trunk and puts freshly
+// initialised joint heads on it: a whole model, as training starts it.
+func vggfaceModel(t *testing.T, b compute.Backend) (*Model, string) {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := vggfacetest.Write(dir, vggfacetest.Tiny, true); err != nil {
+		t.Fatal(err)
+	}
+	tr, weights, err := ImportTrunk(dir, VGGFace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net := vggfacetest.Tiny
+	if tr.Size != net.Side || tr.Dim != net.FC || !slices.Equal(tr.CutShape, []int{2, 2, net.Channels[4]}) {
+		t.Errorf("trunk size %d, dim %d, cut %v; want %d, %d, [2 2 %d]", tr.Size, tr.Dim, tr.CutShape, net.Side, net.FC, net.Channels[4])
+	}
+	if c, ok := tr.Ints["flatten/shape"]; !ok || !slices.Equal(c.Values, []int32{-1, 32}) {
+		t.Errorf("int constants %v, want flatten/shape [-1 32]", tr.Ints)
+	}
+	if len(weights) != 13*2+2*2+1 {
+		t.Errorf("%d trunk weights, want 31 (13 convolutions, fc6, fc7, the mean)", len(weights))
+	}
+	for _, p := range tr.Tune {
+		n := 0
+		for _, w := range weights {
+			if strings.HasPrefix(w.Name, "/"+Scope+"/"+TrunkScope+"/"+tfjs.VariableName(p)) {
+				n++
+			}
+		}
+		if n != 2 {
+			t.Errorf("Tune prefix %q names %d weights, want 2", p, n)
+		}
+	}
+	cfg := Config{Net: TrunkNet, Trunk: &tr, Input: tr.Size, Classes: JointClasses, Heads: HeadsGenderAge, Seed: 1}
+	m := &Model{Info: Info{Config: cfg, Task: data.TaskGenderAge, Spec: prep.Spec{Resize: tr.Size, Crop: tr.Size}}, Weights: weights}
+	m.Info.ClassNames = data.TaskGender.ClassNames() // then the ages in years, as transfer.JointClassNames
+	for y := range AgeBins {
+		m.Info.ClassNames = append(m.Info.ClassNames, fmt.Sprint(y))
+	}
+	store := mlx.NewStore()
+	if err := m.LoadInto(store); err != nil {
+		t.Fatal(err)
+	}
+	exec := mlx.MustNewExec(b, store, func(s *mlx.Scope, x *Node) *Node { return Logits(s.In(Scope), cfg, x) })
+	exec.MustCall(tensors.FromFlatDataAndDimensions(make([]float32, tr.Size*tr.Size*3), 1, tr.Size, tr.Size, 3))
+	have := map[string]bool{}
+	for _, w := range weights {
+		have[w.Name] = true
+	}
+	for v := range store.IterVariables() {
+		if !have[v.Path()] {
+			m.Weights = append(m.Weights, modelfile.Tensor{Name: v.Path(), Dims: v.Shape().Dimensions, Store: modelfile.Float32, F32: tensors.MustCopyFlatData[float32](v.MustValue())})
+		}
+	}
+	return m, dir
+}
+
+// TestVGGFaceTrunk checks VGG-Face as a trunk end to end without shared
+// data: imported from its Caffe files (a synthetic net of its shape), put
+// under heads, saved as one model file (float32 and float16) and loaded
+// back, the net's features equal those of interop/vggface's graph of the
+// caffemodel, and the loaded model predicts.
+func TestVGGFaceTrunk(t *testing.T) {
+	b, err := compute.NewWithConfig("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Finalize()
+	m, dir := vggfaceModel(t, b)
+	tr := *m.Info.Config.Trunk
+	g, err := vggface.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := g.NewExec(b, vggface.Input, vggface.FC7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3
+	rng := rand.New(rand.NewPCG(5, 5))
+	pix := make([]float32, n*tr.Size*tr.Size*3)
+	for i := range pix {
+		pix[i] = float32(rng.IntN(256))
+	}
+	x := tensors.FromFlatDataAndDimensions(pix, n, tr.Size, tr.Size, 3)
+	res, err := ref.Call(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tensors.MustCopyFlatData[float32](res[0])
+	for _, half := range []bool{false, true} {
+		path := filepath.Join(t.TempDir(), "vggface.agm")
+		if err := m.Save(path, half); err != nil {
+			t.Fatal(err)
+		}
+		back, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bt := back.Info.Config.Trunk; bt == nil || bt.Name != VGGFace || bt.Size != tr.Size || !slices.Equal(bt.CutShape, tr.CutShape) {
+			t.Fatalf("reloaded trunk %+v", bt)
+		}
+		store := mlx.NewStore()
+		if err := back.LoadInto(store); err != nil {
+			t.Fatal(err)
+		}
+		bt := *back.Info.Config.Trunk
+		exec := mlx.MustNewExec(b, store, func(s *mlx.Scope, x *Node) *Node {
+			return bt.build(s.In(Scope).In(TrunkScope), x, true, false, false)
+		})
+		got := tensors.MustCopyFlatData[float32](exec.MustCall(x)[0])
+		var diff, scale float64
+		for i := range want {
+			diff = max(diff, math.Abs(float64(got[i]-want[i])))
+			scale = max(scale, math.Abs(float64(want[i])))
+		}
+		tol := 1e-5
+		if half {
+			tol = 2e-2 // float16 weights
+		}
+		t.Logf("half=%t: max |Δ| %.3g of features up to %.3g", half, diff, scale)
+		if scale == 0 || diff > tol*scale {
+			t.Errorf("half=%t: the model file's trunk differs from the caffemodel's graph by %.3g (scale %.3g)", half, diff, scale)
+		}
+		p, err := NewPredictor(b, back, ops.Portable)
+		if err != nil {
+			t.Fatal(err)
+		}
+		probs, err := p.Probs(pix, n)
+		p.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(probs) != n || len(probs[0]) != JointClasses {
+			t.Errorf("predictions %d×%d, want %d×%d", len(probs), len(probs[0]), n, JointClasses)
+		}
+	}
+}
+
+// TestVGGFaceTrunkErrors checks the errors of a missing VGG-Face folder
+// and of a model file that lacks one of its weights.
+func TestVGGFaceTrunkErrors(t *testing.T) {
+	_, _, err := ImportTrunk(filepath.Join(t.TempDir(), "tfjs"), VGGFace)
+	for _, w := range []string{"VGG_FACE.caffemodel", "vgg_face_caffe.tar.gz", "as train --models DIR"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("missing folder: error %v, want one containing %q", err, w)
+		}
+	}
+	t.Logf("missing folder: %v", err)
+	b, err := compute.NewWithConfig("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Finalize()
+	m, _ := vggfaceModel(t, b)
+	m.Weights = slices.DeleteFunc(m.Weights, func(w modelfile.Tensor) bool { return strings.HasSuffix(w.Name, tfjs.VariableName("fc7/kernel")) })
+	path := filepath.Join(t.TempDir(), "cut.agm")
+	if err := m.Save(path, true); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(path)
+	for _, w := range []string{path, "fc7/kernel"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("model file without fc7: error %v, want one containing %q", err, w)
+		}
+	}
+	t.Logf("model file without fc7: %v", err)
 }
