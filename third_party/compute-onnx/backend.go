@@ -112,6 +112,7 @@ type Backend struct {
 	capabilities   compute.Capabilities
 	isFinalized    bool
 	keepModelProto bool
+	cacheDir       string // agegender patch: the optimized-model cache (cache.go)
 }
 
 // SetKeepModelProto controls whether compiled Executable instances retain the graph *onnx.ModelProto.
@@ -152,13 +153,13 @@ func init() {
 	}
 }
 
-func parseConfig(config string) (cuda bool, logSeverity int, lib string, err error) {
+func parseConfig(config string) (cuda bool, logSeverity int, lib, cache string, err error) {
 	cuda = false
 	hasProvider := false
 	logSeverity = -1 // not set
 
 	if config == "" {
-		return HasNvidiaGPU(), -1, "", nil
+		return HasNvidiaGPU(), -1, "", "", nil
 	}
 
 	parts := strings.Split(config, ",")
@@ -174,7 +175,7 @@ func parseConfig(config string) (cuda bool, logSeverity int, lib string, err err
 			if key == "log" {
 				var level int
 				if _, err := fmt.Sscanf(val, "%d", &level); err != nil {
-					return false, 0, "", errors.Errorf("invalid log level: %q", val)
+					return false, 0, "", "", errors.Errorf("invalid log level: %q", val)
 				}
 				// Map level to ORT severity (higher level = more verbose):
 				// level=0 -> severity=3 (ERROR)
@@ -188,8 +189,10 @@ func parseConfig(config string) (cuda bool, logSeverity int, lib string, err err
 				logSeverity = severity
 			} else if key == "lib" { // agegender patch: lib=PATH of libonnxruntime
 				lib = val
+			} else if key == "cache" { // agegender patch: cache=DIR of optimized models (cache.go); empty: none
+				cache = val
 			} else {
-				return false, 0, "", errors.Errorf("unknown config option: %q", key)
+				return false, 0, "", "", errors.Errorf("unknown config option: %q", key)
 			}
 		} else {
 			partLower := strings.ToLower(part)
@@ -200,7 +203,7 @@ func parseConfig(config string) (cuda bool, logSeverity int, lib string, err err
 				cuda = false
 				hasProvider = true
 			} else {
-				return false, 0, "", errors.Errorf("invalid config value %q: expected \"cpu\", \"cuda\", \"gpu\", or key=value option", part)
+				return false, 0, "", "", errors.Errorf("invalid config value %q: expected \"cpu\", \"cuda\", \"gpu\", or key=value option", part)
 			}
 		}
 	}
@@ -208,7 +211,7 @@ func parseConfig(config string) (cuda bool, logSeverity int, lib string, err err
 	if !hasProvider {
 		cuda = HasNvidiaGPU()
 	}
-	return cuda, logSeverity, lib, nil
+	return cuda, logSeverity, lib, cache, nil
 }
 
 func New(config string) (compute.Backend, error) {
@@ -216,7 +219,7 @@ func New(config string) (compute.Backend, error) {
 		return nil, errors.Errorf("onnxruntime backend is not supported on platform %s/%s", runtime.GOOS, runtime.GOARCH)
 	}
 
-	cuda, logSeverity, lib, err := parseConfig(config)
+	cuda, logSeverity, lib, cache, err := parseConfig(config)
 	if err != nil {
 		return nil, err
 	}
@@ -236,6 +239,7 @@ func New(config string) (compute.Backend, error) {
 		config:      config,
 		cuda:        cuda,
 		logSeverity: logSeverity,
+		cacheDir:    cache,
 	}, nil
 }
 

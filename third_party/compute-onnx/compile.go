@@ -8,7 +8,6 @@ import (
 	"runtime"
 
 	"github.com/gomlx/compute"
-	ort "github.com/gomlx/compute-onnx/internal/ort"
 	onnx "github.com/gomlx/compute-onnx/internal/protos"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/dtypes/bfloat16"
@@ -263,43 +262,15 @@ func (b *Builder) Compile() (compute.Executable, error) {
 	}
 	runtime.GC()
 
-	var options *ort.SessionOptions
-	if options, err = ort.NewSessionOptions(); err != nil {
-		return nil, errors.Wrap(err, "failed to create ONNX Runtime SessionOptions")
-	}
-	defer options.Destroy()
-
-	if b.backend.cuda {
-		cudaOpts, err := ort.NewCUDAProviderOptions()
-		if err != nil {
-			return nil, errors.Wrap(err, "failed to create ONNX Runtime CUDAProviderOptions")
-		}
-		defer cudaOpts.Destroy()
-
-		_ = cudaOpts.Update(map[string]string{
-			"do_copy_in_default_stream": "1",
-		})
-
-		err = options.AppendExecutionProviderCUDA(cudaOpts)
-		if err != nil {
-			return nil, errors.Wrap(err, "failed to append CUDA execution provider to SessionOptions")
-		}
-	}
-
-	logSev := b.backend.logSeverity
-	if logSev < 0 {
-		logSev = 3 // ORT_LOGGING_LEVEL_ERROR by default
-	}
-	err = options.SetSessionLogSeverityLevel(logSev)
-	if err != nil {
-		return nil, errors.Wrap(err, "failed to set ONNX Runtime session log severity level")
-	}
-
-	session, err := ort.NewDynamicAdvancedSessionWithONNXData(modelBytes, inputNames, outputNames, options)
+	// agegender patch: the session comes from the optimized-model cache
+	// when the backend has one (cache.go).
+	session, release, err := b.backend.newSession(modelBytes, inputNames, outputNames)
 	if err != nil {
 		_ = os.WriteFile("failed_model.onnx", modelBytes, 0644)
 		return nil, errors.Wrap(err, "failed to create ONNX Runtime session")
 	}
 
-	return newExecutable(b.backend, session, inputNames, inputShapes, outputNames, outputShapes, savedModelProto), nil
+	e := newExecutable(b.backend, session, inputNames, inputShapes, outputNames, outputShapes, savedModelProto)
+	e.release = release
+	return e, nil
 }

@@ -35,6 +35,10 @@ type Executable struct {
 	mu sync.Mutex
 
 	modelProto *onnx.ModelProto
+
+	// release frees what the session reads from after it is destroyed
+	// (agegender patch: the mapped cache file, cache.go); nil: nothing.
+	release func()
 }
 
 var _ compute.Executable = (*Executable)(nil)
@@ -70,6 +74,10 @@ func (e *Executable) Finalize() {
 	if e.session != nil {
 		_ = e.session.Destroy()
 		e.session = nil
+		if e.release != nil {
+			e.release()
+			e.release = nil
+		}
 	}
 	e.mu.Lock()
 	for _, w := range e.reusableWrappers {

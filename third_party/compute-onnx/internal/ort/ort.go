@@ -50,6 +50,10 @@ OrtStatus* wrapper_GetDimensions(const OrtApi* api, const OrtTensorTypeAndShapeI
 void wrapper_ReleaseTensorTypeAndShapeInfo(const OrtApi* api, OrtTensorTypeAndShapeInfo* info);
 OrtStatus* wrapper_AddInitializer(const OrtApi* api, OrtSessionOptions* options, const char* name, const OrtValue* val);
 OrtStatus* wrapper_SetSessionLogSeverityLevel(const OrtApi* api, OrtSessionOptions* options, int session_log_severity_level);
+OrtStatus* wrapper_SetSessionGraphOptimizationLevel(const OrtApi* api, OrtSessionOptions* options, int level);
+OrtStatus* wrapper_SetOptimizedModelFilePath(const OrtApi* api, OrtSessionOptions* options, const char* path);
+OrtStatus* wrapper_AddSessionConfigEntry(const OrtApi* api, OrtSessionOptions* options, const char* key, const char* value);
+const char* GetOrtVersionString(void* get_api_base_ptr);
 
 // IoBinding
 OrtStatus* wrapper_CreateIoBinding(const OrtApi* api, OrtSession* session, OrtIoBinding** out);
@@ -84,7 +88,13 @@ var (
 	ortApi     *C.OrtApi
 	ortHandle  unsafe.Pointer
 	ortEnv     *Env
+	ortVersion string // agegender patch: the loaded library's version
 )
+
+// Version returns the version of the loaded ONNX Runtime library ("" before
+// InitializeEnvironment). agegender patch: it keys the optimized-model
+// cache.
+func Version() string { return ortVersion }
 
 func SetSharedLibraryPath(path string) {
 	ortLibPath = path
@@ -111,6 +121,9 @@ func InitializeEnvironment() error {
 	}
 
 	ortApi = (*C.OrtApi)(C.GetOrtApi(apiBasePtr, C.uint32_t(26))) // version 26
+	if v := C.GetOrtVersionString(apiBasePtr); v != nil {
+		ortVersion = C.GoString(v)
+	}
 	if ortApi == nil {
 		_ = closeLibrary(handle)
 		return fmt.Errorf("failed to get OrtApi version 26")
@@ -199,6 +212,41 @@ func (so *SessionOptions) AddInitializer(name string, val Value) error {
 
 func (so *SessionOptions) SetSessionLogSeverityLevel(level int) error {
 	status := C.wrapper_SetSessionLogSeverityLevel(ortApi, so.options, C.int(level))
+	return statusToError(status)
+}
+
+// Graph optimization levels (GraphOptimizationLevel in onnxruntime_c_api.h).
+const (
+	GraphOptimizationNone     = 0
+	GraphOptimizationBasic    = 1
+	GraphOptimizationExtended = 2
+	GraphOptimizationAll      = 99
+)
+
+// SetGraphOptimizationLevel sets how much the session optimises the graph
+// at creation. agegender patch (with the two below), for the cache.
+func (so *SessionOptions) SetGraphOptimizationLevel(level int) error {
+	status := C.wrapper_SetSessionGraphOptimizationLevel(ortApi, so.options, C.int(level))
+	return statusToError(status)
+}
+
+// SetOptimizedModelFilePath makes session creation write the optimized
+// graph to path (in ORT format when the config entry
+// "session.save_model_format" is "ORT").
+func (so *SessionOptions) SetOptimizedModelFilePath(path string) error {
+	cPath := C.CString(path)
+	defer C.free(unsafe.Pointer(cPath))
+	status := C.wrapper_SetOptimizedModelFilePath(ortApi, so.options, cPath)
+	return statusToError(status)
+}
+
+// AddConfigEntry sets a session configuration entry (the keys of
+// onnxruntime_session_options_config_keys.h).
+func (so *SessionOptions) AddConfigEntry(key, value string) error {
+	cKey, cValue := C.CString(key), C.CString(value)
+	defer C.free(unsafe.Pointer(cKey))
+	defer C.free(unsafe.Pointer(cValue))
+	status := C.wrapper_AddSessionConfigEntry(ortApi, so.options, cKey, cValue)
 	return statusToError(status)
 }
 

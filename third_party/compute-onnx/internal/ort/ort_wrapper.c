@@ -12,6 +12,12 @@ const OrtApi* GetOrtApi(void* get_api_base_ptr, uint32_t version) {
     return api_base->GetApi(version);
 }
 
+// agegender patch: the library's version, for the optimized-model cache.
+const char* GetOrtVersionString(void* get_api_base_ptr) {
+    OrtGetApiBaseFn get_api_base = (OrtGetApiBaseFn)get_api_base_ptr;
+    return get_api_base()->GetVersionString();
+}
+
 OrtStatus* wrapper_CreateEnv(const OrtApi* api, OrtLoggingLevel default_logging_level, const char* logid, OrtEnv** out) {
     return api->CreateEnv(default_logging_level, logid, out);
 }
@@ -206,4 +212,17 @@ OrtStatus* wrapper_AllocatorAlloc(const OrtApi* api, OrtAllocator* allocator, si
 
 OrtStatus* wrapper_AllocatorFree(const OrtApi* api, OrtAllocator* allocator, void* p) {
     return api->AllocatorFree(allocator, p);
+}
+
+// agegender patch: session options for the optimized-model cache.
+OrtStatus* wrapper_SetSessionGraphOptimizationLevel(const OrtApi* api, OrtSessionOptions* options, int level) {
+    return api->SetSessionGraphOptimizationLevel(options, (GraphOptimizationLevel)level);
+}
+
+OrtStatus* wrapper_SetOptimizedModelFilePath(const OrtApi* api, OrtSessionOptions* options, const char* path) {
+    return api->SetOptimizedModelFilePath(options, path);
+}
+
+OrtStatus* wrapper_AddSessionConfigEntry(const OrtApi* api, OrtSessionOptions* options, const char* key, const char* value) {
+    return api->AddSessionConfigEntry(options, key, value);
 }
