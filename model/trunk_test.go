@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agegender/agegender/backend"
 	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/data/prep"
 	"github.com/agegender/agegender/internal/datatest"
@@ -367,16 +368,17 @@ func vggfaceModel(t *testing.T, b compute.Backend) (*Model, string) {
 }
 
 // TestVGGFaceTrunk checks VGG-Face as a trunk end to end without shared
-// data: imported from its Caffe files (a synthetic net of its shape), put
+// data, on the backend $GOMLX_BACKEND names: imported from its Caffe files (a synthetic net of its shape), put
 // under heads, saved as one model file (float32 and float16) and loaded
 // back, the net's features equal those of interop/vggface's graph of the
 // caffemodel, and the loaded model predicts.
 func TestVGGFaceTrunk(t *testing.T) {
-	b, err := compute.NewWithConfig("go")
+	b, err := backend.Open("") // $GOMLX_BACKEND: also run on ONNX Runtime (-tags onnx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Finalize()
+	t.Logf("backend %s", b.Name())
 	m, dir := vggfaceModel(t, b)
 	tr := *m.Info.Config.Trunk
 	g, err := vggface.Load(dir)
@@ -458,11 +460,12 @@ func TestVGGFaceTrunkErrors(t *testing.T) {
 		}
 	}
 	t.Logf("missing folder: %v", err)
-	b, err := compute.NewWithConfig("go")
+	b, err := backend.Open("") // $GOMLX_BACKEND: also run on ONNX Runtime (-tags onnx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Finalize()
+	t.Logf("backend %s", b.Name())
 	m, _ := vggfaceModel(t, b)
 	m.Weights = slices.DeleteFunc(m.Weights, func(w modelfile.Tensor) bool { return strings.HasSuffix(w.Name, tfjs.VariableName("fc7/kernel")) })
 	path := filepath.Join(t.TempDir(), "cut.agm")

@@ -65,7 +65,7 @@ func cmdTrain(ctx context.Context, args []string) error {
 	be := fs.String("backend", "", "compute backend: go, onnx or xla (default $GOMLX_BACKEND, else ONNX Runtime if available, else go)")
 	noAug := fs.Bool("no-augment", false, "disable augmentation (random crop only)")
 	trunk := fs.String("trunk", "", "pretrained trunk under trained heads: "+strings.Join(model.TrunkNames(), ", ")+" (sets --net trunk; --task both trains one net for gender and age in years)")
-	modelsDir := fs.String("models", modelsPath("tfjs"), "folder of the TF.js trunks")
+	modelsDir := fs.String("models", modelsPath("tfjs"), "folder of the trunk: the TF.js trunks; for faceapi the npm package's model folder; for vggface the unpacked Caffe release (VGG_FACE.caffemodel, from vgg_face_caffe.tar.gz), not in ../shared")
 	cacheDir := fs.String("cache", defaultCacheDir(), "trunk feature cache folder (\"\" disables it)")
 	mirror := fs.Bool("mirror", true, "trunk: also train on the features of mirrored faces")
 	augN := fs.Int("augment", 0, "trunk: also train on this many augmented views of each face (scale, shift, roll, mirror, colour, gray, blur, JPEG, occlusion: data/augment), each extracted once and cached")
