@@ -141,6 +141,10 @@ func ReadNetParameter(r io.Reader, maxBytes int64) (*Weights, error) {
 		return nil
 	})
 	if err != nil {
+		if n := len(w.Layers); n > 0 {
+			// Say where: a truncated file ends inside the layer after that.
+			err = fmt.Errorf("%w (after layer %d, %q)", err, n-1, w.Layers[n-1].Name)
+		}
 		return nil, err
 	}
 	if v1 && v2 {

@@ -266,7 +266,7 @@ func TestLoadErrors(t *testing.T) {
 		dir    string
 		want   []string
 		noFile bool
-	}{what: "truncated", dir: trunc, want: []string{"truncated"}})
+	}{what: "truncated", dir: trunc, want: []string{"truncated", "after layer"}})
 	for _, c := range cases {
 		_, err := vggface.Load(c.dir)
 		if err == nil {
