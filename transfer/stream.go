@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/data/augment"
@@ -75,6 +76,19 @@ func (v View) pixels(img image.Image, i int, cfg prep.Spec) []uint8 {
 // (internal/progress).
 // Cancelling ctx stops between chunks with ctx's error.
 func StreamFeatures(ctx context.Context, e *Extractor, samples []data.Sample, view View, workers int, log io.Writer) (Features, int, error) {
+	return streamFeatures(ctx, e, samples, view, workers, log, Features{}, 0, nil)
+}
+
+// checkpointEvery is how often a long extraction saves its partial file
+// (and it does when cancelled): an extraction killed outright loses at
+// most this much work.
+const checkpointEvery = 5 * time.Minute
+
+// streamFeatures is [StreamFeatures] resumed: f holds the features of the
+// first from samples, and checkpoint, if not nil, is given the features
+// of the first done samples every checkpointEvery and when ctx is
+// cancelled.
+func streamFeatures(ctx context.Context, e *Extractor, samples []data.Sample, view View, workers int, log io.Writer, f Features, from int, checkpoint func(f Features, done int) error) (Features, int, error) {
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
@@ -85,12 +99,22 @@ func StreamFeatures(ctx context.Context, e *Extractor, samples []data.Sample, vi
 	}
 	bar := progress.New(log, len(samples), desc, "img")
 	defer bar.Finish()
-	var f Features
+	bar.Start(from)
 	skipped := 0
 	pix := make([][]uint8, streamChunk)
 	errs := make([]error, streamChunk)
-	for start := 0; start < len(samples); start += streamChunk {
+	saved := time.Now()
+	for start := from; start < len(samples); start += streamChunk {
+		if checkpoint != nil && start > from && (ctx.Err() != nil || time.Since(saved) >= checkpointEvery) {
+			if err := checkpoint(f, start); err != nil {
+				return Features{}, 0, err
+			}
+			saved = time.Now()
+		}
 		if err := ctx.Err(); err != nil {
+			if checkpoint != nil && start > 0 {
+				return Features{}, 0, fmt.Errorf("%s interrupted at image %d of %d; those done are kept and the same command resumes there (%w)", desc, start, len(samples), err)
+			}
 			return Features{}, 0, err
 		}
 		n := min(streamChunk, len(samples)-start)
@@ -172,14 +196,21 @@ func streamKey(bb Backbone, output string, view View, samples []data.Sample) uin
 // otherwise streams them with [StreamFeatures] and writes the cache. dim
 // is the output's length (e.g. 1024 for faceres's global pool). extracted
 // is the number of images run through the trunk (0 when the cache held
-// them).
+// them). An extraction keeps its progress in dir/<…>.f16.partial, saved
+// every checkpointEvery and when ctx is cancelled (Ctrl-C), and the next
+// call for the same features resumes from it, saying so on progress.
 func CachedStreamFeatures(ctx context.Context, e *Extractor, samples []data.Sample, view View, dir, name string, dim, workers int, progress io.Writer) (f Features, extracted int, err error) {
 	output := e.outputs[0]
 	key := streamKey(e.Backbone, output, view, samples)
 	if v := view.String(); v != "" {
 		name += "-" + v
 	}
-	path := ""
+	path, partial := "", ""
+	var (
+		from       Features
+		start      int
+		checkpoint func(Features, int) error
+	)
 	if dir != "" {
 		path = filepath.Join(dir, e.Backbone.Name+"-"+name+".f16")
 		f, err := ReadCache(path, key, dim, len(samples))
@@ -189,8 +220,21 @@ func CachedStreamFeatures(ctx context.Context, e *Extractor, samples []data.Samp
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errStale) {
 			return Features{}, 0, err
 		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return Features{}, 0, fmt.Errorf("transfer: %w", err)
+		}
+		// An interrupted extraction of the same features resumes; a
+		// partial file of other features, or a damaged one, is replaced.
+		partial = path + ".partial"
+		if pf, done, err := readPartial(partial, key, dim, len(samples)); err == nil {
+			from, start = pf, done
+			if progress != nil {
+				fmt.Fprintf(progress, "%s: resuming at image %d of %d (%s)\n", e.Backbone.Name, done, len(samples), partial)
+			}
+		}
+		checkpoint = func(f Features, done int) error { return writePartial(partial, key, dim, f, done) }
 	}
-	f, _, err = StreamFeatures(ctx, e, samples, view, workers, progress)
+	f, _, err = streamFeatures(ctx, e, samples, view, workers, progress, from, start, checkpoint)
 	if err != nil {
 		return Features{}, 0, err
 	}
@@ -198,12 +242,10 @@ func CachedStreamFeatures(ctx context.Context, e *Extractor, samples []data.Samp
 		return Features{}, 0, fmt.Errorf("transfer: %s's %s has %d values per image, not %d", e.Backbone.Name, output, len(f.Rows[0]), dim)
 	}
 	if path != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return Features{}, 0, fmt.Errorf("transfer: %w", err)
-		}
 		if err := WriteCache(path, key, dim, f); err != nil {
 			return Features{}, 0, err
 		}
+		_ = os.Remove(partial)
 	}
-	return f, len(f.Rows), nil
+	return f, len(f.Rows) - len(from.Rows), nil
 }
