@@ -179,8 +179,10 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, " %8s", "1-off")
 	}
 	fmt.Fprintln(w)
+	small := 0
 	for _, g := range r.Groups {
 		if g.N < 20 {
+			small++
 			continue
 		}
 		fmt.Fprintf(w, "%-28s %6d %8.1f%%", g.Key, g.N, 100*g.Accuracy)
@@ -188,6 +190,11 @@ func (r *Report) WriteText(w io.Writer) {
 			fmt.Fprintf(w, " %7.1f%%", 100*g.OneOff)
 		}
 		fmt.Fprintln(w)
+	}
+	if small == len(r.Groups) {
+		fmt.Fprintf(w, "(none: all %d groups have fewer than 20 faces; evaluate more faces, e.g. without --limit)\n", small)
+	} else if small > 0 {
+		fmt.Fprintf(w, "(%d smaller groups not shown; all are in --json)\n", small)
 	}
 }
 
