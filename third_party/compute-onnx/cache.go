@@ -12,8 +12,9 @@
 // a truncated or damaged file is never given to ONNX Runtime; such a file,
 // or one ONNX Runtime refuses, is deleted and rebuilt. The cache is best
 // effort: any failure to read or write it falls back to an ordinary
-// session. Files are pruned, least recently used first, to keep the
-// folder under cacheMaxBytes.
+// session. A process that finds its file never serialises the model (the
+// key hashes the model's parts). Files are pruned, least recently used
+// first, to keep the folder under cacheMaxBytes.
 
 package onnxbackend
 
@@ -33,7 +34,9 @@ import (
 	"time"
 
 	ort "github.com/gomlx/compute-onnx/internal/ort"
+	onnx "github.com/gomlx/compute-onnx/internal/protos"
 	"github.com/pkg/errors"
+	"google.golang.org/protobuf/proto"
 	"k8s.io/klog/v2"
 )
 
@@ -88,28 +91,78 @@ func (b *Backend) sessionOptions() (*ort.SessionOptions, func(), error) {
 	return options, release, nil
 }
 
-// newSession creates the session of an ONNX model, through the cache when
-// b has one (CPU only). release, never nil, is called after the session
-// is destroyed: it unmaps the cache file the session reads its
-// initializers from.
-func (b *Backend) newSession(modelBytes []byte, inputNames, outputNames []string) (session *ort.DynamicAdvancedSession, release func(), err error) {
-	release = func() {}
+// cacheKeyFor returns the name of model's cache file, or "" when b has no
+// cache (or runs on CUDA). It hashes the model without serialising it: the
+// model with its initializers' raw data left out, then that raw data, so a
+// process that finds the file never marshals the (large) model at all.
+func (b *Backend) cacheKeyFor(model *onnx.ModelProto) string {
 	if b.cacheDir == "" || b.cuda || !cacheSupported {
-		return b.plainSession(modelBytes, inputNames, outputNames, nil)
+		return ""
 	}
-	path := filepath.Join(b.cacheDir, cacheKey(modelBytes)+".ort")
-	if session, release, err := b.cachedSession(path, inputNames, outputNames); err == nil {
-		now := time.Now()
-		_ = os.Chtimes(path, now, now) // least recently used goes first
-		return session, release, nil
-	} else if !os.IsNotExist(err) {
-		klog.V(1).Infof("onnxruntime: optimized-model cache %s: %v; rebuilding it", path, err)
-		_ = os.Remove(path)
+	var inits []*onnx.TensorProto
+	if model.Graph != nil {
+		inits = model.Graph.Initializer
+	}
+	raws := make([][]byte, len(inits))
+	for i, t := range inits {
+		raws[i], t.RawData = t.RawData, nil
+	}
+	skeleton, err := proto.MarshalOptions{Deterministic: true}.Marshal(model)
+	for i, t := range inits {
+		t.RawData = raws[i]
+	}
+	if err != nil {
+		return ""
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s/%s\x00%s\x00", cacheFormat, ort.Version(), runtime.GOOS, runtime.GOARCH, cpuSignature())
+	var n [8]byte
+	for _, part := range append([][]byte{skeleton}, raws...) {
+		binary.LittleEndian.PutUint64(n[:], uint64(len(part)))
+		h.Write(n[:])
+		h.Write(part)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// cachePath is the file of a cache key.
+func (b *Backend) cachePath(key string) string { return filepath.Join(b.cacheDir, key+".ort") }
+
+// cachedSessionFor creates the session of the model whose cache key is
+// key from its cache file, if there is a usable one. A damaged file, or
+// one ONNX Runtime refuses, is deleted (to be rebuilt by newSession).
+// release is called after the session is destroyed.
+func (b *Backend) cachedSessionFor(key string, inputNames, outputNames []string) (session *ort.DynamicAdvancedSession, release func(), ok bool) {
+	if key == "" {
+		return nil, nil, false
+	}
+	path := b.cachePath(key)
+	session, release, err := b.cachedSession(path, inputNames, outputNames)
+	if err != nil {
+		if !os.IsNotExist(err) {
+			klog.V(1).Infof("onnxruntime: optimized-model cache %s: %v; rebuilding it", path, err)
+			_ = os.Remove(path)
+		}
+		return nil, nil, false
+	}
+	now := time.Now()
+	_ = os.Chtimes(path, now, now) // least recently used goes first
+	return session, release, true
+}
+
+// newSession creates the session of an ONNX model (serialised), and when
+// key is not "" (see cacheKeyFor) also writes the optimized model to its
+// cache file. release, never nil, is called after the session is
+// destroyed.
+func (b *Backend) newSession(key string, modelBytes []byte, inputNames, outputNames []string) (session *ort.DynamicAdvancedSession, release func(), err error) {
+	if key == "" {
+		return b.plainSession(modelBytes, inputNames, outputNames, nil)
 	}
 	if err := os.MkdirAll(b.cacheDir, 0o700); err != nil {
 		klog.V(1).Infof("onnxruntime: optimized-model cache: %v", err)
 		return b.plainSession(modelBytes, inputNames, outputNames, nil)
 	}
+	path := b.cachePath(key)
 	tmp := fmt.Sprintf("%s.tmp-%d-%d", path, os.Getpid(), time.Now().UnixNano())
 	session, release, err = b.plainSession(modelBytes, inputNames, outputNames, func(o *ort.SessionOptions) error {
 		if err := o.SetOptimizedModelFilePath(tmp); err != nil {
@@ -234,15 +287,6 @@ func sealCacheFile(tmp, path string) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-// cacheKey names a model's cache file: a SHA-256 of the ONNX model, the
-// cache format, the library's version and the CPU.
-func cacheKey(modelBytes []byte) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s/%s\x00%s\x00", cacheFormat, ort.Version(), runtime.GOOS, runtime.GOARCH, cpuSignature())
-	h.Write(modelBytes)
-	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // cpuSignature describes the CPU an optimized graph was made for: its

@@ -243,14 +243,23 @@ func (b *Builder) Compile() (compute.Executable, error) {
 		},
 	}
 
-	modelBytes, err := proto.Marshal(model)
-	if err != nil {
-		return nil, errors.Wrap(err, "failed to marshal ONNX ModelProto")
-	}
-
 	var savedModelProto *onnx.ModelProto
 	if b.backend.keepModelProto {
 		savedModelProto = model
+	}
+
+	// agegender patch: a session from the optimized-model cache needs no
+	// serialised model (cache.go).
+	cacheKey := b.backend.cacheKeyFor(model)
+	if session, release, ok := b.backend.cachedSessionFor(cacheKey, inputNames, outputNames); ok {
+		e := newExecutable(b.backend, session, inputNames, inputShapes, outputNames, outputShapes, savedModelProto)
+		e.release = release
+		return e, nil
+	}
+
+	modelBytes, err := proto.Marshal(model)
+	if err != nil {
+		return nil, errors.Wrap(err, "failed to marshal ONNX ModelProto")
 	}
 
 	model = nil
@@ -262,9 +271,9 @@ func (b *Builder) Compile() (compute.Executable, error) {
 	}
 	runtime.GC()
 
-	// agegender patch: the session comes from the optimized-model cache
+	// agegender patch: the session also fills the optimized-model cache
 	// when the backend has one (cache.go).
-	session, release, err := b.backend.newSession(modelBytes, inputNames, outputNames)
+	session, release, err := b.backend.newSession(cacheKey, modelBytes, inputNames, outputNames)
 	if err != nil {
 		_ = os.WriteFile("failed_model.onnx", modelBytes, 0644)
 		return nil, errors.Wrap(err, "failed to create ONNX Runtime session")
