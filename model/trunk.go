@@ -72,6 +72,8 @@ type IntConst struct {
 type knownTrunk struct {
 	Trunk
 	read func(t *Trunk, dir string) (*tfjs.Graph, json.RawMessage, error)
+	// file is the file the folder must hold ([CheckTrunkFolder]).
+	file string
 }
 
 // tfjsFile reads a TF.js graph model, the file name in the folder.
@@ -127,9 +129,9 @@ var knownTrunks = map[string]knownTrunk{
 	// faceres (59 of its 128 tensors differ by over 1 % of their largest
 	// value, and so do the features; TestKnownTrunks logs them).
 	"faceres": {Trunk{Name: "faceres", Input: "input_1", Size: 224, Scale: 1, Output: "global_pooling/Mean", Dim: 1024,
-		Cut: "conv_pw_12_relu/clip_by_value", CutShape: []int{7, 7, 1024}, Tune: faceresLastBlock}, tfjsFile("faceres.json")},
+		Cut: "conv_pw_12_relu/clip_by_value", CutShape: []int{7, 7, 1024}, Tune: faceresLastBlock}, tfjsFile("faceres.json"), "faceres.json"},
 	"faceres-deep": {Trunk{Name: "faceres-deep", Input: "input_1", Size: 224, Scale: 1, Output: "global_pooling/Mean", Dim: 1024,
-		Cut: "conv_pw_12_relu/clip_by_value", CutShape: []int{7, 7, 1024}, Tune: faceresLastBlock}, tfjsFile("faceres-deep.json")},
+		Cut: "conv_pw_12_relu/clip_by_value", CutShape: []int{7, 7, 1024}, Tune: faceresLastBlock}, tfjsFile("faceres-deep.json"), "faceres-deep.json"},
 	// GEAR (github.com/Udolf15/GEAR-Predictor, converted by vladmandic):
 	// six 3×3 VALID convolutions with ReLU, each of the last five followed
 	// by a batch norm and a 2×2 max pool, on 198×198 RGB on the 0..1 scale
@@ -142,7 +144,7 @@ var knownTrunks = map[string]knownTrunk{
 	"gear": {Trunk{Name: "gear", Input: "input_1", Size: 198, Scale: 1.0 / 255,
 		Output: gearScope + "global_max_pooling2d_1/Max", Dim: 192,
 		Cut: gearScope + "max_pooling2d_4/MaxPool", CutShape: []int{10, 10, 160},
-		Tune: []string{gearScope + "conv2d_6/", gearScope + "batch_normalization_5/"}}, tfjsFile("gear.json")},
+		Tune: []string{gearScope + "conv2d_6/", gearScope + "batch_normalization_5/"}}, tfjsFile("gear.json"), "gear.json"},
 	// face-api's age/gender net (@vladmandic/face-api on npm, MIT): a
 	// TinyXception on 112×112 RGB that subtracts its mean RGB and divides
 	// by 255 itself (so it is fed the 0..255 scale), built by
@@ -154,7 +156,7 @@ var knownTrunks = map[string]knownTrunk{
 	// bench/faceapi/node_modules.
 	FaceAPI: {Trunk{Name: FaceAPI, Input: faceapi.Input, Size: faceapi.Size, Scale: 1,
 		Output: faceapi.Pooled, Dim: 512,
-		Cut: "exit_flow/reduction_block/add", CutShape: []int{7, 7, 256}, Tune: []string{"exit_flow/separable_conv/"}}, readFaceAPI},
+		Cut: "exit_flow/reduction_block/add", CutShape: []int{7, 7, 256}, Tune: []string{"exit_flow/separable_conv/"}}, readFaceAPI, faceapi.ManifestName},
 	// MobileFaceNet (InsightFace-style identity network): inputs p/127.5-1,
 	// heads read its 192-d embedding before the L2 normalisation.
 	// Its last block (the global depthwise 7×7 convolution and the 1×1
@@ -162,7 +164,7 @@ var knownTrunks = map[string]knownTrunk{
 	// and tuned in stage 2.
 	"mobilefacenet": {Trunk{Name: "mobilefacenet", Input: "img_inputs", Size: 112, Scale: 1 / 127.5, Offset: -1,
 		Output: "MobileFaceNet/Logits/SpatialSqueeze", Dim: 192, Unscaled: true,
-		Cut: "MobileFaceNet/MobileFaceNet/Conv2d_7/add", CutShape: []int{7, 7, 512}, Tune: []string{"MobileFaceNet/Logits/"}}, tfjsFile("mobilefacenet.json")},
+		Cut: "MobileFaceNet/MobileFaceNet/Conv2d_7/add", CutShape: []int{7, 7, 512}, Tune: []string{"MobileFaceNet/Logits/"}}, tfjsFile("mobilefacenet.json"), "mobilefacenet.json"},
 	// VGG-Face (Parkhi et al. 2015; VGG-16 trained to tell 2622
 	// identities), for users who have its Caffe release: read by
 	// interop/vggface from VGG_FACE.caffemodel in the folder given
@@ -174,7 +176,7 @@ var knownTrunks = map[string]knownTrunk{
 	// smaller net of the same shape (the tests') works too.
 	VGGFace: {Trunk{Name: VGGFace, Input: vggface.Input, Size: vggface.Size, Scale: 1,
 		Output: vggface.FC7, Dim: 4096, Cut: vggface.Pool5, CutShape: []int{7, 7, 512},
-		Tune: []string{"fc6/", "fc7/"}}, readVGGFace},
+		Tune: []string{"fc6/", "fc7/"}}, readVGGFace, vggface.WeightsFile},
 }
 
 // VGGFace is the name of VGG-Face as a trunk.
@@ -220,17 +222,20 @@ const TrunkScope = "trunk"
 // folder of the npm package @vladmandic/face-api; for [VGGFace], the
 // unpacked Caffe release, holding VGG_FACE.caffemodel) and returns its
 // description and its weights as model-file tensors named as the net's
-// variables (under Scope/TrunkScope). An unknown name gives the list of
-// known ones; a missing, truncated or foreign file gives an error naming
-// the file.
-func ImportTrunk(dir, name string) (Trunk, []modelfile.Tensor, error) {
+// variables (under Scope/TrunkScope), and the graph with its weights,
+// which runs the trunk as imported (feature extraction:
+// [tfjs.Graph.NewExec]); the tensors share the graph's memory, so a
+// caller that uses both holds the weights once. An unknown name gives the
+// list of known ones; a missing, truncated or foreign file gives an error
+// naming the file.
+func ImportTrunk(dir, name string) (Trunk, []modelfile.Tensor, *tfjs.Graph, error) {
 	k, err := lookupTrunk(name)
 	if err != nil {
-		return Trunk{}, nil, err
+		return Trunk{}, nil, nil, err
 	}
 	t, g, topo, err := k.load(dir)
 	if err != nil {
-		return Trunk{}, nil, err
+		return Trunk{}, nil, nil, err
 	}
 	path := g.Path
 	t.Graph = topo
@@ -246,22 +251,37 @@ func ImportTrunk(dir, name string) (Trunk, []modelfile.Tensor, error) {
 			}
 			t.Ints[wn] = IntConst{Shape: append([]int{}, w.Shape...), Values: w.I32}
 		default:
-			return Trunk{}, nil, fmt.Errorf("model: %s: weight %s has dtype %s, which a trunk cannot hold", path, wn, w.DType)
+			return Trunk{}, nil, nil, fmt.Errorf("model: %s: weight %s has dtype %s, which a trunk cannot hold", path, wn, w.DType)
 		}
 	}
 	sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
-	return t, ts, nil
+	return t, ts, g, nil
 }
 
-// LoadTrunkGraph reads the named trunk's graph with its weights from dir,
-// as [ImportTrunk] does, to run it (feature extraction).
-func LoadTrunkGraph(dir, name string) (*tfjs.Graph, error) {
+// CheckTrunkFolder checks, without reading it, that dir holds the named
+// trunk's main file (faceres.json, face-api's weights manifest,
+// VGG_FACE.caffemodel, …), so that a command can refuse a wrong --models
+// folder before it loads a data set. Its error names the file and says
+// what the folder should be.
+func CheckTrunkFolder(dir, name string) error {
 	k, err := lookupTrunk(name)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	_, g, _, err := k.load(dir)
-	return g, err
+	path := filepath.Join(dir, k.file)
+	if _, err := os.Stat(path); err != nil {
+		var hint string
+		switch name {
+		case FaceAPI:
+			hint = "the model folder of the npm package @vladmandic/face-api (bench/faceapi.sh installs it: bench/faceapi/node_modules/@vladmandic/face-api/model)"
+		case VGGFace:
+			hint = "the unpacked Caffe release of VGG-Face (vgg_face_caffe.tar.gz from https://www.robots.ox.ac.uk/~vgg/software/vgg_face/), which is not in ../shared"
+		default:
+			hint = "../shared/models/tfjs"
+		}
+		return fmt.Errorf("model: trunk %s: %s not found; the trunk folder (train --models) must be %s", name, path, hint)
+	}
+	return nil
 }
 
 // lookupTrunk returns the known trunk called name, or an error listing the

@@ -218,7 +218,7 @@ func TestKnownTrunks(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			tr, weights, err := ImportTrunk(dir, name)
+			tr, weights, g, err := ImportTrunk(dir, name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -235,10 +235,6 @@ func TestKnownTrunks(t *testing.T) {
 				if n == 0 {
 					t.Errorf("Tune prefix %q names no weight", p)
 				}
-			}
-			g, err := LoadTrunkGraph(dir, name)
-			if err != nil {
-				t.Fatal(err)
 			}
 			px := facePixels(t, face, tr.Size)
 			flipped := slices.Clone(px) // a second, different image: the face mirrored
@@ -318,7 +314,7 @@ func vggfaceModel(t *testing.T, b compute.Backend) (*Model, string) {
 	if _, err := vggfacetest.Write(dir, vggfacetest.Tiny, true); err != nil {
 		t.Fatal(err)
 	}
-	tr, weights, err := ImportTrunk(dir, VGGFace)
+	tr, weights, _, err := ImportTrunk(dir, VGGFace)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,7 +449,7 @@ func TestVGGFaceTrunk(t *testing.T) {
 // TestVGGFaceTrunkErrors checks the errors of a missing VGG-Face folder
 // and of a model file that lacks one of its weights.
 func TestVGGFaceTrunkErrors(t *testing.T) {
-	_, _, err := ImportTrunk(filepath.Join(t.TempDir(), "tfjs"), VGGFace)
+	_, _, _, err := ImportTrunk(filepath.Join(t.TempDir(), "tfjs"), VGGFace)
 	for _, w := range []string{"VGG_FACE.caffemodel", "vgg_face_caffe.tar.gz", "as train --models DIR"} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("missing folder: error %v, want one containing %q", err, w)
@@ -479,4 +475,28 @@ func TestVGGFaceTrunkErrors(t *testing.T) {
 		}
 	}
 	t.Logf("model file without fc7: %v", err)
+}
+
+// TestCheckTrunkFolder: a folder without the trunk's main file is refused
+// with an error naming the file and saying what the folder should be; a
+// folder with it passes, without reading it.
+func TestCheckTrunkFolder(t *testing.T) {
+	dir := t.TempDir()
+	for name, want := range map[string]string{
+		"faceres": "faceres.json", FaceAPI: "@vladmandic/face-api", VGGFace: "vgg_face_caffe.tar.gz",
+	} {
+		err := CheckTrunkFolder(dir, name)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), dir) {
+			t.Errorf("CheckTrunkFolder(empty folder, %s) = %v; want an error naming the folder and %q", name, err, want)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "faceres.json"), []byte("not read"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckTrunkFolder(dir, "faceres"); err != nil {
+		t.Errorf("CheckTrunkFolder with faceres.json present: %v", err)
+	}
+	if err := CheckTrunkFolder(dir, "nosuch"); err == nil || !strings.Contains(err.Error(), "known trunks") {
+		t.Errorf("CheckTrunkFolder(unknown trunk) = %v; want the list of known trunks", err)
+	}
 }

@@ -73,13 +73,18 @@ type Extractor struct {
 }
 
 // NewExtractor loads the backbone's model (the trunk named bb.Name, by
-// model.LoadTrunkGraph) from modelsDir and prepares it to compute outputs
+// model.ImportTrunk) from modelsDir and prepares it to compute outputs
 // (by default the backbone's Feature) on backend.
 func NewExtractor(backend compute.Backend, modelsDir string, bb Backbone, outputs ...string) (*Extractor, error) {
-	m, err := model.LoadTrunkGraph(modelsDir, bb.Name)
+	_, _, m, err := model.ImportTrunk(modelsDir, bb.Name)
 	if err != nil {
 		return nil, err
 	}
+	return newExtractor(backend, m, bb, outputs...)
+}
+
+// newExtractor is [NewExtractor] on a trunk graph already loaded.
+func newExtractor(backend compute.Backend, m *tfjs.Graph, bb Backbone, outputs ...string) (*Extractor, error) {
 	if len(outputs) == 0 {
 		outputs = []string{bb.Feature}
 	}

@@ -170,10 +170,10 @@ func TestTrainHeadsJoint(t *testing.T) {
 // TestImportTrunkErrors checks the errors of an unknown trunk and of a
 // missing trunk file.
 func TestImportTrunkErrors(t *testing.T) {
-	if _, _, err := model.ImportTrunk(t.TempDir(), "vgg-face"); err == nil || !strings.Contains(err.Error(), "faceres") {
+	if _, _, _, err := model.ImportTrunk(t.TempDir(), "vgg-face"); err == nil || !strings.Contains(err.Error(), "faceres") {
 		t.Errorf("unknown trunk: err = %v; want the list of known trunks", err)
 	}
-	if _, _, err := model.ImportTrunk(t.TempDir(), "faceres"); err == nil || !strings.Contains(err.Error(), "faceres.json") {
+	if _, _, _, err := model.ImportTrunk(t.TempDir(), "faceres"); err == nil || !strings.Contains(err.Error(), "faceres.json") {
 		t.Errorf("missing file: err = %v; want the file named", err)
 	}
 }

@@ -89,6 +89,11 @@ func cmdTrain(ctx context.Context, args []string) error {
 	if *trunk != "" && !slices.Contains(model.TrunkNames(), *trunk) {
 		return fmt.Errorf("train: unknown trunk %q; known trunks: %s", *trunk, strings.Join(model.TrunkNames(), ", "))
 	}
+	if *trunk != "" {
+		if err := model.CheckTrunkFolder(*modelsDir, *trunk); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+	}
 	dt, err := d.data()
 	if err != nil {
 		return err
