@@ -3,13 +3,11 @@ package model
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
+	"testing/fstest"
 
 	"github.com/agegender/agegender/interop/faceapi"
 	"github.com/agegender/agegender/interop/tfjs"
@@ -333,7 +331,7 @@ func (t Trunk) graph() (*tfjs.Graph, error) {
 		return nil, fmt.Errorf("model: trunk %q carries no graph", t.Name)
 	}
 	name := t.Name + ".json"
-	g, err := tfjs.LoadFS(oneFile{name: name, data: t.Graph}, name)
+	g, err := tfjs.LoadFS(fstest.MapFS{name: {Data: t.Graph}}, name)
 	if err != nil {
 		return nil, err
 	}
@@ -398,39 +396,6 @@ func (t Trunk) build(scope *mlx.Scope, images *Node, frozen, native, fromCut boo
 	}
 	return y
 }
-
-// oneFile is an fs.FS holding a single file.
-type oneFile struct {
-	name string
-	data []byte
-}
-
-func (o oneFile) Open(name string) (fs.File, error) {
-	if name != o.name {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
-	}
-	return &openFile{o: o, r: strings.NewReader(string(o.data))}, nil
-}
-
-type openFile struct {
-	o oneFile
-	r *strings.Reader
-}
-
-func (f *openFile) Read(b []byte) (int, error) { return f.r.Read(b) }
-func (f *openFile) Close() error               { return nil }
-func (f *openFile) Stat() (fs.FileInfo, error) { return fileInfo{f.o}, nil }
-
-type fileInfo struct{ o oneFile }
-
-func (i fileInfo) Name() string       { return i.o.name }
-func (i fileInfo) Size() int64        { return int64(len(i.o.data)) }
-func (i fileInfo) Mode() fs.FileMode  { return 0o444 }
-func (i fileInfo) ModTime() time.Time { return time.Time{} }
-func (i fileInfo) IsDir() bool        { return false }
-func (i fileInfo) Sys() any           { return nil }
-
-var _ io.Reader = (*openFile)(nil)
 
 // check verifies that weights hold every float weight of the trunk's graph
 // with the shape it needs, so that a truncated or foreign model file is

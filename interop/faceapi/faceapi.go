@@ -38,7 +38,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
+	"testing/fstest"
 
 	"github.com/agegender/agegender/interop/tfjs"
 )
@@ -117,7 +117,7 @@ func Load(dir string) (*tfjs.Graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	fsys := overlay{base: os.DirFS(dir), files: map[string][]byte{graphName: model, constsName: constBytes}}
+	fsys := overlay{base: os.DirFS(dir), files: fstest.MapFS{graphName: {Data: model}, constsName: {Data: constBytes}}}
 	g, err := tfjs.LoadFS(fsys, graphName)
 	if err != nil {
 		// tfjs names the generated graph; the user knows the manifest.
@@ -349,30 +349,12 @@ func weightShapes() map[string][]int {
 
 type overlay struct {
 	base  fs.FS
-	files map[string][]byte
+	files fstest.MapFS
 }
 
 func (o overlay) Open(name string) (fs.File, error) {
-	if d, ok := o.files[name]; ok {
-		return &memFile{name: name, r: bytes.NewReader(d), size: int64(len(d))}, nil
+	if _, ok := o.files[name]; ok {
+		return o.files.Open(name)
 	}
 	return o.base.Open(name)
 }
-
-type memFile struct {
-	name string
-	r    *bytes.Reader
-	size int64
-}
-
-func (f *memFile) Read(p []byte) (int, error) { return f.r.Read(p) }
-func (f *memFile) Close() error               { return nil }
-func (f *memFile) Stat() (fs.FileInfo, error) { return f, nil }
-
-// memFile is its own fs.FileInfo.
-func (f *memFile) Name() string       { return f.name }
-func (f *memFile) Size() int64        { return f.size }
-func (f *memFile) Mode() fs.FileMode  { return 0o444 }
-func (f *memFile) ModTime() time.Time { return time.Time{} }
-func (f *memFile) IsDir() bool        { return false }
-func (f *memFile) Sys() any           { return nil }

@@ -37,7 +37,6 @@
 package vggface
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,7 +44,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"time"
+	"testing/fstest"
 
 	"github.com/agegender/agegender/interop/caffe"
 	"github.com/agegender/agegender/interop/tfjs"
@@ -192,7 +191,7 @@ func FromCaffe(w *caffe.Weights, path string) (*tfjs.Graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, err := tfjs.LoadFS(oneFile{name: graphName, data: topo}, graphName)
+	g, err := tfjs.LoadFS(fstest.MapFS{graphName: {Data: topo}}, graphName)
 	if err != nil {
 		return nil, fmt.Errorf("vggface: %w", err)
 	}
@@ -364,34 +363,3 @@ func ints(v ...int) map[string]any {
 // str is a string attribute (base64 in protobuf JSON; encoding/json
 // encodes []byte so).
 func str(s string) map[string]any { return map[string]any{"s": []byte(s)} }
-
-// oneFile is an fs.FS holding a single file.
-type oneFile struct {
-	name string
-	data []byte
-}
-
-func (o oneFile) Open(name string) (fs.File, error) {
-	if name != o.name {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
-	}
-	return &memFile{name: o.name, r: bytes.NewReader(o.data), size: int64(len(o.data))}, nil
-}
-
-type memFile struct {
-	name string
-	r    *bytes.Reader
-	size int64
-}
-
-func (f *memFile) Read(p []byte) (int, error) { return f.r.Read(p) }
-func (f *memFile) Close() error               { return nil }
-func (f *memFile) Stat() (fs.FileInfo, error) { return f, nil }
-
-// memFile is its own fs.FileInfo.
-func (f *memFile) Name() string       { return f.name }
-func (f *memFile) Size() int64        { return f.size }
-func (f *memFile) Mode() fs.FileMode  { return 0o444 }
-func (f *memFile) ModTime() time.Time { return time.Time{} }
-func (f *memFile) IsDir() bool        { return false }
-func (f *memFile) Sys() any           { return nil }
