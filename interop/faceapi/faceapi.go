@@ -140,7 +140,7 @@ func Topology() (json.RawMessage, error) {
 }
 
 // graphModel writes a TF.js graph-model JSON.
-func graphModel(nodes []node, manifest json.RawMessage) ([]byte, error) {
+func graphModel(nodes []tfjs.NodeDef, manifest json.RawMessage) ([]byte, error) {
 	return json.Marshal(map[string]any{
 		"format":          "graph-model",
 		"generatedBy":     "agegender interop/faceapi from face-api's AgeGenderNet (TinyXception.ts, AgeGenderNet.ts)",
@@ -190,14 +190,6 @@ func concatGroups(a, b []byte) []byte {
 
 // --- the architecture, as GraphDef nodes ----------------------------------
 
-// node is a GraphDef node in TF.js's protobuf-JSON form.
-type node struct {
-	Name  string         `json:"name"`
-	Op    string         `json:"op"`
-	Input []string       `json:"input,omitempty"`
-	Attr  map[string]any `json:"attr,omitempty"`
-}
-
 // constWeight is a weights-manifest entry of the generated constants.
 type constWeight struct {
 	Name  string `json:"name"`
@@ -208,25 +200,20 @@ type constWeight struct {
 // graphBuilder collects nodes and the structural constants (mean, divisor,
 // axes, shapes) that the generated shard holds.
 type graphBuilder struct {
-	nodes  []node
+	tfjs.GraphDef
 	consts []constWeight
 	data   bytes.Buffer
 }
 
-func (b *graphBuilder) add(name, op string, attr map[string]any, inputs ...string) string {
-	b.nodes = append(b.nodes, node{Name: name, Op: op, Input: inputs, Attr: attr})
-	return name
-}
-
 // weight declares a Const node for a weight of face-api's manifest.
-func (b *graphBuilder) weight(name string) string { return b.add(name, "Const", nil) }
+func (b *graphBuilder) weight(name string) string { return b.Add(name, "Const", nil) }
 
 func (b *graphBuilder) constF32(name string, shape []int, v ...float32) string {
 	b.consts = append(b.consts, constWeight{Name: name, Shape: shape, DType: "float32"})
 	for _, x := range v {
 		binary.Write(&b.data, binary.LittleEndian, math.Float32bits(x))
 	}
-	return b.add(name, "Const", nil)
+	return b.Add(name, "Const", nil)
 }
 
 func (b *graphBuilder) constI32(name string, shape []int, v ...int32) string {
@@ -234,35 +221,23 @@ func (b *graphBuilder) constI32(name string, shape []int, v ...int32) string {
 	for _, x := range v {
 		binary.Write(&b.data, binary.LittleEndian, x)
 	}
-	return b.add(name, "Const", nil)
+	return b.Add(name, "Const", nil)
 }
 
-func ints(v ...int) map[string]any {
-	s := make([]string, len(v))
-	for i, x := range v {
-		s[i] = fmt.Sprint(x)
-	}
-	return map[string]any{"list": map[string]any{"i": s}}
-}
-
-// str is a string attribute (base64 in protobuf JSON; encoding/json
-// encodes []byte so).
-func str(s string) map[string]any { return map[string]any{"s": []byte(s)} }
-
-func (b *graphBuilder) relu(name, x string) string { return b.add(name, "Relu", nil, x) }
+func (b *graphBuilder) relu(name, x string) string { return b.Add(name, "Relu", nil, x) }
 
 // conv is TinyXception's conv: Conv2D SAME with the given stride, plus bias.
 func (b *graphBuilder) conv(prefix, x string, stride int) string {
-	y := b.add(prefix+"/Conv2D", "Conv2D", map[string]any{"strides": ints(1, stride, stride, 1), "padding": str("SAME")}, x, b.weight(prefix+"/filters"))
-	return b.add(prefix+"/BiasAdd", "BiasAdd", nil, y, b.weight(prefix+"/bias"))
+	y := b.Add(prefix+"/Conv2D", "Conv2D", map[string]any{"strides": tfjs.IntsAttr(1, stride, stride, 1), "padding": tfjs.StringAttr("SAME")}, x, b.weight(prefix+"/filters"))
+	return b.Add(prefix+"/BiasAdd", "BiasAdd", nil, y, b.weight(prefix+"/bias"))
 }
 
 // sepConv is depthwiseSeparableConv: tf.separableConv2d (depthwise 3×3
 // SAME, stride 1, then pointwise 1×1) plus bias.
 func (b *graphBuilder) sepConv(prefix, x string) string {
-	d := b.add(prefix+"/depthwise", "DepthwiseConv2dNative", map[string]any{"strides": ints(1, 1, 1, 1), "padding": str("SAME")}, x, b.weight(prefix+"/depthwise_filter"))
-	p := b.add(prefix+"/pointwise", "Conv2D", map[string]any{"strides": ints(1, 1, 1, 1), "padding": str("VALID")}, d, b.weight(prefix+"/pointwise_filter"))
-	return b.add(prefix+"/BiasAdd", "BiasAdd", nil, p, b.weight(prefix+"/bias"))
+	d := b.Add(prefix+"/depthwise", "DepthwiseConv2dNative", map[string]any{"strides": tfjs.IntsAttr(1, 1, 1, 1), "padding": tfjs.StringAttr("SAME")}, x, b.weight(prefix+"/depthwise_filter"))
+	p := b.Add(prefix+"/pointwise", "Conv2D", map[string]any{"strides": tfjs.IntsAttr(1, 1, 1, 1), "padding": tfjs.StringAttr("VALID")}, d, b.weight(prefix+"/pointwise_filter"))
+	return b.Add(prefix+"/BiasAdd", "BiasAdd", nil, p, b.weight(prefix+"/bias"))
 }
 
 // reductionBlock is TinyXception.ts's reductionBlock.
@@ -273,8 +248,8 @@ func (b *graphBuilder) reductionBlock(prefix, x string, activate bool) string {
 	}
 	out = b.sepConv(prefix+"/separable_conv0", out)
 	out = b.sepConv(prefix+"/separable_conv1", b.relu(prefix+"/relu0", out))
-	out = b.add(prefix+"/MaxPool", "MaxPool", map[string]any{"ksize": ints(1, 3, 3, 1), "strides": ints(1, 2, 2, 1), "padding": str("SAME")}, out)
-	return b.add(prefix+"/add", "AddV2", nil, out, b.conv(prefix+"/expansion_conv", x, 2))
+	out = b.Add(prefix+"/MaxPool", "MaxPool", map[string]any{"ksize": tfjs.IntsAttr(1, 3, 3, 1), "strides": tfjs.IntsAttr(1, 2, 2, 1), "padding": tfjs.StringAttr("SAME")}, out)
+	return b.Add(prefix+"/add", "AddV2", nil, out, b.conv(prefix+"/expansion_conv", x, 2))
 }
 
 // mainBlock is TinyXception.ts's mainBlock.
@@ -282,20 +257,20 @@ func (b *graphBuilder) mainBlock(prefix, x string) string {
 	out := b.sepConv(prefix+"/separable_conv0", b.relu(prefix+"/relu0", x))
 	out = b.sepConv(prefix+"/separable_conv1", b.relu(prefix+"/relu1", out))
 	out = b.sepConv(prefix+"/separable_conv2", b.relu(prefix+"/relu2", out))
-	return b.add(prefix+"/add", "AddV2", nil, out, x)
+	return b.Add(prefix+"/add", "AddV2", nil, out, x)
 }
 
 // architecture returns AgeGenderNet's nodes, the manifest group of the
 // generated constants and their shard.
-func architecture() ([]node, map[string]any, []byte) {
+func architecture() ([]tfjs.NodeDef, map[string]any, []byte) {
 	b := &graphBuilder{}
-	x := b.add(Input, "Placeholder", map[string]any{
+	x := b.Add(Input, "Placeholder", map[string]any{
 		"dtype": map[string]any{"type": "DT_FLOAT"},
 		"shape": map[string]any{"shape": map[string]any{"dim": []map[string]string{{"size": "-1"}, {"size": "112"}, {"size": "112"}, {"size": "3"}}}},
 	})
 	// normalize(x, meanRgb).div(255)
-	x = b.add("normalize/sub", "Sub", nil, x, b.constF32("normalize/mean_rgb", []int{3}, MeanRGB[:]...))
-	x = b.add("normalize/div", "RealDiv", nil, x, b.constF32("normalize/255", []int{}, 255))
+	x = b.Add("normalize/sub", "Sub", nil, x, b.constF32("normalize/mean_rgb", []int{3}, MeanRGB[:]...))
+	x = b.Add("normalize/div", "RealDiv", nil, x, b.constF32("normalize/255", []int{}, 255))
 	out := b.relu("entry_flow/relu", b.conv("entry_flow/conv_in", x, 2))
 	out = b.reductionBlock("entry_flow/reduction_block_0", out, false)
 	out = b.reductionBlock("entry_flow/reduction_block_1", out, true)
@@ -305,13 +280,13 @@ func architecture() ([]node, map[string]any, []byte) {
 	out = b.reductionBlock("exit_flow/reduction_block", out, true)
 	out = b.relu(Features, b.sepConv("exit_flow/separable_conv", out))
 	// avgPool([7, 7], [2, 2], 'valid') of a 7×7 map is its mean.
-	pooled := b.add(Pooled, "Mean", nil, out, b.constI32("pool/axes", []int{2}, 1, 2))
-	age := b.add("fc/age/BiasAdd", "BiasAdd", nil, b.add("fc/age/MatMul", "MatMul", nil, pooled, b.weight("fc/age/weights")), b.weight("fc/age/bias"))
-	b.add(Age, "Reshape", nil, age, b.constI32("fc/age/shape", []int{1}, -1))
-	logits := b.add(GenderLogits, "BiasAdd", nil, b.add("fc/gender/MatMul", "MatMul", nil, pooled, b.weight("fc/gender/weights")), b.weight("fc/gender/bias"))
-	b.add(Gender, "Softmax", nil, logits)
+	pooled := b.Add(Pooled, "Mean", nil, out, b.constI32("pool/axes", []int{2}, 1, 2))
+	age := b.Add("fc/age/BiasAdd", "BiasAdd", nil, b.Add("fc/age/MatMul", "MatMul", nil, pooled, b.weight("fc/age/weights")), b.weight("fc/age/bias"))
+	b.Add(Age, "Reshape", nil, age, b.constI32("fc/age/shape", []int{1}, -1))
+	logits := b.Add(GenderLogits, "BiasAdd", nil, b.Add("fc/gender/MatMul", "MatMul", nil, pooled, b.weight("fc/gender/weights")), b.weight("fc/gender/bias"))
+	b.Add(Gender, "Softmax", nil, logits)
 	group := map[string]any{"paths": []string{constsName}, "weights": b.consts}
-	return b.nodes, group, b.data.Bytes()
+	return b.Node, group, b.data.Bytes()
 }
 
 // weightShapes lists the weights of face-api's manifest the architecture

@@ -308,58 +308,31 @@ func Topology(side int) (json.RawMessage, error) {
 	if side < 32 || side%32 != 0 {
 		return nil, fmt.Errorf("vggface: input side %d: want a positive multiple of 32", side)
 	}
-	b := &graphBuilder{}
-	x := b.add(Input, "Placeholder", map[string]any{
+	b := &tfjs.GraphDef{}
+	x := b.Add(Input, "Placeholder", map[string]any{
 		"dtype": map[string]any{"type": "DT_FLOAT"},
 		"shape": map[string]any{"shape": map[string]any{"dim": []map[string]string{{"size": "-1"}, {"size": fmt.Sprint(side)}, {"size": fmt.Sprint(side)}, {"size": "3"}}}},
 	})
-	x = b.add("preprocess/sub", "Sub", nil, x, b.add("preprocess/mean_rgb", "Const", nil))
+	x = b.Add("preprocess/sub", "Sub", nil, x, b.Add("preprocess/mean_rgb", "Const", nil))
 	for i, n := range Blocks {
 		for j := range n {
 			l := fmt.Sprintf("conv%d_%d", i+1, j+1)
-			c := b.add(l+"/Conv2D", "Conv2D", map[string]any{"strides": ints(1, 1, 1, 1), "padding": str("SAME")}, x, b.add(l+"/kernel", "Const", nil))
-			c = b.add(l+"/BiasAdd", "BiasAdd", nil, c, b.add(l+"/bias", "Const", nil))
-			x = b.add(fmt.Sprintf("relu%d_%d", i+1, j+1), "Relu", nil, c)
+			c := b.Add(l+"/Conv2D", "Conv2D", map[string]any{"strides": tfjs.IntsAttr(1, 1, 1, 1), "padding": tfjs.StringAttr("SAME")}, x, b.Add(l+"/kernel", "Const", nil))
+			c = b.Add(l+"/BiasAdd", "BiasAdd", nil, c, b.Add(l+"/bias", "Const", nil))
+			x = b.Add(fmt.Sprintf("relu%d_%d", i+1, j+1), "Relu", nil, c)
 		}
-		x = b.add(fmt.Sprintf("pool%d", i+1), "MaxPool", map[string]any{"ksize": ints(1, 2, 2, 1), "strides": ints(1, 2, 2, 1), "padding": str("VALID")}, x)
+		x = b.Add(fmt.Sprintf("pool%d", i+1), "MaxPool", map[string]any{"ksize": tfjs.IntsAttr(1, 2, 2, 1), "strides": tfjs.IntsAttr(1, 2, 2, 1), "padding": tfjs.StringAttr("VALID")}, x)
 	}
-	x = b.add("flatten", "Reshape", nil, x, b.add("flatten/shape", "Const", nil))
+	x = b.Add("flatten", "Reshape", nil, x, b.Add("flatten/shape", "Const", nil))
 	for i, l := range []string{"fc6", "fc7"} {
-		y := b.add(l+"/MatMul", "MatMul", nil, x, b.add(l+"/kernel", "Const", nil))
-		y = b.add(l+"/BiasAdd", "BiasAdd", nil, y, b.add(l+"/bias", "Const", nil))
-		x = b.add(fmt.Sprintf("relu%d", i+6), "Relu", nil, y)
+		y := b.Add(l+"/MatMul", "MatMul", nil, x, b.Add(l+"/kernel", "Const", nil))
+		y = b.Add(l+"/BiasAdd", "BiasAdd", nil, y, b.Add(l+"/bias", "Const", nil))
+		x = b.Add(fmt.Sprintf("relu%d", i+6), "Relu", nil, y)
 	}
 	return json.Marshal(map[string]any{
 		"format":          "graph-model",
 		"generatedBy":     "agegender interop/vggface from VGG-Face's VGG-16 (Parkhi et al. 2015)",
-		"modelTopology":   map[string]any{"node": b.nodes},
+		"modelTopology":   b,
 		"weightsManifest": []any{},
 	})
 }
-
-// node is a GraphDef node in TF.js's protobuf-JSON form.
-type node struct {
-	Name  string         `json:"name"`
-	Op    string         `json:"op"`
-	Input []string       `json:"input,omitempty"`
-	Attr  map[string]any `json:"attr,omitempty"`
-}
-
-type graphBuilder struct{ nodes []node }
-
-func (b *graphBuilder) add(name, op string, attr map[string]any, inputs ...string) string {
-	b.nodes = append(b.nodes, node{Name: name, Op: op, Input: inputs, Attr: attr})
-	return name
-}
-
-func ints(v ...int) map[string]any {
-	s := make([]string, len(v))
-	for i, x := range v {
-		s[i] = fmt.Sprint(x)
-	}
-	return map[string]any{"list": map[string]any{"i": s}}
-}
-
-// str is a string attribute (base64 in protobuf JSON; encoding/json
-// encodes []byte so).
-func str(s string) map[string]any { return map[string]any{"s": []byte(s)} }
