@@ -112,19 +112,27 @@ func depthwise4AVX512(p *depthwisePlan, in, kernel, out unsafe.Pointer, rows int
 		off := uintptr(ch) * 4
 		var a0, a1, a2, a3 archsimd.Float32x16
 		ip, kp := unsafe.Add(in, off), unsafe.Add(kernel, off)
-		for range rows {
+		// Addresses advance before all but the first step, never past the
+		// last element read (an address past an operand's end is invalid in
+		// Go even unread).
+		for r := 0; r < rows; r++ {
+			if r > 0 {
+				ip = unsafe.Add(ip, rs)
+				kp = unsafe.Add(kp, krs)
+			}
 			x, k := ip, kp
-			for range kw {
+			for j := 0; ; {
 				w := archsimd.LoadMaskedFloat32x16((*[16]float32)(k), m)
 				a0 = archsimd.LoadMaskedFloat32x16((*[16]float32)(x), m).MulAdd(w, a0)
 				a1 = archsimd.LoadMaskedFloat32x16((*[16]float32)(unsafe.Add(x, ss)), m).MulAdd(w, a1)
 				a2 = archsimd.LoadMaskedFloat32x16((*[16]float32)(unsafe.Add(x, 2*ss)), m).MulAdd(w, a2)
 				a3 = archsimd.LoadMaskedFloat32x16((*[16]float32)(unsafe.Add(x, 3*ss)), m).MulAdd(w, a3)
+				if j++; j == kw {
+					break
+				}
 				x = unsafe.Add(x, cs)
 				k = unsafe.Add(k, cs)
 			}
-			ip = unsafe.Add(ip, rs)
-			kp = unsafe.Add(kp, krs)
 		}
 		o := unsafe.Add(out, off)
 		a0.StoreMasked((*[16]float32)(o), m)
@@ -148,9 +156,13 @@ func depthwiseGroupAVX512(p *depthwisePlan, in, kernel, out unsafe.Pointer, rows
 	nv := p.group * p.c / 16    // registers, 4 to 8
 	var a0, a1, a2, a3, a4, a5, a6, a7 archsimd.Float32x16
 	kw := p.kw
-	for range rows {
+	for r := 0; r < rows; r++ {
+		if r > 0 { // never an address past the last element read
+			in = unsafe.Add(in, rs)
+			kernel = unsafe.Add(kernel, uintptr(kw)*ts)
+		}
 		x, k := in, kernel
-		for range kw {
+		for j := 0; ; {
 			a0 = ld16(x, 0).MulAdd(ld16(k, 0), a0)
 			a1 = ld16(x, 64).MulAdd(ld16(k, 64), a1)
 			a2 = ld16(x, 128).MulAdd(ld16(k, 128), a2)
@@ -167,11 +179,12 @@ func depthwiseGroupAVX512(p *depthwisePlan, in, kernel, out unsafe.Pointer, rows
 					}
 				}
 			}
+			if j++; j == kw {
+				break
+			}
 			x = unsafe.Add(x, cs)
 			k = unsafe.Add(k, ts)
 		}
-		in = unsafe.Add(in, rs)
-		kernel = unsafe.Add(kernel, uintptr(kw)*ts)
 	}
 	st16(a0, out, 0)
 	st16(a1, out, 64)

@@ -102,20 +102,27 @@ func directMasks(left int) (m0, m1 archsimd.Mask32x16) {
 func directPairAVX512(x unsafe.Pointer, xs uintptr, w unsafe.Pointer, rows, seg int, rs, wrs, wq uintptr, out unsafe.Pointer, os uintptr, m0, m1 archsimd.Mask32x16) {
 	a00, a01 := archsimd.BroadcastFloat32x16(0), archsimd.BroadcastFloat32x16(0)
 	a10, a11 := archsimd.BroadcastFloat32x16(0), archsimd.BroadcastFloat32x16(0)
-	for range rows {
+	// Addresses advance before all but the first step, never past the last
+	// element read (an address past an operand's end is invalid in Go even
+	// unread).
+	for r := 0; r < rows; r++ {
+		if r > 0 {
+			x = unsafe.Add(x, rs)
+			w = unsafe.Add(w, wrs)
+		}
 		xp, wp := x, w
-		for range seg {
+		for j := 0; j < seg; j++ {
+			if j > 0 {
+				xp = unsafe.Add(xp, 4)
+				wp = unsafe.Add(wp, wq)
+			}
 			w0 := archsimd.LoadFloat32x16((*[16]float32)(wp))
 			w1 := archsimd.LoadFloat32x16((*[16]float32)(unsafe.Add(wp, 64)))
 			b := archsimd.BroadcastFloat32x16(*(*float32)(xp))
 			a00, a01 = b.MulAdd(w0, a00), b.MulAdd(w1, a01)
 			b = archsimd.BroadcastFloat32x16(*(*float32)(unsafe.Add(xp, xs)))
 			a10, a11 = b.MulAdd(w0, a10), b.MulAdd(w1, a11)
-			xp = unsafe.Add(xp, 4)
-			wp = unsafe.Add(wp, wq)
 		}
-		x = unsafe.Add(x, rs)
-		w = unsafe.Add(w, wrs)
 	}
 	a00.StoreMasked((*[16]float32)(out), m0)
 	a01.StoreMasked((*[16]float32)(unsafe.Add(out, 64)), m1)
@@ -126,17 +133,21 @@ func directPairAVX512(x unsafe.Pointer, xs uintptr, w unsafe.Pointer, rows, seg 
 // directOneAVX512 is directPairAVX512 for one output pixel.
 func directOneAVX512(x unsafe.Pointer, w unsafe.Pointer, rows, seg int, rs, wrs, wq uintptr, out unsafe.Pointer, m0, m1 archsimd.Mask32x16) {
 	a0, a1 := archsimd.BroadcastFloat32x16(0), archsimd.BroadcastFloat32x16(0)
-	for range rows {
+	for r := 0; r < rows; r++ {
+		if r > 0 {
+			x = unsafe.Add(x, rs)
+			w = unsafe.Add(w, wrs)
+		}
 		xp, wp := x, w
-		for range seg {
+		for j := 0; j < seg; j++ {
+			if j > 0 {
+				xp = unsafe.Add(xp, 4)
+				wp = unsafe.Add(wp, wq)
+			}
 			b := archsimd.BroadcastFloat32x16(*(*float32)(xp))
 			a0 = b.MulAdd(archsimd.LoadFloat32x16((*[16]float32)(wp)), a0)
 			a1 = b.MulAdd(archsimd.LoadFloat32x16((*[16]float32)(unsafe.Add(wp, 64))), a1)
-			xp = unsafe.Add(xp, 4)
-			wp = unsafe.Add(wp, wq)
 		}
-		x = unsafe.Add(x, rs)
-		w = unsafe.Add(w, wrs)
 	}
 	a0.StoreMasked((*[16]float32)(out), m0)
 	a1.StoreMasked((*[16]float32)(unsafe.Add(out, 64)), m1)

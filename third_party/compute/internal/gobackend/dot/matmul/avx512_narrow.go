@@ -139,7 +139,11 @@ func narrowRowsFloat32(lhs, rhs, out []float32, rows, n, k int) {
 }
 
 // narrowArgs are the operands of narrowRowsFloat32 as addresses, and
-// their row strides in bytes.
+// their row strides in bytes (k ≥ 1). The kernels step addresses only to
+// elements they read or write: an address past the end of an operand is
+// invalid in Go even unread (the collector may find it; -race and
+// -d=checkptr stop on it), so loops advance before all but the first
+// iteration, not after the last.
 type narrowArgs struct {
 	lhs, rhs, out unsafe.Pointer
 	ks, ws, os    uintptr
@@ -177,10 +181,13 @@ func narrow2x1(p *narrowArgs, r, c int, two bool, m0 archsimd.Mask32x16) {
 	}
 	w, ws := unsafe.Add(p.rhs, c*4), p.ws
 	a0, a1 := archsimd.BroadcastFloat32x16(0), archsimd.BroadcastFloat32x16(0)
-	for range p.k {
+	for i := 0; ; {
 		w0 := narrowLoad(w)
 		a0 = narrowBroadcast(l0).MulAdd(w0, a0)
 		a1 = narrowBroadcast(l1).MulAdd(w0, a1)
+		if i++; i == p.k {
+			break // no address past the operands is formed (see narrowArgs)
+		}
 		l0 = unsafe.Add(l0, 4)
 		l1 = unsafe.Add(l1, 4)
 		w = unsafe.Add(w, ws)
@@ -203,12 +210,15 @@ func narrow2x2(p *narrowArgs, r, c int, two bool, m0, m1 archsimd.Mask32x16) {
 	w, ws := unsafe.Add(p.rhs, c*4), p.ws
 	a00, a01 := archsimd.BroadcastFloat32x16(0), archsimd.BroadcastFloat32x16(0)
 	a10, a11 := archsimd.BroadcastFloat32x16(0), archsimd.BroadcastFloat32x16(0)
-	for range p.k {
+	for i := 0; ; {
 		w0, w1 := narrowLoad(w), narrowLoad(unsafe.Add(w, 64))
 		x := narrowBroadcast(l0)
 		a00, a01 = x.MulAdd(w0, a00), x.MulAdd(w1, a01)
 		x = narrowBroadcast(l1)
 		a10, a11 = x.MulAdd(w0, a10), x.MulAdd(w1, a11)
+		if i++; i == p.k {
+			break
+		}
 		l0 = unsafe.Add(l0, 4)
 		l1 = unsafe.Add(l1, 4)
 		w = unsafe.Add(w, ws)
@@ -233,12 +243,15 @@ func narrow2x3(p *narrowArgs, r, c int, two bool, m0, m1, m2 archsimd.Mask32x16)
 	w, ws := unsafe.Add(p.rhs, c*4), p.ws
 	a00, a01, a02 := archsimd.BroadcastFloat32x16(0), archsimd.BroadcastFloat32x16(0), archsimd.BroadcastFloat32x16(0)
 	a10, a11, a12 := archsimd.BroadcastFloat32x16(0), archsimd.BroadcastFloat32x16(0), archsimd.BroadcastFloat32x16(0)
-	for range p.k {
+	for i := 0; ; {
 		w0, w1, w2 := narrowLoad(w), narrowLoad(unsafe.Add(w, 64)), narrowLoad(unsafe.Add(w, 128))
 		x := narrowBroadcast(l0)
 		a00, a01, a02 = x.MulAdd(w0, a00), x.MulAdd(w1, a01), x.MulAdd(w2, a02)
 		x = narrowBroadcast(l1)
 		a10, a11, a12 = x.MulAdd(w0, a10), x.MulAdd(w1, a11), x.MulAdd(w2, a12)
+		if i++; i == p.k {
+			break
+		}
 		l0 = unsafe.Add(l0, 4)
 		l1 = unsafe.Add(l1, 4)
 		w = unsafe.Add(w, ws)
