@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -102,9 +103,21 @@ func TestInterruptedExtractionResumes(t *testing.T) {
 			}
 		}
 	}
-	// And the cache now holds the whole list.
-	if again, n, err := CachedStreamFeatures(context.Background(), ext, samples, View{}, dir, "x", MobileFaceNet.Dim, 2, nil); err != nil || n != 0 || len(again.Rows) != len(want.Rows) {
-		t.Errorf("after the resumed run: %d rows, %d extracted, err %v; want %d rows from the cache", len(again.Rows), n, err, len(want.Rows))
+	// And the cache now holds the whole list, with exactly the values the
+	// resumed run returned (so a run that reads the cache trains on the
+	// same numbers); so does a run that extracts without interruption.
+	again, n, err := CachedStreamFeatures(context.Background(), ext, samples, View{}, dir, "x", MobileFaceNet.Dim, 2, nil)
+	if err != nil || n != 0 || len(again.Rows) != len(want.Rows) {
+		t.Fatalf("after the resumed run: %d rows, %d extracted, err %v; want %d rows from the cache", len(again.Rows), n, err, len(want.Rows))
+	}
+	fresh, n, err := CachedStreamFeatures(context.Background(), ext, samples, View{}, t.TempDir(), "x", MobileFaceNet.Dim, 2, nil)
+	if err != nil || n != len(want.Rows) {
+		t.Fatalf("uninterrupted run: %d extracted, err %v", n, err)
+	}
+	for r := range again.Rows {
+		if !slices.Equal(again.Rows[r], got.Rows[r]) || !slices.Equal(fresh.Rows[r], got.Rows[r]) {
+			t.Fatalf("row %d differs between the resumed run, the cache and an uninterrupted run", r)
+		}
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/agegender/agegender/data/prep"
 	"github.com/agegender/agegender/imageio"
 	"github.com/agegender/agegender/internal/progress"
+	"github.com/gomlx/compute/dtypes/float16"
 )
 
 // streamChunk is how many images StreamFeatures decodes before running
@@ -158,6 +159,16 @@ func streamFeatures(ctx context.Context, e *Extractor, samples []data.Sample, vi
 	return f, skipped, nil
 }
 
+// roundToFloat16 rounds every value to the nearest float16, as
+// [WriteCache] stores it.
+func roundToFloat16(rows [][]float32) {
+	for _, row := range rows {
+		for j, v := range row {
+			row[j] = float16.FromFloat32(v).Float32()
+		}
+	}
+}
+
 // mirrorRGB flips packed RGB pixels of a side×side image left to right.
 func mirrorRGB(p []uint8, side int) {
 	for y := range side {
@@ -238,6 +249,10 @@ func CachedStreamFeatures(ctx context.Context, e *Extractor, samples []data.Samp
 	if err != nil {
 		return Features{}, 0, err
 	}
+	// The rows are returned as the cache holds them (float16 values), so
+	// a run that extracts them, one that resumes and one that reads the
+	// cache train on the same numbers and give the same model.
+	roundToFloat16(f.Rows[len(from.Rows):])
 	if len(f.Rows) > 0 && len(f.Rows[0]) != dim {
 		return Features{}, 0, fmt.Errorf("transfer: %s's %s has %d values per image, not %d", e.Backbone.Name, output, len(f.Rows[0]), dim)
 	}
