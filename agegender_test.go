@@ -360,9 +360,12 @@ func TestOptionsAndClose(t *testing.T) {
 			t.Logf("%s: %v", c.name, err)
 		}
 	}
-	a, err := agegender.New(agegender.Options{GenderModel: g, AgeModel: age})
+	a, err := agegender.New(agegender.Options{GenderModel: g, AgeModel: age, Backend: "go"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if b := a.Backend(); !strings.Contains(b, "Go") {
+		t.Errorf("Backend() = %q on the pure-Go backend", b)
 	}
 	a.Close()
 	a.Close()

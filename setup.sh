@@ -46,7 +46,7 @@ fi
 
 if [ "${1:-}" != "--no-onnx" ] && ort_ok; then
   CGO_ENABLED=1 go build -tags onnx -o agegender ./cmd/agegender
-  echo "built ./agegender ($(go version | cut -d' ' -f3)); default backend: ONNX Runtime $ORT_VERSION (--backend go for pure Go)" >&2
+  echo "built ./agegender ($(go version | cut -d' ' -f3)); default backend: ONNX Runtime $ORT_VERSION (--backend go for pure Go; predict on up to 4 photos uses pure Go, which starts faster)" >&2
 else
   go build -o agegender ./cmd/agegender
   echo "built ./agegender ($(go version | cut -d' ' -f3)); backend: pure Go" >&2

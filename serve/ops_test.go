@@ -156,8 +156,8 @@ func TestReadiness(t *testing.T) {
 	if rec := do(s, "GET", "/healthz", nil); rec.Code != 200 {
 		t.Errorf("healthz while loading: %d", rec.Code)
 	}
-	if rec := do(s, "GET", "/readyz", nil); rec.Code != 503 || !strings.Contains(errorOf(t, rec), "loading") {
-		t.Errorf("readyz while loading: %d %s", rec.Code, rec.Body)
+	if rec := do(s, "GET", "/readyz", nil); rec.Code != 503 || !strings.Contains(errorOf(t, rec), "loading") || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("readyz while loading: %d %s, want 503 with Retry-After", rec.Code, rec.Body)
 	}
 	if rec := do(s, "POST", "/v1/predict", pngBytes(t, 10, 10)); rec.Code != 503 || rec.Header().Get("Retry-After") == "" {
 		t.Errorf("predict while loading: %d %s, want 503 with Retry-After", rec.Code, rec.Body)

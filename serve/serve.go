@@ -266,8 +266,10 @@ func (s *Service) healthz(w http.ResponseWriter, r *http.Request) {
 func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case s.draining.Load():
+		w.Header().Set("Retry-After", "1") // as the other 503s: another replica will answer
 		writeError(w, r, apiError{status: http.StatusServiceUnavailable, msg: "not ready: the service is shutting down"})
 	case s.analyzer.Load() == nil:
+		w.Header().Set("Retry-After", "5")
 		writeError(w, r, apiError{status: http.StatusServiceUnavailable, msg: "not ready: the models are still loading"})
 	default:
 		writeJSON(w, http.StatusOK, status{"ready"})

@@ -19,7 +19,7 @@ func cmdEval(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("eval", flag.ExitOnError)
 	fs.Usage = usageFor(fs)
 	var d dataFlags
-	d.register(fs)
+	d.register(fs, "", "task: gender, age, or both (default: the --model file's task; without --model, both: the built-in joint model)")
 	modelPath := fs.String("model", "", "model file (default: the built-in model for --task; without --task, the joint gender+age model)")
 	split := fs.String("split", "test", "split to evaluate: test or val")
 	asJSON := fs.Bool("json", false, "print one JSON object")
@@ -30,9 +30,7 @@ func cmdEval(ctx context.Context, args []string) error {
 	if *split != "test" && *split != "val" {
 		return fmt.Errorf("eval: --split %q: use test or val", *split)
 	}
-	taskSet := false
-	fs.Visit(func(f *flag.Flag) { taskSet = taskSet || f.Name == "task" })
-	if !taskSet {
+	if d.task == "" {
 		// Without --task: the model file's own task, or for the built-in
 		// model the default one, the joint gender+age net.
 		d.task = data.TaskGenderAge.String()

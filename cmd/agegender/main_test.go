@@ -76,9 +76,10 @@ func TestPredictBadInputs(t *testing.T) {
 		t.Errorf("the good input was not answered (a blank image has no face): %q", out)
 	}
 	// Files found in a folder are chosen by content: notes.txt and the
-	// fake .jpg are skipped, each with a line saying why.
+	// fake .jpg are skipped, each with a line saying why (naming the file
+	// once, in "file").
 	for _, name := range []string{"notes.txt", "fake.jpg"} {
-		want := `{"file":"` + filepath.Join(junk, name) + `","error":"` + filepath.Join(junk, name) + `: not an image: not a JPEG, PNG, GIF, BMP or WebP file","skipped":true}`
+		want := `{"file":"` + filepath.Join(junk, name) + `","error":"not an image: not a JPEG, PNG, GIF, BMP or WebP file","skipped":true}`
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("%s was not reported as skipped (want %s): %q", name, want, out)
 		}

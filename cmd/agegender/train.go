@@ -26,12 +26,14 @@ type dataFlags struct {
 	limit            int
 }
 
-func (d *dataFlags) register(fs *flag.FlagSet) {
+// register adds the flags to fs; task is --task's default and taskHelp
+// its usage.
+func (d *dataFlags) register(fs *flag.FlagSet, task, taskHelp string) {
 	fs.StringVar(&d.kind, "dataset", "utkface", "dataset: utkface or adience")
 	fs.StringVar(&d.dir, "data", dataPath("utkface/images"), "UTKFace image folder, or Adience image root (with aligned/)")
 	fs.StringVar(&d.folds, "folds", dataPath("adience/folds"), "Adience: folder with fold_{0..4}_data.txt")
 	fs.IntVar(&d.fold, "fold", 0, "Adience: test fold 0..4")
-	fs.StringVar(&d.task, "task", "gender", "task: gender, age, or both (a joint gender + age-in-years net: train --trunk, eval of the built-in model)")
+	fs.StringVar(&d.task, "task", task, taskHelp)
 	fs.IntVar(&d.limit, "limit", 0, "use at most this many images per split (0: all); for quick runs")
 }
 
@@ -48,7 +50,7 @@ func cmdTrain(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("train", flag.ExitOnError)
 	fs.Usage = usageFor(fs)
 	var d dataFlags
-	d.register(fs)
+	d.register(fs, "gender", "task: gender, age, or both (a joint gender + age-in-years net, with --trunk)")
 	net := fs.String("net", "origin", "network: "+fmt.Sprint(model.Names()))
 	input := fs.Int("input", 227, "input crop side (paper 227; 64 trains ~20× faster on a CPU)")
 	resize := fs.Int("resize", 0, "side images are resized to before cropping (0: input×256/227)")

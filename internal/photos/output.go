@@ -61,7 +61,9 @@ func (p *Printer) PrintError(r Result) error {
 	if !p.json {
 		return nil
 	}
-	return json.NewEncoder(p.w).Encode(errorLine{File: r.File, Error: r.Err.Error(), Skipped: r.Skipped})
+	// The line names the file once: in "file", not again in "error".
+	msg := strings.TrimPrefix(r.Err.Error(), r.File+": ")
+	return json.NewEncoder(p.w).Encode(errorLine{File: r.File, Error: msg, Skipped: r.Skipped})
 }
 
 // Print writes r, and its annotated copy.
