@@ -71,10 +71,11 @@ func TestInterruptedExtractionResumes(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "resumes") {
 		t.Fatalf("interrupted extraction: err = %v, want context.Canceled saying the command resumes", err)
 	}
-	partial := filepath.Join(dir, "mobilefacenet-x.f16.partial")
-	if _, err := os.Stat(partial); err != nil {
-		t.Fatalf("no partial file after the interruption: %v", err)
+	partials, _ := filepath.Glob(filepath.Join(dir, "mobilefacenet-x.*.f16.partial"))
+	if len(partials) != 1 {
+		t.Fatalf("partial files after the interruption: %v, want one", partials)
 	}
+	partial := partials[0]
 	var log bytes.Buffer
 	got, extracted, err := CachedStreamFeatures(context.Background(), ext, samples, View{}, dir, "x", MobileFaceNet.Dim, 2, &log)
 	if err != nil {
@@ -152,5 +153,60 @@ func TestPartialFileChecked(t *testing.T) {
 	}
 	if _, _, err := readPartial(p, 7, 2, 10); err == nil || !strings.Contains(err.Error(), p) {
 		t.Errorf("truncated partial file: err = %v, want an error naming it", err)
+	}
+}
+
+// TestCacheKeepsOtherSampleLists: features of another sample list (a
+// quick run with --limit) get their own file instead of replacing a long
+// run's; the three most recently used lists are kept, the rest and files
+// of the old naming deleted.
+func TestCacheKeepsOtherSampleLists(t *testing.T) {
+	shared := sharedDir(t)
+	images, models := ResolveImages(shared)
+	all, _, err := utkface.Load(images)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := backend.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext, err := NewExtractor(b, models, MobileFaceNet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	old := filepath.Join(dir, "mobilefacenet-x.f16")
+	if err := os.WriteFile(old, []byte("features of an earlier version"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	run := func(n int) int {
+		t.Helper()
+		_, extracted, err := CachedStreamFeatures(ctx, ext, subset(all, n, 1), View{}, dir, "x", MobileFaceNet.Dim, 2, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return extracted
+	}
+	files := func() []string {
+		m, _ := filepath.Glob(filepath.Join(dir, "mobilefacenet-x*"))
+		return m
+	}
+	run(4)
+	run(2)
+	if got := run(4); got != 0 {
+		t.Errorf("the 4-face list was extracted again (%d) after a 2-face run; want it read from its own file", got)
+	}
+	if f := files(); len(f) != 2 {
+		t.Errorf("cache files after two lists: %v, want two (the old-named file deleted)", f)
+	}
+	run(3)
+	run(5)
+	if f := files(); len(f) != cacheVersions {
+		t.Errorf("cache files after five lists: %v, want the %d most recent", f, cacheVersions)
+	}
+	if got := run(2); got != 2 {
+		t.Errorf("the least recently used list (2 faces) was read (%d extracted), want it pruned and extracted again", got)
 	}
 }

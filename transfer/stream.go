@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -203,7 +205,9 @@ func streamKey(bb Backbone, output string, view View, samples []data.Sample) uin
 }
 
 // CachedStreamFeatures returns the features of samples in view from the
-// cache file dir/<backbone>-<name>[-<view>].f16 when it is current, and
+// cache file dir/<backbone>-<name>[-<view>].<key>.f16 when it is there
+// (key: a hash of the trunk, output, view and samples, see streamKey;
+// the cacheVersions most recently used keys are kept), and
 // otherwise streams them with [StreamFeatures] and writes the cache. dim
 // is the output's length (e.g. 1024 for faceres's global pool). extracted
 // is the number of images run through the trunk (0 when the cache held
@@ -222,10 +226,13 @@ func CachedStreamFeatures(ctx context.Context, e *Extractor, samples []data.Samp
 		start      int
 		checkpoint func(Features, int) error
 	)
+	base := e.Backbone.Name + "-" + name
 	if dir != "" {
-		path = filepath.Join(dir, e.Backbone.Name+"-"+name+".f16")
+		path = filepath.Join(dir, fmt.Sprintf("%s.%016x.f16", base, key))
 		f, err := ReadCache(path, key, dim, len(samples))
 		if err == nil {
+			now := time.Now()
+			_ = os.Chtimes(path, now, now) // kept by pruneCache as recently used
 			return f, 0, nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errStale) {
@@ -261,6 +268,50 @@ func CachedStreamFeatures(ctx context.Context, e *Extractor, samples []data.Samp
 			return Features{}, 0, err
 		}
 		_ = os.Remove(partial)
+		pruneCache(dir, base, cacheVersions)
 	}
 	return f, len(f.Rows) - len(from.Rows), nil
+}
+
+// cacheVersions is how many feature cache files [CachedStreamFeatures]
+// keeps for one trunk output, split and view: the features of other
+// sample lists (another --limit, data set or fold), most recently used
+// first, so that a quick run does not replace a long run's features.
+const cacheVersions = 3
+
+// pruneCache deletes the cache and partial files of base in dir (named
+// base.<key>.f16[.partial]) beyond the keep most recently used, and
+// base.f16, the name of earlier versions.
+func pruneCache(dir, base string, keep int) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	type file struct {
+		name string
+		mod  time.Time
+	}
+	var files []file
+	for _, e := range entries {
+		n := e.Name()
+		if n == base+".f16" {
+			_ = os.Remove(filepath.Join(dir, n))
+			continue
+		}
+		rest, ok := strings.CutPrefix(n, base+".")
+		if !ok {
+			continue
+		}
+		rest = strings.TrimSuffix(rest, ".partial")
+		if hex, ok := strings.CutSuffix(rest, ".f16"); !ok || len(hex) != 16 || strings.Trim(hex, "0123456789abcdef") != "" {
+			continue
+		}
+		if info, err := e.Info(); err == nil {
+			files = append(files, file{n, info.ModTime()})
+		}
+	}
+	slices.SortFunc(files, func(a, b file) int { return b.mod.Compare(a.mod) })
+	for _, f := range files[min(keep, len(files)):] {
+		_ = os.Remove(filepath.Join(dir, f.name))
+	}
 }

@@ -36,7 +36,7 @@ func TestPipeline(t *testing.T) {
 		t.Errorf("training loss did not fall: %v", res.EpochLoss)
 	}
 	for _, split := range []string{"train", "val"} {
-		if m, _ := filepath.Glob(filepath.Join(opts.CacheDir, "mobilefacenet-*-"+split+".f16")); len(m) != 1 {
+		if m, _ := filepath.Glob(filepath.Join(opts.CacheDir, "mobilefacenet-*-"+split+".*.f16")); len(m) != 1 {
 			t.Errorf("feature cache of the %s split not written: %v", split, m)
 		}
 	}
