@@ -21,17 +21,15 @@ type Printer struct {
 	json     bool
 	annotate string
 	used     map[string]bool // annotated file names already written
+	header   bool            // the table's header is written
 }
 
-// NewPrinter returns a Printer that writes to w a table (and its header,
-// at once) or, with asJSON, JSON lines, and with annotate (a folder) also
-// each photo with its faces drawn.
+// NewPrinter returns a Printer that writes to w a table (its header
+// before the first row, so a run whose every input fails prints none) or,
+// with asJSON, JSON lines, and with annotate (a folder) also each photo
+// with its faces drawn.
 func NewPrinter(w io.Writer, asJSON bool, annotate string) *Printer {
-	p := &Printer{w: w, json: asJSON, annotate: annotate, used: map[string]bool{}}
-	if !asJSON {
-		fmt.Fprintf(w, tableFormat, Cell("FILE", fileColumn), "FACE", "BOX (x,y w×h)", "GENDER", "PROB", "AGE", "PROB", "YEARS")
-	}
-	return p
+	return &Printer{w: w, json: asJSON, annotate: annotate, used: map[string]bool{}}
 }
 
 const tableFormat = "%s %4s  %-21s %-6s %6s  %-9s %6s  %s\n"
@@ -73,6 +71,10 @@ func (p *Printer) Print(r Result) error {
 			return err
 		}
 	} else {
+		if !p.header {
+			fmt.Fprintf(p.w, tableFormat, Cell("FILE", fileColumn), "FACE", "BOX (x,y w×h)", "GENDER", "PROB", "AGE", "PROB", "YEARS")
+			p.header = true
+		}
 		name := Cell(r.File, fileColumn)
 		if len(r.Res.Faces) == 0 {
 			fmt.Fprintf(p.w, tableFormat, name, "-", "no face found", "", "", "", "", "")
