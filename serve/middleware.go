@@ -71,10 +71,14 @@ func infoOf(r *http.Request) *requestInfo {
 	return &requestInfo{faces: -1}
 }
 
-// named records the route pattern of the handler that runs.
-func named(pattern string, h http.Handler) http.Handler {
+// named records the route pattern mux matches for a request before the
+// middleware runs, so that a request refused before it reaches its
+// handler (draining, authentication) is still counted under its route.
+func named(mux *http.ServeMux, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		infoOf(r).route = pattern
+		if _, pattern := mux.Handler(r); pattern != "" {
+			infoOf(r).route = pattern
+		}
 		h.ServeHTTP(w, r)
 	})
 }

@@ -183,6 +183,10 @@ func TestReadiness(t *testing.T) {
 		t.Errorf("predict while draining: %d %v, want 503 with Connection: close", rec.Code, rec.Header())
 	}
 	errorOf(t, rec)
+	// The refused request is counted under its route, not "unmatched".
+	if m := do(s, "GET", "/metrics", nil).Body.String(); !strings.Contains(m, `agegender_http_requests_total{code="503",method="POST",route="POST /v1/predict"} 2`) {
+		t.Errorf("the 503s of /v1/predict (loading, draining) are not counted under their route:\n%s", m)
+	}
 }
 
 func TestMetrics(t *testing.T) {

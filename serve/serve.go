@@ -226,14 +226,14 @@ func (s *Service) Metrics() http.Handler { return s.metrics.handler() }
 func (s *Service) routes() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range s.routeTable() {
-		mux.Handle(rt.method+" "+rt.path, named(rt.method+" "+rt.path, rt.h))
+		mux.Handle(rt.method+" "+rt.path, rt.h)
 	}
 	var h http.Handler = jsonMuxErrors(mux)
 	h = s.auth(h)
 	h = s.refuseWhileDraining(h)
 	h = s.cors.wrap(h)
 	h = recoverPanics(h)
-	return s.observe(h)
+	return s.observe(named(mux, h))
 }
 
 // route is one entry of the route table; openapi_test.go checks the table
