@@ -51,6 +51,10 @@ type Trunk struct {
 	Cut      string   `json:"cut,omitempty"`
 	CutShape []int    `json:"cut_shape,omitempty"`
 	Tune     []string `json:"tune,omitempty"`
+	// Fixed lists the name prefixes of constants of the graph that are
+	// preprocessing, not weights (a mean to subtract, a divisor): no
+	// training changes them, not even of the whole trunk.
+	Fixed []string `json:"fixed,omitempty"`
 	// Ints holds the graph's int32 constants (axes, shapes), which are
 	// part of its structure rather than weights.
 	Ints map[string]IntConst `json:"ints,omitempty"`
@@ -154,7 +158,8 @@ var knownTrunks = map[string]knownTrunk{
 	// bench/faceapi/node_modules.
 	FaceAPI: {Trunk{Name: FaceAPI, Input: faceapi.Input, Size: faceapi.Size, Scale: 1,
 		Output: faceapi.Pooled, Dim: 512,
-		Cut: "exit_flow/reduction_block/add", CutShape: []int{7, 7, 256}, Tune: []string{"exit_flow/separable_conv/"}}, readFaceAPI, faceapi.ManifestName},
+		Cut: "exit_flow/reduction_block/add", CutShape: []int{7, 7, 256}, Tune: []string{"exit_flow/separable_conv/"},
+		Fixed: []string{"normalize/"}}, readFaceAPI, faceapi.ManifestName},
 	// MobileFaceNet (InsightFace-style identity network): inputs p/127.5-1,
 	// heads read its 192-d embedding before the L2 normalisation.
 	// Its last block (the global depthwise 7×7 convolution and the 1×1
@@ -174,7 +179,7 @@ var knownTrunks = map[string]knownTrunk{
 	// smaller net of the same shape (the tests') works too.
 	VGGFace: {Trunk{Name: VGGFace, Input: vggface.Input, Size: vggface.Size, Scale: 1,
 		Output: vggface.FC7, Dim: 4096, Cut: vggface.Pool5, CutShape: []int{7, 7, 512},
-		Tune: []string{"fc6/", "fc7/"}}, readVGGFace, vggface.WeightsFile},
+		Tune: []string{"fc6/", "fc7/"}, Fixed: []string{"preprocess/"}}, readVGGFace, vggface.WeightsFile},
 }
 
 // VGGFace is the name of VGG-Face as a trunk.
@@ -193,8 +198,11 @@ var faceresLastBlock = []string{"conv_dw_13/", "conv_dw_13_bn/", "conv_pw_13/", 
 
 // Tuned reports whether training a net that feeds Cut activations trains
 // the trunk weight named name (its TF.js name).
-func (t Trunk) Tuned(name string) bool {
-	for _, p := range t.Tune {
+func (t Trunk) Tuned(name string) bool { return hasAnyPrefix(name, t.Tune) }
+
+// hasAnyPrefix reports whether name starts with one of prefixes.
+func hasAnyPrefix(name string, prefixes []string) bool {
+	for _, p := range prefixes {
 		if strings.HasPrefix(name, p) {
 			return true
 		}
@@ -380,9 +388,11 @@ func (t Trunk) build(scope *mlx.Scope, images *Node, frozen, native, fromCut boo
 	outs, err := g.BuildWith(images.Graph(), map[string]*Node{in: x}, []string{t.Output}, tfjs.BuildOptions{
 		Scope:       scope,
 		AsVariables: func(string) bool { return true },
-		Frozen:      func(name string) bool { return frozen && !(fromCut && t.Tuned(name)) },
-		NativeConv:  native,
-		Inference:   inference,
+		Frozen: func(name string) bool {
+			return hasAnyPrefix(name, t.Fixed) || (frozen && !(fromCut && t.Tuned(name)))
+		},
+		NativeConv: native,
+		Inference:  inference,
 	})
 	if err != nil {
 		panic(fmt.Errorf("model: trunk %s: %w", t.Name, err))

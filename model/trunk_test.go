@@ -500,3 +500,34 @@ func TestCheckTrunkFolder(t *testing.T) {
 		t.Errorf("CheckTrunkFolder(unknown trunk) = %v; want the list of known trunks", err)
 	}
 }
+
+// TestTrunkFixedConstantsNotTrained: a trunk built for training as a whole
+// (not frozen) trains its weights but not its preprocessing constants
+// (Trunk.Fixed: the mean VGG-Face subtracts).
+func TestTrunkFixedConstantsNotTrained(t *testing.T) {
+	b, err := backend.Open("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := vggfaceModel(t, b)
+	store := mlx.NewStore()
+	if err := m.LoadInto(store); err != nil {
+		t.Fatal(err)
+	}
+	tr := *m.Info.Config.Trunk
+	exec := mlx.MustNewExec(b, store, func(s *mlx.Scope, x *Node) *Node {
+		s.Store().SetTraining(x.Graph(), true)
+		return tr.build(s.In(Scope).In(TrunkScope), x, false, false, false)
+	})
+	exec.MustCall(tensors.FromFlatDataAndDimensions(make([]float32, tr.Size*tr.Size*3), 1, tr.Size, tr.Size, 3))
+	trainable := map[string]bool{}
+	for v := range store.IterVariables() {
+		trainable[v.Path()] = v.Trainable
+	}
+	for name, want := range map[string]bool{"preprocess/mean_rgb": false, "conv1_1/kernel": true, "fc7/bias": true} {
+		path := "/" + Scope + "/" + TrunkScope + "/" + tfjs.VariableName(name)
+		if got, ok := trainable[path]; !ok || got != want {
+			t.Errorf("%s: trainable %t (present %t), want %t", path, got, ok, want)
+		}
+	}
+}
