@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/agegender/agegender/data"
@@ -16,6 +17,7 @@ import (
 	"github.com/agegender/agegender/model"
 	"github.com/agegender/agegender/train"
 	"github.com/gomlx/compute"
+	"github.com/prometheus/procfs"
 )
 
 // What stage 2 of a trunk run (TrunkOptions.From) trains with the heads.
@@ -174,6 +176,9 @@ func trainWholeTrunk(ctx context.Context, b compute.Backend, s *Splits, o TrainO
 	if opts.ValBatch == 0 {
 		opts.ValBatch = opts.Batch
 	}
+	if err := checkWholeTrunkMemory(b, t.Name, opts.Batch); err != nil {
+		return nil, err
+	}
 	task := s.Task
 	if joint {
 		task = data.TaskGender
@@ -198,3 +203,46 @@ func trainWholeTrunk(ctx context.Context, b compute.Backend, s *Splits, o TrainO
 }
 
 var _ train.JointLabeled = (*ImageExamples)(nil)
+
+// wholeTrunkBytesPerImage is the memory one image of a batch takes when
+// the whole faceres trunk trains at 224 px, by backend, measured with
+// /usr/bin/time (maximum resident set) on 2-step runs of
+// `train --tune all` (BENCHMARKS.md §8, "Whole trunk on the CPU: memory"):
+// ONNX Runtime 7.3 GB at batch 16 and 14.6 GB at 32; pure Go 4.3 GB at
+// batch 16. Every depthwise convolution trains as nine strided slices of
+// its padded input (the backends' grouped convolutions have no usable
+// gradient), which the backends keep for the backward pass. GPUs (XLA)
+// are not checked.
+var wholeTrunkBytesPerImage = map[string]uint64{"onnx": 460 << 20, "go": 270 << 20}
+
+// checkWholeTrunkMemory refuses, before any image is read, a whole-trunk
+// run of faceres whose batch needs more memory than the machine has
+// available, saying which batch fits; other trunks are not measured and
+// not checked.
+func checkWholeTrunkMemory(b compute.Backend, trunk string, batch int) error {
+	if trunk != "faceres" && trunk != "faceres-deep" {
+		return nil
+	}
+	kind := "go"
+	if strings.HasPrefix(b.Name(), "onnx") {
+		kind = "onnx"
+	} else if !strings.HasPrefix(strings.ToLower(b.Name()), "go") {
+		return nil
+	}
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return nil // not Linux: nothing to check against
+	}
+	mi, err := fs.Meminfo()
+	if err != nil || mi.MemAvailable == nil {
+		return nil
+	}
+	avail := *mi.MemAvailable << 10 // kB
+	per := wholeTrunkBytesPerImage[kind]
+	if need := per * uint64(batch); need > avail {
+		fit := max(1, int(avail*9/10/per))
+		return fmt.Errorf("pipeline: training the whole %s trunk at --batch %d needs about %.1f GB on this backend (about %d MB an image, measured), and the machine has %.1f GB available: use --batch %d or less (or a GPU, -tags xla)",
+			trunk, batch, float64(need)/(1<<30), per>>20, float64(avail)/(1<<30), fit)
+	}
+	return nil
+}
