@@ -37,3 +37,24 @@ func headsSetup(t *testing.T) (models string, tr, val []data.Sample, b compute.B
 	}
 	return models, tr, val, b
 }
+
+// mobileFaceNetSetup returns every UTKFace sample and a MobileFaceNet
+// extractor on the default backend: the inputs of the feature-stream
+// tests.
+func mobileFaceNetSetup(t *testing.T) ([]data.Sample, *Extractor) {
+	t.Helper()
+	images, models := ResolveImages(sharedDir(t))
+	all, _, err := utkface.Load(images)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := backend.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext, err := NewExtractor(b, models, MobileFaceNet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return all, ext
+}

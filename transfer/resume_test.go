@@ -12,9 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/agegender/agegender/backend"
 	"github.com/agegender/agegender/data"
-	"github.com/agegender/agegender/data/utkface"
 )
 
 // cancelAfter is a context whose Err reports cancellation from its
@@ -38,12 +36,7 @@ func (c *cancelAfter) Err() error {
 // uninterrupted run. Most samples are missing files (skipped without
 // running the trunk), so two chunks cost five faces.
 func TestInterruptedExtractionResumes(t *testing.T) {
-	shared := sharedDir(t)
-	images, models := ResolveImages(shared)
-	all, _, err := utkface.Load(images)
-	if err != nil {
-		t.Fatal(err)
-	}
+	all, ext := mobileFaceNetSetup(t)
 	real := subset(all, 5, 1)
 	samples := make([]data.Sample, streamChunk+10)
 	for i := range samples {
@@ -51,14 +44,6 @@ func TestInterruptedExtractionResumes(t *testing.T) {
 	}
 	for k, i := range []int{0, 1, 2, streamChunk + 1, streamChunk + 7} {
 		samples[i] = real[k]
-	}
-	b, err := backend.Open("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ext, err := NewExtractor(b, models, MobileFaceNet)
-	if err != nil {
-		t.Fatal(err)
 	}
 	want, _, err := StreamFeatures(context.Background(), ext, samples, View{}, 2, nil)
 	if err != nil {
@@ -161,20 +146,7 @@ func TestPartialFileChecked(t *testing.T) {
 // run's; the three most recently used lists are kept, the rest and files
 // of the old naming deleted.
 func TestCacheKeepsOtherSampleLists(t *testing.T) {
-	shared := sharedDir(t)
-	images, models := ResolveImages(shared)
-	all, _, err := utkface.Load(images)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := backend.Open("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ext, err := NewExtractor(b, models, MobileFaceNet)
-	if err != nil {
-		t.Fatal(err)
-	}
+	all, ext := mobileFaceNetSetup(t)
 	dir := t.TempDir()
 	old := filepath.Join(dir, "mobilefacenet-x.f16")
 	if err := os.WriteFile(old, []byte("features of an earlier version"), 0o644); err != nil {

@@ -6,9 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/agegender/agegender/backend"
 	"github.com/agegender/agegender/data/augment"
-	"github.com/agegender/agegender/data/utkface"
 )
 
 // TestAugmentedViews extracts MobileFaceNet features of 6 real faces in
@@ -16,21 +14,8 @@ import (
 // another view number other ones, and each view has its own cache file
 // and key, so no view is read back as another.
 func TestAugmentedViews(t *testing.T) {
-	shared := sharedDir(t)
-	images, models := ResolveImages(shared)
-	all, _, err := utkface.Load(images)
-	if err != nil {
-		t.Fatal(err)
-	}
+	all, ext := mobileFaceNetSetup(t)
 	samples := subset(all, 6, 1)
-	b, err := backend.Open("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ext, err := NewExtractor(b, models, MobileFaceNet)
-	if err != nil {
-		t.Fatal(err)
-	}
 	spec := augment.Default()
 	v1 := View{Augment: &spec, Seed: 3, Number: 1}
 	v2 := View{Augment: &spec, Seed: 3, Number: 2}
