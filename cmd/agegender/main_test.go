@@ -48,6 +48,31 @@ func testModels(t *testing.T) []string {
 // TestPredictBadInputs: an empty folder, a folder of non-images, a corrupt
 // image and a missing file each give a clear error naming the input, the
 // good inputs are still answered, and the command fails at the end.
+// TestPredictStdin analyses a photo given as "-" on standard input, and
+// reports a non-image there as a failure of "standard input".
+func TestPredictStdin(t *testing.T) {
+	m := testModels(t)
+	stdin := os.Stdin
+	defer func() { os.Stdin = stdin }()
+	var err error
+	if os.Stdin, err = os.Open("../../testdata/face.jpg"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := capture(t, func() error { return cmdPredict(context.Background(), append(m, "--json", "-")) })
+	if err != nil || !strings.HasPrefix(out, `{"file":"-","width":320,"height":400,"faces":[{`) {
+		t.Errorf("photo on standard input: err %v, output %q", err, out)
+	}
+	text := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(text, []byte("hello"), 0o644)
+	if os.Stdin, err = os.Open(text); err != nil {
+		t.Fatal(err)
+	}
+	out, err = capture(t, func() error { return cmdPredict(context.Background(), append(m, "--json", "-")) })
+	if err == nil || !strings.Contains(out, `"error":"standard input: not an image`) {
+		t.Errorf("text on standard input: err %v, output %q; want a failure naming standard input", err, out)
+	}
+}
+
 func TestPredictBadInputs(t *testing.T) {
 	m := testModels(t)
 	dir := t.TempDir()

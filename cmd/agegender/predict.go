@@ -20,7 +20,8 @@ const predictUsage = `usage: agegender predict [flags] FILE|FOLDER|GLOB...
 Finds every face in the photos and prints its gender and age group.
 Folders are searched recursively and every file in them is tried: the
 content, not the name, tells a JPEG, PNG, GIF, BMP or WebP image; quote
-glob patterns ('photos/*.jpg') to let agegender expand them. Transparent
+glob patterns ('photos/*.jpg') to let agegender expand them; "-" reads
+one photo from standard input (named "-", annotated as stdin). Transparent
 images are analysed as shown on white; photos over --max-pixels are
 downscaled (boxes stay in the photo's pixels). Results come out in input
 order. Files found in folders or by patterns that are not images we can

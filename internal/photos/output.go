@@ -121,6 +121,9 @@ func (p *Printer) writeAnnotated(r Result) error {
 		ext = ".jpg"
 	}
 	base := strings.TrimSuffix(filepath.Base(r.File), filepath.Ext(r.File))
+	if r.File == Stdin {
+		base = "stdin"
+	}
 	name := base + ext
 	for i := 2; p.used[name]; i++ {
 		name = fmt.Sprintf("%s-%d%s", base, i, ext)

@@ -136,17 +136,42 @@ func analyseAll(ctx context.Context, a *agegender.Analyzer, files []Input, opts 
 	return results
 }
 
+// Stdin is the input name that reads the photo from standard input.
+const Stdin = "-"
+
+// analyseReader analyses the photo (or with opts.Crop the face crop) r
+// holds.
+func analyseReader(ctx context.Context, a *agegender.Analyzer, r io.Reader, opts Options) (*agegender.Result, error) {
+	if !opts.Crop {
+		return a.AnalyzeReader(ctx, r)
+	}
+	img, info, err := imageio.DecodeInfo(r, opts.Limits)
+	if err != nil {
+		return nil, err
+	}
+	return analyseCrop(ctx, a, img, info)
+}
+
+// analyseCrop analyses a face crop: one face, its box the whole image.
+func analyseCrop(ctx context.Context, a *agegender.Analyzer, img image.Image, info imageio.Info) (*agegender.Result, error) {
+	f, err := a.AnalyzeCrop(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	f.Box = image.Rect(0, 0, info.Width, info.Height)
+	return &agegender.Result{Width: info.Width, Height: info.Height, Faces: []agegender.Face{f}, Image: img, Format: info.Format}, nil
+}
+
 // analyseFile analyses one file: a photo with AnalyzeReader, or with
-// opts.Crop a face crop with AnalyzeCrop.
+// opts.Crop a face crop with AnalyzeCrop; Stdin reads standard input.
 func analyseFile(ctx context.Context, a *agegender.Analyzer, in Input, opts Options, keepImage bool) Result {
 	r := Result{File: in.Path}
-	if opts.Crop {
+	if in.Path == Stdin {
+		r.Res, r.Err = analyseReader(ctx, a, os.Stdin, opts)
+	} else if opts.Crop {
 		img, info, err := imageio.DecodeFileInfo(in.Path, opts.Limits)
 		if err == nil {
-			var f agegender.Face
-			f, err = a.AnalyzeCrop(ctx, img)
-			f.Box = image.Rect(0, 0, info.Width, info.Height)
-			r.Res = &agegender.Result{Width: info.Width, Height: info.Height, Faces: []agegender.Face{f}, Image: img, Format: info.Format}
+			r.Res, err = analyseCrop(ctx, a, img, info)
 		}
 		r.Err = err
 	} else if f, err := os.Open(in.Path); err != nil {
@@ -157,6 +182,9 @@ func analyseFile(ctx context.Context, a *agegender.Analyzer, in Input, opts Opti
 		if r.Err != nil {
 			r.Err = fmt.Errorf("%s: %w", in.Path, r.Err)
 		}
+	}
+	if r.Err != nil && in.Path == Stdin {
+		r.Err = fmt.Errorf("standard input: %w", r.Err)
 	}
 	if r.Err != nil {
 		r.Skipped = !in.Explicit && Skippable(r.Err)
