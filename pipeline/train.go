@@ -58,7 +58,7 @@ type TrunkOptions struct {
 // train.Run, which also resumes an interrupted run there).
 func Train(ctx context.Context, b compute.Backend, o TrainOptions) (*train.Result, error) {
 	if o.Data.Task == data.TaskGenderAge && o.Trunk == nil {
-		return nil, fmt.Errorf("pipeline: a joint gender + age net (task both) trains on a pretrained trunk only; set a trunk")
+		return nil, fmt.Errorf("pipeline: a joint gender + age net (task both) trains on a pretrained trunk only; set one, e.g. --trunk faceres (the built-in model's)")
 	}
 	s, err := Load(o.Data, o.Log)
 	if err != nil {

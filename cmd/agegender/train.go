@@ -50,7 +50,7 @@ func cmdTrain(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("train", flag.ExitOnError)
 	fs.Usage = usageFor(fs)
 	var d dataFlags
-	d.register(fs, "gender", "task: gender, age, or both (a joint gender + age-in-years net, with --trunk)")
+	d.register(fs, "", "task: gender, age, or both (a joint gender + age-in-years net, with --trunk) (default: gender; both with --trunk)")
 	net := fs.String("net", "origin", "network: "+fmt.Sprint(model.Names()))
 	input := fs.Int("input", 227, "input crop side (paper 227; 64 trains ~20× faster on a CPU)")
 	resize := fs.Int("resize", 0, "side images are resized to before cropping (0: input×256/227)")
@@ -66,7 +66,7 @@ func cmdTrain(ctx context.Context, args []string) error {
 	out := fs.String("out", "", "output directory (checkpoint.agm, model.agm, curves.png); required")
 	be := fs.String("backend", "", "compute backend: go, onnx or xla (default $GOMLX_BACKEND, else ONNX Runtime if available, else go)")
 	noAug := fs.Bool("no-augment", false, "disable augmentation (random crop only)")
-	trunk := fs.String("trunk", "", "pretrained trunk under trained heads: "+strings.Join(model.TrunkNames(), ", ")+" (sets --net trunk; --task both trains one net for gender and age in years)")
+	trunk := fs.String("trunk", "", "pretrained trunk under trained heads: "+strings.Join(model.TrunkNames(), ", ")+" (instead of --net; --task defaults to both: one net for gender and age in years)")
 	modelsDir := fs.String("models", modelsPath("tfjs"), "folder of the trunk: the TF.js trunks; for faceapi the npm package's model folder; for vggface the unpacked Caffe release (VGG_FACE.caffemodel, from vgg_face_caffe.tar.gz), not in ../shared")
 	cacheDir := fs.String("cache", defaultCacheDir(), "trunk feature cache folder (\"\" disables it)")
 	mirror := fs.Bool("mirror", true, "trunk: also train on the features of mirrored faces")
@@ -83,6 +83,12 @@ func cmdTrain(ctx context.Context, args []string) error {
 	fs.Parse(args)
 	if *out == "" {
 		return fmt.Errorf("train: --out is required")
+	}
+	if d.task == "" { // a trunk trains the joint net unless told otherwise
+		d.task = data.TaskGender.String()
+		if *trunk != "" {
+			d.task = data.TaskGenderAge.String()
+		}
 	}
 	// Names are checked before the data set loads (minutes for a full split).
 	if *trunk == "" && !slices.Contains(model.Names(), *net) {
@@ -120,16 +126,19 @@ func cmdTrain(ctx context.Context, args []string) error {
 		return err
 	}
 	if *trunk != "" {
-		heads := model.HeadsSingle
-		if dt.Task == data.TaskGenderAge {
-			heads = model.HeadsGenderAge
-		}
 		score := "accuracy"
 		if dt.Task == data.TaskGenderAge {
 			score = "score (mean of gender and exact age-group accuracy, the \"val acc\" above)"
 		}
-		fmt.Printf("trained %s heads (%s) for %s: best validation %s %.4f in %.0f s; model in %s\n",
-			*trunk, heads, dt.Task, score, res.BestVal, res.Seconds, res.ModelPath)
+		what := "heads on the frozen " + *trunk + " trunk"
+		switch {
+		case *from != "" && *tune == pipeline.TuneAll:
+			what = "the whole " + *trunk + " trunk and its heads"
+		case *from != "":
+			what = "the last block of the " + *trunk + " trunk and its heads"
+		}
+		fmt.Printf("trained %s for %s: best validation %s %.4f in %.0f s; model in %s\n",
+			what, dt.Task, score, res.BestVal, res.Seconds, res.ModelPath)
 		return nil
 	}
 	fmt.Printf("trained %s for %s: best validation accuracy %.4f in %.0f s; model in %s\n",

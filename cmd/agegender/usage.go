@@ -13,10 +13,13 @@ var usages = map[string]string{
 	"train": `usage: agegender train --out DIR [flags]
 
 Trains a network on UTKFace (fixed 80/10/10 split) or Adience (--fold k of
-the 5-fold protocol) for --task gender or age, with a progress bar, and
-evaluates the validation split after each epoch. Writes checkpoint.agm,
-model.agm (the best epoch), curves.png and history.json to --out; run the
-same command again after an interruption to resume from the checkpoint.`,
+the 5-fold protocol): one of the paper's nets (--net) for --task gender or
+age, or, with --trunk, heads on a pretrained face network, by default one
+net for both gender and age in years (--task both). It shows a progress
+bar, evaluates the validation split after each epoch, and writes
+checkpoint.agm, model.agm (the best epoch), curves.png and history.json to
+--out; run the same command again after an interruption to resume from
+the checkpoint.`,
 
 	"eval": `usage: agegender eval [--model FILE] [flags]
 
@@ -71,7 +74,8 @@ else pure Go.
 
 // dataNote follows backendNote for the commands that read data sets.
 const dataNote = `Data and pretrained-model flags default to folders under $AGEGENDER_DATA
-(default ../shared/data; the models are in ../models beside it).
+(default ../shared/data; the pretrained networks are in models/tfjs beside
+it: ../shared/models/tfjs).
 `
 
 // readsData lists the commands whose flags default to the data folder.
