@@ -44,6 +44,7 @@ type Bar struct {
 	base    int64 // items done before the Bar's loop started (Start)
 	start   time.Time
 	lastLog time.Time
+	logged  int64 // the count of the last line printed (non-terminals)
 	now     func() time.Time
 	bar     *progressbar.ProgressBar // nil when w is not a terminal
 }
@@ -124,7 +125,7 @@ func (b *Bar) setLocked(n int64) {
 		return
 	}
 	if now := b.now(); now.Sub(b.lastLog) >= LogEvery {
-		b.lastLog = now
+		b.lastLog, b.logged = now, n
 		fmt.Fprintln(b.w, b.lineLocked())
 	}
 }
@@ -141,7 +142,8 @@ func (b *Bar) Clear() {
 }
 
 // Finish ends the Bar: the terminal bar is cleared; other writers get a
-// last line with the count and the mean rate.
+// last line with the count and the mean rate, unless the last line
+// printed already had that count.
 func (b *Bar) Finish() {
 	if b == nil {
 		return
@@ -152,7 +154,7 @@ func (b *Bar) Finish() {
 		b.bar.Finish()
 		return
 	}
-	if b.done > b.base {
+	if b.done > b.base && b.done != b.logged {
 		fmt.Fprintln(b.w, b.lineLocked())
 	}
 }

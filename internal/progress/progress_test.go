@@ -120,3 +120,16 @@ func TestFormatRate(t *testing.T) {
 		}
 	}
 }
+
+// TestFinishDoesNotRepeatTheLastLine: a loop whose last item was just
+// printed ends without a second line of the same count.
+func TestFinishDoesNotRepeatTheLastLine(t *testing.T) {
+	var w bytes.Buffer
+	b, c := newTestBar(&w, 10, "batch")
+	c.advance(LogEvery)
+	b.Add(10)
+	b.Finish()
+	if n := strings.Count(w.String(), "\n"); n != 1 {
+		t.Errorf("%d lines for a loop printed at its end, want 1: %q", n, w.String())
+	}
+}
