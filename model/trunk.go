@@ -91,12 +91,15 @@ func tfjsFile(name string) func(*Trunk, string) (*tfjs.Graph, json.RawMessage, e
 	}
 }
 
+// faceAPIFolder says which folder holds face-api's net.
+const faceAPIFolder = "the model folder of the npm package @vladmandic/face-api (bench/faceapi.sh installs it: bench/faceapi/node_modules/@vladmandic/face-api/model)"
+
 // readFaceAPI reads face-api's age/gender net from its npm package's
 // model folder.
 func readFaceAPI(_ *Trunk, dir string) (*tfjs.Graph, json.RawMessage, error) {
 	g, err := faceapi.Load(dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w (train --models takes that folder, e.g. bench/faceapi/node_modules/@vladmandic/face-api/model)", err)
+		return nil, nil, fmt.Errorf("%w (train --models takes %s)", err, faceAPIFolder)
 	}
 	topo, err := faceapi.Topology()
 	return g, topo, err
@@ -279,9 +282,9 @@ func CheckTrunkFolder(dir, name string) error {
 		var hint string
 		switch name {
 		case FaceAPI:
-			hint = "the model folder of the npm package @vladmandic/face-api (bench/faceapi.sh installs it: bench/faceapi/node_modules/@vladmandic/face-api/model)"
+			hint = faceAPIFolder
 		case VGGFace:
-			hint = "the unpacked Caffe release of VGG-Face (vgg_face_caffe.tar.gz from https://www.robots.ox.ac.uk/~vgg/software/vgg_face/), which is not in ../shared"
+			hint = "the unpacked Caffe release of VGG-Face (" + vggface.Release + "), which is not in ../shared"
 		default:
 			hint = "../shared/models/tfjs"
 		}
