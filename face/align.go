@@ -86,7 +86,10 @@ var ArcFace = Framing{Name: "arcface", Side: 112, Points: [4]Point{
 // from the landmarks at any angle, upside down included. A face without
 // Landmarks gets the positions its UTKFace framing (from box and pupils)
 // implies. Sampling is bilinear in a single pass, with edge pixels
-// repeated past the image's border. AlignTo panics if out is not positive
+// repeated past the image's border. From an image that decodes parts of
+// itself at reduced scales (imageio.Reducer: a large JPEG in a build with
+// libjpeg-turbo) it samples the face's region decoded at the coarsest
+// scale with at least one pixel per output pixel. AlignTo panics if out is not positive
 // or fr.Side is not.
 func AlignTo(img image.Image, f Face, out int, fr Framing) *image.RGBA {
 	if out <= 0 || !(fr.Side > 0) {
@@ -94,8 +97,11 @@ func AlignTo(img image.Image, f Face, out int, fr Framing) *image.RGBA {
 	}
 	a := frameTransformTo(f, fr)
 	dst := image.NewRGBA(image.Rect(0, 0, out, out))
-	s := newSampler(img)
 	step := fr.Side / float64(out) // frame units per output pixel
+	if rd, ok := img.(reducer); ok {
+		img, a = reduceFrame(rd, img.Bounds(), a, fr.Side, step)
+	}
+	s := newSampler(img)
 	for v := 0; v < out; v++ {
 		py := (float64(v) + 0.5) * step
 		row := dst.Pix[v*dst.Stride:]
@@ -110,6 +116,31 @@ func AlignTo(img image.Image, f Face, out int, fr Framing) *image.RGBA {
 		}
 	}
 	return dst
+}
+
+// reduceFrame returns the part of image rd (bounds b) that the frame of
+// side side, mapped by a, shows, decoded at the coarsest scale that keeps
+// at least one pixel per output pixel (step frame units), and a mapped to
+// that part's pixels: sampling it gives the crop without decoding the
+// photo at full size, and without the aliasing of bilinear sampling from
+// much finer pixels.
+func reduceFrame(rd reducer, b image.Rectangle, a [6]float64, side, step float64) (image.Image, [6]float64) {
+	x0, y0 := math.Inf(1), math.Inf(1)
+	x1, y1 := math.Inf(-1), math.Inf(-1)
+	for _, c := range [4][2]float64{{0, 0}, {side, 0}, {0, side}, {side, side}} {
+		x, y := a[0]*c[0]+a[1]*c[1]+a[2], a[3]*c[0]+a[4]*c[1]+a[5]
+		x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x), max(y1, y)
+	}
+	clamp := func(v float64) int { return int(max(-1<<30, min(1<<30, v))) }
+	r := image.Rect(clamp(math.Floor(x0))-2, clamp(math.Floor(y0))-2, clamp(math.Ceil(x1))+2, clamp(math.Ceil(y1))+2)
+	// A frame reaching past the photo repeats its edge pixels: keep at
+	// least the nearest row or column of the photo in the region.
+	r.Min.X, r.Max.X = min(max(r.Min.X, b.Min.X), b.Max.X-1), max(min(r.Max.X, b.Max.X), b.Min.X+1)
+	r.Min.Y, r.Max.Y = min(max(r.Min.Y, b.Min.Y), b.Max.Y-1), max(min(r.Max.Y, b.Max.Y), b.Min.Y+1)
+	per := math.Hypot(a[0], a[3]) * step // photo pixels per output pixel
+	m, s, off := rd.Reduce(r, int(per))
+	k := float64(s)
+	return m, [6]float64{a[0] / k, a[1] / k, (a[2] - float64(off.X)) / k, a[3] / k, a[4] / k, (a[5] - float64(off.Y)) / k}
 }
 
 // Crops aligns each face of faces with Align, returning the crops in the

@@ -457,7 +457,15 @@ func refinePlane(img image.Image, f Face, size int) *rgbPlane {
 		return downscale(img, blazeSize)
 	}
 	k := max(1, side/float64(size))
-	return downscale(sub.SubImage(r), int(math.Ceil(float64(max(r.Dx(), r.Dy()))/k)))
+	maxSide := int(math.Ceil(float64(max(r.Dx(), r.Dy())) / k))
+	if rd, ok := img.(reducer); ok {
+		// Read at twice the resolution needed: alignment then reads the
+		// face at about that scale (its crop has 200 pixels for about
+		// 1.05 box sides, this plane 128 for 1.6), and the reducer
+		// serves it from the same decode.
+		return downscaleReduced(rd, r, maxSide, int(k/2))
+	}
+	return downscale(sub.SubImage(r), maxSide)
 }
 
 // turnMargin is how much more another quarter turn must score in refine
@@ -722,7 +730,7 @@ func wholePass(b image.Rectangle, turn, size int) pass {
 // a quarter, each trusted except within a few pixels of an edge that is
 // inside the plane.
 func tilePasses(pl *rgbPlane, b image.Rectangle) []pass {
-	k := float64(b.Dx()) / float64(pl.w)
+	k := pl.k
 	starts := func(n int) []int {
 		if n <= blazeSize {
 			return []int{0}
@@ -751,7 +759,7 @@ func tilePasses(pl *rgbPlane, b image.Rectangle) []pass {
 			if ty+blazeSize < pl.h {
 				in.Max.Y = blazeSize - edge
 			}
-			ps = append(ps, pass{x0: float64(b.Min.X) + k*float64(tx), y0: float64(b.Min.Y) + k*float64(ty), a: k, d: k, inner: in})
+			ps = append(ps, pass{x0: float64(pl.min.X) + k*float64(tx), y0: float64(pl.min.Y) + k*float64(ty), a: k, d: k, inner: in})
 		}
 	}
 	return ps

@@ -508,6 +508,9 @@ func plausibleEyes(box image.Rectangle, l, r image.Point) bool {
 // the top-left pixel of img.Bounds() first. It reads the Y plane of JPEG
 // images directly and uses the Rec. 601 weights (as pigo does) otherwise.
 func grayscale(img image.Image) []uint8 {
+	if rd, ok := img.(reducer); ok {
+		img, _, _ = rd.Reduce(img.Bounds(), 1) // full size, bounds from (0, 0)
+	}
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
 	gray := make([]uint8, w*h)

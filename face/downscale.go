@@ -5,6 +5,18 @@ import (
 	"math"
 )
 
+// reducer is an image that decodes a part of itself at a reduced
+// resolution (1/s, s a power of two up to 8) more cheaply than at full
+// size: imageio.Reducer, which the large JPEGs of a build with
+// libjpeg-turbo implement. Reduce returns the part r at 1/s for the
+// largest such s ≤ maxScale, as an image with bounds from (0, 0) whose
+// pixel p shows the image's square of side s at off + s·p. Detection and
+// alignment read only a downscaled copy and the regions around faces, so
+// with a reducer the full-size pixels are never decoded.
+type reducer interface {
+	Reduce(r image.Rectangle, maxScale int) (m *image.RGBA, s int, off image.Point)
+}
+
 // rgbPlane is a downscaled copy of a photo as float32 RGB in [-1, 1]
 // (p/127.5 − 1, BlazeFace's input scale), row-major, 3 values per pixel.
 // Plane pixel (i, j) shows the photo around min + k·(i+0.5, j+0.5).
@@ -19,14 +31,27 @@ type rgbPlane struct {
 // (img's own size when smaller). Each plane pixel is the mean of a grid of
 // up to about 4×4 photo pixels spread evenly over the area it covers, so a
 // 12-megapixel photo costs about a million pixel reads, not twelve.
+//
+// An image that can decode itself at a reduced scale (a [reducer]: a large
+// JPEG in a build with libjpeg-turbo) is read at the coarsest scale that
+// still has maxSide pixels on its longer side.
 func downscale(img image.Image, maxSide int) *rgbPlane {
 	b := img.Bounds()
 	W, H := b.Dx(), b.Dy()
+	if rd, ok := img.(reducer); ok && !b.Empty() {
+		return downscaleReduced(rd, b, maxSide, max(W, H)/max(1, maxSide))
+	}
 	k := max(1, float64(max(W, H))/float64(maxSide))
 	w := max(1, int(math.Round(float64(W)/k)))
 	h := max(1, int(math.Round(float64(H)/k)))
 	pl := &rgbPlane{w: w, h: h, pix: make([]float32, 3*w*h), min: b.Min, k: k}
-	kx, ky := float64(W)/float64(w), float64(H)/float64(h)
+	// One scale for both axes, as the plane's k says: rounding w and h
+	// separately would stretch one axis by up to half a plane pixel over
+	// the image (2–4 photo pixels of shift in a face's refining plane).
+	// The last row or column may reach past the image by less than a
+	// plane pixel; reads there repeat the edge.
+	kx := float64(W) / float64(w)
+	ky := kx
 	pl.k = kx
 	// n×n samples per plane pixel, at the centres of an n×n split of its
 	// area.
@@ -51,6 +76,15 @@ func downscale(img image.Image, maxSide int) *rgbPlane {
 			row[i] = float32(v)*inv - 1
 		}
 	}
+	return pl
+}
+
+// downscaleReduced is downscale for the part b of a reducer, read at a
+// scale of at most 1/maxScale.
+func downscaleReduced(rd reducer, b image.Rectangle, maxSide, maxScale int) *rgbPlane {
+	m, s, off := rd.Reduce(b, maxScale)
+	pl := downscale(m, maxSide)
+	pl.min, pl.k = off, float64(s)*pl.k
 	return pl
 }
 

@@ -8,6 +8,14 @@
 // Supported formats are JPEG, PNG, GIF (first frame), BMP and WebP. HEIC,
 // AVIF and a few other image formats are recognised and refused with
 // [ErrUnsupportedFormat]; see [Sniff].
+//
+// Built with the tag libjpeg (and cgo, against the system's libjpeg-turbo:
+// Debian's libjpeg62-turbo-dev), JPEGs of more than [LargeJPEGPixels] are
+// decoded by libjpeg-turbo, which scales while decoding: such a photo is
+// a [Reducer] that decodes a 1/8-scale copy and the regions asked for,
+// never its full-size pixels unless At is used. ./setup.sh builds that
+// way when the library is installed. Other builds use Go's image/jpeg
+// only; [ScaledJPEG] tells which.
 package imageio
 
 import (
@@ -20,6 +28,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"io/fs"
 	"os"
 	"sync"
 
@@ -43,7 +52,10 @@ type Limits struct {
 	// and shrunk to fit MaxPixels by an area average; only larger images
 	// are refused. The peak memory of one such decode is then about
 	// MaxDecodeBytes + 4×MaxPixels + the encoded size. Zero refuses every
-	// image over MaxPixels.
+	// image over MaxPixels. A build with libjpeg-turbo (build tag libjpeg)
+	// decodes a JPEG over MaxPixels at the DCT scale (1/2, 1/4 or 1/8)
+	// closest above MaxPixels instead, and the bound applies to that
+	// decode's 4 bytes a pixel.
 	MaxDecodeBytes int64
 	// Large, when set, is held while an image over MaxPixels is decoded
 	// and downscaled, so that callers decoding on many goroutines keep at
@@ -132,10 +144,12 @@ func Decode(r io.Reader, lim Limits) (image.Image, string, error) {
 // decoder panic as an error wrapping [ErrCorrupt]. JPEG images are rotated
 // or flipped as their EXIF orientation tag says, and transparent pixels
 // are composited onto white ([Flatten]). The result is an *image.RGBA when
-// it was oriented or downscaled, otherwise the decoder's own image type.
+// it was oriented or downscaled, otherwise the decoder's own image type;
+// in a build with libjpeg-turbo, a JPEG of more than [LargeJPEGPixels]
+// within MaxPixels is a [Reducer] that decodes the parts asked for.
 func DecodeInfo(r io.Reader, lim Limits) (image.Image, Info, error) {
 	lim = lim.withDefaults()
-	b, err := io.ReadAll(io.LimitReader(r, lim.MaxBytes+1))
+	b, err := readAll(r, lim.MaxBytes)
 	if err != nil {
 		return nil, Info{}, fmt.Errorf("reading image: %w", err)
 	}
@@ -189,6 +203,46 @@ func DecodeFileInfo(path string, lim Limits) (image.Image, Info, error) {
 	return img, info, nil
 }
 
+// readAll reads r to its end or to max+1 bytes. When r tells its size (a
+// regular *os.File, a *bytes.Reader) it reads into one buffer of that size
+// plus one byte: io.ReadAll's doubling buffers cost a 4 MB photo about
+// 50 ms of copies and page faults in a fresh process.
+func readAll(r io.Reader, max int64) ([]byte, error) {
+	size := int64(-1)
+	switch v := r.(type) {
+	case interface{ Stat() (fs.FileInfo, error) }:
+		if st, err := v.Stat(); err == nil && st.Mode().IsRegular() {
+			if off, err := seekOffset(r); err == nil {
+				size = st.Size() - off
+			}
+		}
+	case interface{ Len() int }:
+		size = int64(v.Len())
+	}
+	if size < 0 || size > max {
+		return io.ReadAll(io.LimitReader(r, max+1))
+	}
+	b := make([]byte, size+1)
+	n, err := io.ReadFull(r, b)
+	if err == nil { // more than its size said (a growing file): read on
+		rest, err := io.ReadAll(io.LimitReader(r, max+1-int64(n)))
+		return append(b[:n], rest...), err
+	}
+	if err == io.ErrUnexpectedEOF || err == io.EOF {
+		err = nil
+	}
+	return b[:n], err
+}
+
+// seekOffset is the current offset of r when it is an io.Seeker (0
+// otherwise: a file read from its start).
+func seekOffset(r io.Reader) (int64, error) {
+	if s, ok := r.(io.Seeker); ok {
+		return s.Seek(0, io.SeekCurrent)
+	}
+	return 0, nil
+}
+
 func decodeBytes(b []byte, lim Limits) (img image.Image, info Info, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -216,6 +270,12 @@ func decodeBytes(b []byte, lim Limits) (img image.Image, info Info, err error) {
 		info.Width, info.Height = cfg.Height, cfg.Width
 	}
 	px := int64(cfg.Width) * int64(cfg.Height)
+	if ScaledJPEG && info.Format == "jpeg" && px > LargeJPEGPixels {
+		if img, ok := decodeLargeJPEG(b, cfg, orient, lim, &info); ok {
+			return img, info, nil
+		}
+		// Damaged data or CMYK: image/jpeg decides, as in other builds.
+	}
 	if px > lim.MaxPixels {
 		if lim.MaxDecodeBytes <= 0 {
 			return nil, info, fmt.Errorf("%w: %dx%d = %d pixels, limit %d", ErrTooLarge, cfg.Width, cfg.Height, px, lim.MaxPixels)
@@ -244,6 +304,50 @@ func decodeBytes(b []byte, lim Limits) (img image.Image, info Info, err error) {
 	return Orient(img, orient), info, nil
 }
 
+// decodeLargeJPEG decodes a JPEG of more than LargeJPEGPixels with
+// libjpeg-turbo: within lim.MaxPixels as a [Reducer] that decodes the parts
+// asked for; over it (when lim.MaxDecodeBytes allows downscaling) at the
+// DCT scale (1/2, 1/4 or 1/8) that brings it closest to lim.MaxPixels
+// without going below, then shrunk to fit by an area average, so that the
+// full-size pixels never exist. It reports false when libjpeg-turbo
+// cannot decode b cleanly (damaged data, CMYK): image/jpeg then decides.
+func decodeLargeJPEG(b []byte, cfg image.Config, orient int, lim Limits, info *Info) (image.Image, bool) {
+	px := int64(cfg.Width) * int64(cfg.Height)
+	if px <= lim.MaxPixels {
+		img, err := newLargeJPEG(b, cfg.Width, cfg.Height, orient)
+		if err != nil {
+			return nil, false
+		}
+		return img, true
+	}
+	if lim.MaxDecodeBytes <= 0 {
+		return nil, false // refused below, with the usual message
+	}
+	k := 1
+	for k < 8 && int64(ceilDiv(cfg.Width, 2*k))*int64(ceilDiv(cfg.Height, 2*k)) >= lim.MaxPixels {
+		k *= 2
+	}
+	w, h := ceilDiv(cfg.Width, k), ceilDiv(cfg.Height, k)
+	if 4*int64(w)*int64(h) > lim.MaxDecodeBytes {
+		return nil, false // refused below
+	}
+	if lim.Large != nil {
+		lim.Large.Lock()
+		defer lim.Large.Unlock()
+	}
+	m, err := libjpegDecode(b, k, image.Rect(0, 0, w, h), true)
+	if err != nil {
+		return nil, false
+	}
+	var img image.Image = m
+	if int64(w)*int64(h) > lim.MaxPixels {
+		dw, dh := fitPixels(w, h, lim.MaxPixels)
+		img = downscale(m, dw, dh)
+	}
+	info.Downscaled = true
+	return Orient(img, orient), true
+}
+
 func isOpaque(img image.Image) bool {
 	o, ok := img.(interface{ Opaque() bool })
 	return ok && o.Opaque()
@@ -252,6 +356,9 @@ func isOpaque(img image.Image) bool {
 // ToRGBA returns img as an *image.RGBA with bounds starting at (0, 0):
 // img itself if it already is one with such bounds, otherwise a copy.
 func ToRGBA(img image.Image) *image.RGBA {
+	if v, ok := img.(*largeJPEG); ok {
+		img = v.fullImage().SubImage(v.rect)
+	}
 	if m, ok := img.(*image.RGBA); ok && m.Rect.Min == (image.Point{}) {
 		return m
 	}

@@ -1,0 +1,22 @@
+//go:build !libjpeg || !cgo
+
+package imageio
+
+import (
+	"errors"
+	"image"
+)
+
+// ScaledJPEG tells that this build decodes JPEGs of more than
+// LargeJPEGPixels with libjpeg-turbo, scaling while decoding; this one
+// (without the libjpeg build tag or cgo) uses Go's image/jpeg only.
+const ScaledJPEG = false
+
+var (
+	errLibjpegWarned = errors.New("libjpeg warned")
+	errLibjpegColor  = errors.New("libjpeg: CMYK or YCCK")
+)
+
+func libjpegDecode(b []byte, denom int, r image.Rectangle, whole bool) (*image.RGBA, error) {
+	return nil, errors.New("imageio: built without libjpeg-turbo (build tag libjpeg)")
+}
