@@ -1,10 +1,12 @@
 #!/bin/sh
 # Face detector speed, decode included, in a warm process (bench/detect), on
-# the pure-Go backend and on ONNX Runtime, the networks' floor (their
-# native ONNX export) and each stage of Detect (go test -bench), then
-# whole `agegender predict` processes on one photo (three runs each, wall
-# and CPU time: the CPU time varies less on a shared machine). Results go to BENCHMARKS.md section
-# "Face detection". Usage, from the repository root: bench/detect.sh [RUNS]
+# the pure-Go backend (also with libjpeg-turbo decoding big JPEGs, when
+# installed) and on ONNX Runtime, the networks' floor (their native ONNX
+# export) and each stage of Detect (go test -bench), then whole
+# `agegender predict` processes on one photo (five runs each, builds
+# alternated; wall and CPU time: the CPU time varies less on a shared
+# machine). Results go to BENCHMARKS.md section "Face detection". Usage,
+# from the repository root: bench/detect.sh [RUNS]
 set -eu
 RUNS=${1:-20}
 export GOEXPERIMENT=simd GOMLX_NO_AUTO_INSTALL=1
@@ -15,9 +17,14 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 go build -o "$out/detect" ./bench/detect
 go build -o "$out/agegender" ./cmd/agegender
 "$out/detect" --backend go --runs "$RUNS" --write "$out"
+# The same on pure Go with JPEGs over 2 MP decoded by libjpeg-turbo.
+if imageio/libjpeg-check.sh; then
+  CGO_ENABLED=1 go build -tags libjpeg -o "$out/detect-libjpeg" ./bench/detect
+  echo "with libjpeg-turbo (-tags libjpeg):"
+  "$out/detect-libjpeg" --backend go --runs "$RUNS" --detectors blazeface
+fi
 if [ -f .deps/onnxruntime/libonnxruntime.so.1 ]; then
   CGO_ENABLED=1 go build -tags onnx -o "$out/detect-onnx" ./bench/detect
-  CGO_ENABLED=1 go build -tags onnx -o "$out/agegender-onnx" ./cmd/agegender
   "$out/detect-onnx" --backend onnx --runs "$RUNS"
   # The floor: each network's run, the native ONNX export against ours.
   if [ -d ../shared/models/onnx ]; then
@@ -39,19 +46,32 @@ if command -v npm >/dev/null; then
     echo "Node peer failed (npm registry reachable? ../shared/models/tfjs present?)"
 fi
 # Whole processes: start, load the models, decode, detect, classify, print.
-for bin in agegender agegender-onnx; do
-  [ -x "$out/$bin" ] || continue
-  be=go; [ "$bin" = agegender-onnx ] && be=onnx
-  for photo in 448x448 1MP 12MP; do
-    for run in 1 2 3; do
+# Builds: pure Go (no cgo); the binary ./setup.sh builds (-tags onnx, and
+# libjpeg when imageio/libjpeg-check.sh passes), on its default backend
+# (pure Go for one photo) and forced onto ONNX Runtime. Runs alternate
+# between the builds, so that a change of load hits all of them.
+tags=""
+if [ -f .deps/onnxruntime/libonnxruntime.so.1 ]; then tags=onnx; fi
+if imageio/libjpeg-check.sh; then tags="$tags,libjpeg"; fi
+if [ -n "$tags" ]; then
+  CGO_ENABLED=1 go build -tags "$tags" -o "$out/agegender-setup" ./cmd/agegender
+fi
+echo "process builds: agegender = pure Go; agegender-setup = -tags ${tags:-none}"
+for photo in 448x448 1MP 12MP; do
+  for run in 1 2 3 4 5; do
+    for cmd in "agegender --backend go" "agegender-setup" "agegender-setup --backend onnx"; do
+      set -- $cmd
+      bin=$1; shift
+      [ -x "$out/$bin" ] || continue
+      case "$cmd,$tags" in *"--backend onnx",onnx*) ;; *"--backend onnx",*) continue ;; esac
       if [ -x /usr/bin/time ]; then
-        /usr/bin/time -f "process: $bin predict $photo.jpg (run $run): %e s wall, %U s user + %S s system CPU" \
-          "$out/$bin" predict --quiet --backend "$be" "$out/$photo.jpg" >/dev/null
+        /usr/bin/time -f "process: $cmd predict $photo.jpg (run $run): %e s wall, %U s user + %S s system CPU" \
+          "$out/$bin" predict --quiet "$@" "$out/$photo.jpg" >/dev/null
       else
         s=$(date +%s.%N)
-        "$out/$bin" predict --quiet --backend "$be" "$out/$photo.jpg" >/dev/null
+        "$out/$bin" predict --quiet "$@" "$out/$photo.jpg" >/dev/null
         e=$(date +%s.%N)
-        echo "process: $bin predict $photo.jpg (run $run): $(echo "$e - $s" | bc) s wall"
+        echo "process: $cmd predict $photo.jpg (run $run): $(echo "$e - $s" | bc) s wall"
       fi
     done
   done

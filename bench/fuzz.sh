@@ -15,9 +15,16 @@ mkdir -p "$(dirname "$OUT")"
 status=0
 for f in $(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do
   pkg=./$(dirname "${f#./}")
+  # Targets behind the libjpeg tag (imageio's libjpeg-turbo path) run with
+  # it where the library is installed.
+  tags=""
+  if head -1 "$f" | grep -q 'libjpeg'; then
+    imageio/libjpeg-check.sh || { echo "$(date -u +%FT%TZ) $pkg $f skipped: libjpeg-turbo not installed" | tee -a "$OUT"; continue; }
+    tags="-tags=libjpeg"
+  fi
   for name in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | cut -d' ' -f2); do
     start=$(date +%s)
-    run() { go test -run '^$' -fuzz "^${name}\$" -fuzztime "$T" -parallel "${PARALLEL:-$(nproc)}" "$pkg" > /tmp/fuzz-$name.log 2>&1; }
+    run() { CGO_ENABLED=1 go test $tags -run '^$' -fuzz "^${name}\$" -fuzztime "$T" -parallel "${PARALLEL:-$(nproc)}" "$pkg" > /tmp/fuzz-$name.log 2>&1; }
     # Go's fuzzer sometimes ends a short run with "context deadline
     # exceeded" and no failing input (a harness race when -fuzztime runs
     # out); that is retried once. A real failure writes its input.

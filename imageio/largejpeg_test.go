@@ -10,6 +10,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"math"
+	"math/rand"
 	"testing"
 )
 
@@ -250,4 +251,69 @@ func TestLargeJPEGDamaged(t *testing.T) {
 	if _, _, err := DecodeInfo(bytes.NewReader(j), Limits{MaxPixels: 300_000, MaxDecodeBytes: 4*800*700 - 1}); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("over the decode bound: %v, want ErrTooLarge", err)
 	}
+}
+
+// TestLargeJPEGMutations: 150 seeded random corruptions of a large JPEG
+// (1–4 bytes each, anywhere: header, tables, entropy data) give an error
+// or a decodable image, never a crash; the fuzz target below explores
+// further.
+func TestLargeJPEGMutations(t *testing.T) {
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, texture(1735, 1155), &jpeg.Options{Quality: 30}); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(1))
+	reducers := 0
+	for range 150 {
+		b := append([]byte(nil), buf.Bytes()...)
+		for range 1 + rng.Intn(4) {
+			b[rng.Intn(len(b))] = byte(rng.Intn(256))
+		}
+		img, _, err := Decode(bytes.NewReader(b), Limits{MaxPixels: 2_100_000})
+		if err != nil {
+			continue
+		}
+		if rd, ok := img.(Reducer); ok {
+			reducers++
+			bb := img.Bounds()
+			m, s, off := rd.Reduce(image.Rect(bb.Dx()/3, bb.Dy()/2, bb.Dx()/3+200, bb.Dy()/2+100), 2)
+			if s != 2 || m.Rect.Dx() < 100 || off.X > bb.Dx()/3 {
+				t.Fatalf("Reduce gave %v at 1/%d from %v", m.Rect, s, off)
+			}
+		}
+	}
+	if reducers == 0 {
+		t.Errorf("no corrupted copy decoded piece by piece: the test no longer reaches libjpeg-turbo's path")
+	}
+}
+
+// FuzzLargeJPEG: whatever the bytes of a JPEG over LargeJPEGPixels become,
+// decoding gives an error or an image whose regions decode at every scale
+// with the sizes Reduce promises, without a crash in libjpeg-turbo.
+func FuzzLargeJPEG(f *testing.F) {
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, texture(1735, 1155), &jpeg.Options{Quality: 30}); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+	f.Add(withExif(buf.Bytes(), 6, binary.BigEndian))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		img, _, err := Decode(bytes.NewReader(b), Limits{MaxPixels: 2_100_000})
+		if err != nil {
+			return
+		}
+		rd, ok := img.(Reducer)
+		if !ok {
+			return
+		}
+		bb := img.Bounds()
+		for _, k := range []int{1, 2, 4, 8} {
+			r := image.Rect(bb.Dx()/3, bb.Dy()/4, bb.Dx()/3+97, bb.Dy()/4+61)
+			m, s, off := rd.Reduce(r, k)
+			cover := image.Rect(off.X, off.Y, off.X+s*m.Rect.Dx(), off.Y+s*m.Rect.Dy())
+			if s > k && k > 0 || !r.Intersect(bb).In(cover) || len(m.Pix) < 4*m.Rect.Dx()*m.Rect.Dy() {
+				t.Fatalf("Reduce(%v, %d) = %v at 1/%d from %v", r, k, m.Rect, s, off)
+			}
+		}
+	})
 }
