@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"image/draw"
 
+	"github.com/agegender/agegender/imageio"
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
 	"golang.org/x/image/math/fixed"
@@ -27,7 +28,13 @@ func percent(p float32) string {
 func Annotate(img image.Image, faces []Face) *image.RGBA {
 	b := img.Bounds()
 	dst := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
-	draw.Draw(dst, dst.Bounds(), img, b.Min, draw.Src)
+	src := img
+	if _, ok := img.(imageio.Reducer); ok {
+		// A large JPEG decoded in pieces: decode it whole once, rather
+		// than through At for every pixel.
+		src = imageio.ToRGBA(img)
+	}
+	draw.Draw(dst, dst.Bounds(), src, src.Bounds().Min, draw.Src)
 	// Lines thick enough to see on large photos, thin on small ones.
 	th := max(2, min(b.Dx(), b.Dy())/300)
 	for _, f := range faces {

@@ -26,6 +26,11 @@ fi
 if [ -f .deps/onnxruntime/libonnxruntime.so.1 ]; then
   CGO_ENABLED=1 go build -tags onnx -o "$out/detect-onnx" ./bench/detect
   "$out/detect-onnx" --backend onnx --runs "$RUNS"
+  if imageio/libjpeg-check.sh; then
+    CGO_ENABLED=1 go build -tags onnx,libjpeg -o "$out/detect-onnx-libjpeg" ./bench/detect
+    echo "with libjpeg-turbo (-tags onnx,libjpeg):"
+    "$out/detect-onnx-libjpeg" --backend onnx --runs "$RUNS" --detectors blazeface
+  fi
   # The floor: each network's run, the native ONNX export against ours.
   if [ -d ../shared/models/onnx ]; then
     "$out/detect-onnx" --backend onnx --floor ../shared/models/onnx --runs "$RUNS"

@@ -354,7 +354,9 @@ func isOpaque(img image.Image) bool {
 }
 
 // ToRGBA returns img as an *image.RGBA with bounds starting at (0, 0):
-// img itself if it already is one with such bounds, otherwise a copy.
+// img itself if it already is one with such bounds, otherwise a copy. For
+// a large JPEG decoded in pieces ([Reducer]) it is the whole image, decoded
+// once and kept by img: do not modify it.
 func ToRGBA(img image.Image) *image.RGBA {
 	if v, ok := img.(*largeJPEG); ok {
 		img = v.fullImage().SubImage(v.rect)
