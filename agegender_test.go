@@ -278,6 +278,20 @@ func TestNoFaceAndBadInput(t *testing.T) {
 	}
 }
 
+// bigPhoto returns a 4000×3000 grey JPEG (quality 90) with face scaled
+// into the rectangle at.
+func bigPhoto(t *testing.T, face image.Image, at image.Rectangle) *bytes.Buffer {
+	t.Helper()
+	big := image.NewRGBA(image.Rect(0, 0, 4000, 3000))
+	draw.Draw(big, big.Bounds(), image.NewUniform(color.Gray{120}), image.Point{}, draw.Src)
+	draw.CatmullRom.Scale(big, at, face, face.Bounds(), draw.Src, nil)
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, big, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	return &buf
+}
+
 // TestBigPhotoDownscaled: a 12-megapixel photo over the pixel limit is
 // analysed downscaled, not refused, and its boxes and landmarks come back
 // in the photo's pixels: where the face was put. Beyond MaxDecodeBytes it
@@ -294,13 +308,7 @@ func TestBigPhotoDownscaled(t *testing.T) {
 	}
 	// The face, 4 times larger, at (1500, 900) in a 4000×3000 grey photo.
 	const k, ox, oy = 4, 1500, 900
-	big := image.NewRGBA(image.Rect(0, 0, 4000, 3000))
-	draw.Draw(big, big.Bounds(), image.NewUniform(color.Gray{120}), image.Point{}, draw.Src)
-	draw.CatmullRom.Scale(big, image.Rect(ox, oy, ox+k*320, oy+k*400), small, small.Bounds(), draw.Src, nil)
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, big, &jpeg.Options{Quality: 90}); err != nil {
-		t.Fatal(err)
-	}
+	buf := bigPhoto(t, small, image.Rect(ox, oy, ox+k*320, oy+k*400))
 	res, err := a.AnalyzeReader(ctx, bytes.NewReader(buf.Bytes()))
 	if err != nil {
 		t.Fatal(err)

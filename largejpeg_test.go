@@ -5,14 +5,12 @@ package agegender_test
 import (
 	"bytes"
 	"image"
-	"image/color"
 	"image/jpeg"
 	"path/filepath"
 	"testing"
 
 	"github.com/agegender/agegender"
 	"github.com/agegender/agegender/imageio"
-	"golang.org/x/image/draw"
 )
 
 // TestLargeJPEGAnalyzed: a 12-megapixel JPEG within the pixel limit is
@@ -25,13 +23,7 @@ func TestLargeJPEGAnalyzed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	big := image.NewRGBA(image.Rect(0, 0, 4000, 3000))
-	draw.Draw(big, big.Bounds(), image.NewUniform(color.Gray{120}), image.Point{}, draw.Src)
-	draw.CatmullRom.Scale(big, image.Rect(2100, 1300, 2100+3*320, 1300+3*400), small, small.Bounds(), draw.Src, nil)
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, big, &jpeg.Options{Quality: 90}); err != nil {
-		t.Fatal(err)
-	}
+	buf := bigPhoto(t, small, image.Rect(2100, 1300, 2100+3*320, 1300+3*400))
 	res, err := a.AnalyzeReader(ctx, bytes.NewReader(buf.Bytes()))
 	if err != nil {
 		t.Fatal(err)

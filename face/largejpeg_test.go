@@ -32,6 +32,30 @@ func (f fullSizeTrap) SubImage(r image.Rectangle) image.Image {
 	}).SubImage(r).(imageio.Reducer), f.t}
 }
 
+// bothDecodes encodes img as a JPEG of the given quality and returns it
+// decoded whole by image/jpeg and decoded in pieces by imageio (trapped
+// against full-size reads).
+func bothDecodes(t *testing.T, img image.Image, quality int) (image.Image, fullSizeTrap) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: quality}); err != nil {
+		t.Fatal(err)
+	}
+	whole, err := jpeg.Decode(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, _, err := imageio.Decode(bytes.NewReader(buf.Bytes()), imageio.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, ok := dec.(imageio.Reducer)
+	if !ok {
+		t.Fatalf("decoded as %T, want an imageio.Reducer", dec)
+	}
+	return whole, fullSizeTrap{rd, t}
+}
+
 // TestLargeJPEGPhoto: in a 12-megapixel JPEG decoded piece by piece
 // (a build with libjpeg-turbo), BlazeFace finds the same face as in the
 // same JPEG decoded whole by image/jpeg, and alignment cuts the same crop,
@@ -51,23 +75,7 @@ func TestLargeJPEGPhoto(t *testing.T) {
 		side := 500 + 200*i
 		at := image.Rect(700+900*i, 1900-600*i, 700+900*i+side, 1900-600*i+side)
 		xdraw.CatmullRom.Scale(canvas, at, face, face.Bounds(), xdraw.Src, nil)
-		var buf bytes.Buffer
-		if err := jpeg.Encode(&buf, canvas, &jpeg.Options{Quality: 90}); err != nil {
-			t.Fatal(err)
-		}
-		whole, err := jpeg.Decode(bytes.NewReader(buf.Bytes()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, _, err := imageio.Decode(bytes.NewReader(buf.Bytes()), imageio.DefaultLimits)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd, ok := img.(imageio.Reducer)
-		if !ok {
-			t.Fatalf("decoded as %T, want an imageio.Reducer", img)
-		}
-		lazy := fullSizeTrap{rd, t}
+		whole, lazy := bothDecodes(t, canvas, 90)
 		want, err := d.Detect(whole, BlazeOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -117,19 +125,7 @@ func TestReducedPlanes(t *testing.T) {
 			canvas.SetRGBA(x, y, color.RGBA{v, v, v, 255})
 		}
 	}
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, canvas, &jpeg.Options{Quality: 95}); err != nil {
-		t.Fatal(err)
-	}
-	whole, err := jpeg.Decode(bytes.NewReader(buf.Bytes()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, _, err := imageio.Decode(bytes.NewReader(buf.Bytes()), imageio.DefaultLimits)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lazy := fullSizeTrap{img.(imageio.Reducer), t}
+	whole, lazy := bothDecodes(t, canvas, 95)
 	f := Face{Box: image.Rect(1624, 1313, 2269, 1959)}
 	for name, pair := range map[string][2]*rgbPlane{
 		"refining plane":  {refinePlane(whole, f, 128), refinePlane(lazy, f, 128)},

@@ -227,24 +227,17 @@ func toStored(o, w, h int, p image.Point) image.Point {
 }
 
 func toDisplay(o, w, h int, p image.Point) image.Point {
-	x, y := p.X, p.Y
+	// Orientations 1–5 and 7 undo themselves; 6 and 8 (quarter turns)
+	// undo each other. From 5 on, the displayed image is h×w.
 	switch o {
-	case 2:
-		return image.Pt(w-x, y)
-	case 3:
-		return image.Pt(w-x, h-y)
-	case 4:
-		return image.Pt(x, h-y)
-	case 5:
-		return image.Pt(y, x)
+	case 5, 7:
+		return toStored(o, h, w, p)
 	case 6:
-		return image.Pt(h-y, x)
-	case 7:
-		return image.Pt(h-y, w-x)
+		return toStored(8, h, w, p)
 	case 8:
-		return image.Pt(y, w-x)
+		return toStored(6, h, w, p)
 	}
-	return p
+	return toStored(o, w, h, p)
 }
 
 // mapRect returns the rectangle spanned by f of r's corners.
