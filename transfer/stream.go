@@ -79,7 +79,7 @@ func (v View) pixels(img image.Image, i int, cfg prep.Spec) []uint8 {
 // (internal/progress).
 // Cancelling ctx stops between chunks with ctx's error.
 func StreamFeatures(ctx context.Context, e *Extractor, samples []data.Sample, view View, workers int, log io.Writer) (Features, int, error) {
-	return streamFeatures(ctx, e, samples, view, workers, log, Features{}, 0, nil)
+	return streamFeatures(ctx, e, samples, view, "", workers, log, Features{}, 0, nil)
 }
 
 // checkpointEvery is how often a long extraction saves its partial file
@@ -90,13 +90,16 @@ const checkpointEvery = 5 * time.Minute
 // streamFeatures is [StreamFeatures] resumed: f holds the features of the
 // first from samples, and checkpoint, if not nil, is given the features
 // of the first done samples every checkpointEvery and when ctx is
-// cancelled.
-func streamFeatures(ctx context.Context, e *Extractor, samples []data.Sample, view View, workers int, log io.Writer, f Features, from int, checkpoint func(f Features, done int) error) (Features, int, error) {
+// cancelled. A non-empty name (the split) is shown in the progress bar.
+func streamFeatures(ctx context.Context, e *Extractor, samples []data.Sample, view View, name string, workers int, log io.Writer, f Features, from int, checkpoint func(f Features, done int) error) (Features, int, error) {
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
 	cfg := e.Backbone.Config()
 	desc := e.Backbone.Name + " features"
+	if name != "" {
+		desc += ", " + name
+	}
 	if v := view.String(); v != "" {
 		desc += " (" + v + ")"
 	}
@@ -217,6 +220,7 @@ func streamKey(bb Backbone, output string, view View, samples []data.Sample) uin
 func CachedStreamFeatures(ctx context.Context, e *Extractor, samples []data.Sample, view View, dir, name string, dim, workers int, progress io.Writer) (f Features, extracted int, err error) {
 	output := e.outputs[0]
 	key := streamKey(e.Backbone, output, view, samples)
+	split := name
 	if v := view.String(); v != "" {
 		name += "-" + v
 	}
@@ -252,7 +256,7 @@ func CachedStreamFeatures(ctx context.Context, e *Extractor, samples []data.Samp
 		}
 		checkpoint = func(f Features, done int) error { return writePartial(partial, key, dim, f, done) }
 	}
-	f, _, err = streamFeatures(ctx, e, samples, view, workers, progress, from, start, checkpoint)
+	f, _, err = streamFeatures(ctx, e, samples, view, split, workers, progress, from, start, checkpoint)
 	if err != nil {
 		return Features{}, 0, err
 	}
