@@ -67,7 +67,7 @@ func cmdPredict(ctx context.Context, args []string) error {
 	af.register(fs)
 	crop := fs.Bool("crop", false, "inputs are face crops (like UTKFace's): no face detection, one face per file")
 	asJSON := fs.Bool("json", false, "print one JSON object per photo per line instead of a table")
-	annotate := fs.String("annotate", "", "write copies of the photos with faces boxed and labelled into this `folder`")
+	annotate := fs.String("annotate", "", "write copies of the photos with faces boxed and labelled into this `folder` (sub-folders of a folder input kept)")
 	workers := fs.Int("workers", runtime.NumCPU(), "images decoded and analysed at once")
 	quiet := fs.Bool("quiet", false, "no progress bar or summary on stderr")
 	shard := fs.String("shard", "", "analyse only share `k/n` of the files (1 ≤ k ≤ n), chosen by a hash of each path; run k = 1..n on n machines")

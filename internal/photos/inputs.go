@@ -19,6 +19,10 @@ import (
 type Input struct {
 	Path     string
 	Explicit bool
+	// Rel is where a file found in a folder lies below that folder
+	// ("sub/x.jpg"); empty for files named or matched directly.
+	// --annotate mirrors it.
+	Rel string
 }
 
 // Expand turns the command-line inputs into files: files as they
@@ -97,7 +101,11 @@ func walkFiles(dir string, fail func(string, ...any)) []Input {
 				return nil
 			}
 		}
-		out = append(out, Input{Path: p})
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			rel = ""
+		}
+		out = append(out, Input{Path: p, Rel: rel})
 		return nil
 	})
 	return out

@@ -114,7 +114,9 @@ func Count(n int, noun string) string {
 
 // writeAnnotated saves r's image with its faces drawn: JPEG for JPEG
 // inputs, PNG otherwise; the image analysed, so downscaled when the photo
-// was over --max-pixels. Names are the input's base name, made unique.
+// was over --max-pixels. Names are the input's base name, in the
+// sub-folder it was found in below a folder given on the command line
+// (a/b/x.png → DIR/b/x.png for input a), made unique with -2, -3, ...
 func (p *Printer) writeAnnotated(r Result) error {
 	ext := ".png"
 	if r.Res.Format == "jpeg" {
@@ -124,12 +126,21 @@ func (p *Printer) writeAnnotated(r Result) error {
 	if r.File == Stdin {
 		base = "stdin"
 	}
-	name := base + ext
+	sub := ""
+	if r.Rel != "" && filepath.IsLocal(r.Rel) {
+		sub = filepath.Dir(r.Rel)
+	}
+	name := filepath.Join(sub, base+ext)
 	for i := 2; p.used[name]; i++ {
-		name = fmt.Sprintf("%s-%d%s", base, i, ext)
+		name = filepath.Join(sub, fmt.Sprintf("%s-%d%s", base, i, ext))
 	}
 	p.used[name] = true
 	path := filepath.Join(p.annotate, name)
+	if sub != "." && sub != "" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return fmt.Errorf("predict: --annotate: %w", err)
+		}
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("predict: --annotate: %w", err)

@@ -1,10 +1,15 @@
 package photos
 
 import (
+	"image"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
+	"github.com/agegender/agegender"
 	"github.com/rivo/uniseg"
 )
 
@@ -46,5 +51,38 @@ func TestCellWideCharacters(t *testing.T) {
 	}
 	if c := Cell("写真/a.jpg", 12); c != "写真/a.jpg  " {
 		t.Errorf("short wide name padded to %q", c)
+	}
+}
+
+// TestAnnotateMirrorsFolders: annotated copies of files found in a folder
+// keep their sub-folder below --annotate's folder; files named directly
+// go to its top; equal names get -2, -3.
+func TestAnnotateMirrorsFolders(t *testing.T) {
+	in := t.TempDir()
+	for _, f := range []string{"x.jpg", "sub/x.jpg", "sub/deeper/y.png"} {
+		if err := os.MkdirAll(filepath.Join(in, filepath.Dir(f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(in, f), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, _ := Expand([]string{in, filepath.Join(in, "sub", "x.jpg")}, func(string, ...any) {})
+	out := t.TempDir()
+	p := NewPrinter(io.Discard, true, out)
+	for _, f := range files {
+		format := "png"
+		if filepath.Ext(f.Path) == ".jpg" {
+			format = "jpeg"
+		}
+		res := &agegender.Result{Image: image.NewRGBA(image.Rect(0, 0, 8, 8)), Width: 8, Height: 8, Format: format}
+		if err := p.writeAnnotated(Result{File: f.Path, Rel: f.Rel, Res: res}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []string{"x.jpg", "sub/x.jpg", "sub/deeper/y.png", "x-2.jpg"} {
+		if _, err := os.Stat(filepath.Join(out, want)); err != nil {
+			t.Errorf("%s not written: %v (inputs %+v)", want, err, files)
+		}
 	}
 }

@@ -33,6 +33,7 @@ type Options struct {
 // Result is the analysis of one input file.
 type Result struct {
 	File    string
+	Rel     string // Input.Rel: where --annotate writes it, below its folder
 	Res     *agegender.Result // nil when Err is set; Image kept only when the Printer annotates
 	Err     error
 	Skipped bool // Err says why a file found in a folder is no photo to analyse
@@ -165,7 +166,7 @@ func analyseCrop(ctx context.Context, a *agegender.Analyzer, img image.Image, in
 // analyseFile analyses one file: a photo with AnalyzeReader, or with
 // opts.Crop a face crop with AnalyzeCrop; Stdin reads standard input.
 func analyseFile(ctx context.Context, a *agegender.Analyzer, in Input, opts Options, keepImage bool) Result {
-	r := Result{File: in.Path}
+	r := Result{File: in.Path, Rel: in.Rel}
 	if in.Path == Stdin {
 		r.Res, r.Err = analyseReader(ctx, a, os.Stdin, opts)
 	} else if opts.Crop {
