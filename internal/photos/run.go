@@ -33,7 +33,7 @@ type Options struct {
 // Result is the analysis of one input file.
 type Result struct {
 	File    string
-	Rel     string // Input.Rel: where --annotate writes it, below its folder
+	Rel     string            // Input.Rel: where --annotate writes it, below its folder
 	Res     *agegender.Result // nil when Err is set; Image kept only when the Printer annotates
 	Err     error
 	Skipped bool // Err says why a file found in a folder is no photo to analyse
