@@ -53,9 +53,10 @@ type Limits struct {
 	// are refused. The peak memory of one such decode is then about
 	// MaxDecodeBytes + 4×MaxPixels + the encoded size. Zero refuses every
 	// image over MaxPixels. A build with libjpeg-turbo (build tag libjpeg)
-	// decodes a JPEG over MaxPixels at the DCT scale (1/2, 1/4 or 1/8)
-	// closest above MaxPixels instead, and the bound applies to that
-	// decode's 4 bytes a pixel.
+	// decodes a JPEG of more than 2 megapixels over MaxPixels at the
+	// coarsest DCT scale (1/2, 1/4 or 1/8) that keeps MaxPixels (at least
+	// 1/2) instead, and the bound applies to that decode's 4 bytes a
+	// pixel.
 	MaxDecodeBytes int64
 	// Large, when set, is held while an image over MaxPixels is decoded
 	// and downscaled, so that callers decoding on many goroutines keep at
@@ -145,8 +146,9 @@ func Decode(r io.Reader, lim Limits) (image.Image, string, error) {
 // or flipped as their EXIF orientation tag says, and transparent pixels
 // are composited onto white ([Flatten]). The result is an *image.RGBA when
 // it was oriented or downscaled, otherwise the decoder's own image type;
-// in a build with libjpeg-turbo, a JPEG of more than [LargeJPEGPixels]
-// within MaxPixels is a [Reducer] that decodes the parts asked for.
+// in a build with libjpeg-turbo, a sequential JPEG of more than
+// [LargeJPEGPixels] within MaxPixels is a [Reducer] that decodes the parts
+// asked for.
 func DecodeInfo(r io.Reader, lim Limits) (image.Image, Info, error) {
 	lim = lim.withDefaults()
 	b, err := readAll(r, lim.MaxBytes)
@@ -305,15 +307,30 @@ func decodeBytes(b []byte, lim Limits) (img image.Image, info Info, err error) {
 }
 
 // decodeLargeJPEG decodes a JPEG of more than LargeJPEGPixels with
-// libjpeg-turbo: within lim.MaxPixels as a [Reducer] that decodes the parts
-// asked for; over it (when lim.MaxDecodeBytes allows downscaling) at the
-// DCT scale (1/2, 1/4 or 1/8) that brings it closest to lim.MaxPixels
-// without going below, then shrunk to fit by an area average, so that the
-// full-size pixels never exist. It reports false when libjpeg-turbo
-// cannot decode b cleanly (damaged data, CMYK): image/jpeg then decides.
+// libjpeg-turbo:
+//   - within lim.MaxPixels, as a [Reducer] that decodes the parts asked
+//     for; a progressive JPEG, whose every part costs a pass over all of
+//     its scans, whole at full size (one pass, about 2.5 times faster than
+//     image/jpeg);
+//   - over it (when lim.MaxDecodeBytes allows downscaling), at the
+//     coarsest DCT scale (1/2, 1/4 or 1/8) that keeps at least
+//     lim.MaxPixels, then shrunk to fit by an area average; at 1/2 when
+//     even that is under the limit (a photo of less than 4 times the
+//     limit, which then ends up with a quarter to a whole of it), so that
+//     the full-size pixels never exist.
+//
+// It reports false when libjpeg-turbo cannot decode b cleanly (damaged
+// data, CMYK): image/jpeg then decides.
 func decodeLargeJPEG(b []byte, cfg image.Config, orient int, lim Limits, info *Info) (image.Image, bool) {
 	px := int64(cfg.Width) * int64(cfg.Height)
 	if px <= lim.MaxPixels {
+		if libjpegProgressive(b) {
+			m, err := libjpegDecode(b, 1, image.Rect(0, 0, cfg.Width, cfg.Height), true)
+			if err != nil {
+				return nil, false
+			}
+			return Orient(m, orient), true
+		}
 		img, err := newLargeJPEG(b, cfg.Width, cfg.Height, orient)
 		if err != nil {
 			return nil, false
@@ -323,7 +340,7 @@ func decodeLargeJPEG(b []byte, cfg image.Config, orient int, lim Limits, info *I
 	if lim.MaxDecodeBytes <= 0 {
 		return nil, false // refused below, with the usual message
 	}
-	k := 1
+	k := 2 // never 1: full size at 4 bytes a pixel would cost more than image/jpeg's 1.5–3
 	for k < 8 && int64(ceilDiv(cfg.Width, 2*k))*int64(ceilDiv(cfg.Height, 2*k)) >= lim.MaxPixels {
 		k *= 2
 	}

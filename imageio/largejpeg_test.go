@@ -11,6 +11,8 @@ import (
 	"image/jpeg"
 	"math"
 	"math/rand"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -218,6 +220,38 @@ func TestLargeJPEGReuse(t *testing.T) {
 	}
 }
 
+// TestLargeJPEGProgressive: a progressive JPEG over LargeJPEGPixels is
+// decoded whole in one pass (each part would cost a pass over all of its
+// scans), with the pixels of image/jpeg's decode within decoders'
+// differences.
+func TestLargeJPEGProgressive(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "progressive.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !libjpegProgressive(b) {
+		t.Fatal("testdata/progressive.jpg not recognised as progressive")
+	}
+	img, _, err := Decode(bytes.NewReader(b), DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ok := img.(*image.RGBA)
+	if !ok {
+		t.Fatalf("decoded as %T, want a whole *image.RGBA", img)
+	}
+	want, err := jpeg.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := meanDiff(t, m, ToRGBA(want)); d > 2 {
+		t.Errorf("differs from image/jpeg by %.2f levels on average", d)
+	}
+	if libjpegProgressive(encodeJPEG(t, texture(64, 64))) {
+		t.Error("a sequential JPEG taken for progressive")
+	}
+}
+
 // TestLargeJPEGDamaged: a truncated or damaged large JPEG is still
 // reported as corrupt (image/jpeg decides when libjpeg-turbo warns), and
 // a large photo over the pixel limit is downscaled through DCT scaling
@@ -245,6 +279,12 @@ func TestLargeJPEGDamaged(t *testing.T) {
 	b := img.Bounds()
 	if !info.Downscaled || info.Width != h || info.Height != w || int64(b.Dx()*b.Dy()) > 300_000 || b.Dx() < 400 {
 		t.Fatalf("over the limit: %v, %+v", b, info)
+	}
+	// Under 4 times the limit: at 1/2 all the same (not whole at 4 bytes
+	// a pixel), so a quarter of the photo's pixels.
+	img, info, err = DecodeInfo(bytes.NewReader(j), Limits{MaxPixels: 1_500_000, MaxDecodeBytes: 1 << 30})
+	if err != nil || !info.Downscaled || img.Bounds() != image.Rect(0, 0, w/2, h/2) {
+		t.Errorf("just over the limit: %v, %+v, %v; want %dx%d", img.Bounds(), info, err, w/2, h/2)
 	}
 	// Over the memory bound even at 1/2 (the scale that keeps at least
 	// MaxPixels): refused.

@@ -111,6 +111,28 @@ static int agDecode(const unsigned char *buf, unsigned long n, int denom,
 	}
 	return 0;
 }
+// agProgressive reads the header of the JPEG buf[0:n]: 1 when it has
+// several scans (progressive), 0 when one, -1 when the header cannot be
+// read.
+static int agProgressive(const unsigned char *buf, unsigned long n) {
+	struct jpeg_decompress_struct c;
+	struct agErr e;
+	memset(&c, 0, sizeof c);
+	memset(&e, 0, sizeof e);
+	c.err = jpeg_std_error(&e.pub);
+	e.pub.error_exit = agErrorExit;
+	e.pub.emit_message = agEmit;
+	if (setjmp(e.jump)) {
+		jpeg_destroy_decompress(&c);
+		return -1;
+	}
+	jpeg_create_decompress(&c);
+	jpeg_mem_src(&c, buf, n);
+	jpeg_read_header(&c, TRUE);
+	int p = jpeg_has_multiple_scans(&c) ? 1 : 0;
+	jpeg_destroy_decompress(&c);
+	return p;
+}
 */
 import "C"
 
@@ -172,4 +194,11 @@ func libjpegDecode(b []byte, denom int, r image.Rectangle, whole bool) (*image.R
 	}
 	m := &image.RGBA{Pix: buf, Stride: stride, Rect: image.Rect(int(x), r.Min.Y, int(x+w), r.Max.Y)}
 	return m.SubImage(r).(*image.RGBA), nil
+}
+
+// libjpegProgressive reports whether JPEG b has several scans (progressive
+// JPEG): any part of it then costs libjpeg-turbo a pass over all of its
+// data into a whole-image coefficient buffer.
+func libjpegProgressive(b []byte) bool {
+	return len(b) > 0 && C.agProgressive((*C.uchar)(unsafe.Pointer(&b[0])), C.ulong(len(b))) == 1
 }

@@ -20,3 +20,5 @@ var (
 func libjpegDecode(b []byte, denom int, r image.Rectangle, whole bool) (*image.RGBA, error) {
 	return nil, errors.New("imageio: built without libjpeg-turbo (build tag libjpeg)")
 }
+
+func libjpegProgressive(b []byte) bool { return false }
