@@ -46,6 +46,19 @@ func TestLargeJPEGAnalyzed(t *testing.T) {
 	if g.Gender != w.Gender || g.AgeGroup != w.AgeGroup {
 		t.Errorf("in pieces: %s %s; whole: %s %s", g.Gender, g.AgeGroup, w.Gender, w.AgeGroup)
 	}
+	// As a crop (the whole photo stretched to the net's input): read at a
+	// reduced scale, with about the answer of the whole decode.
+	gc, err := a.AnalyzeCrop(ctx, res.Image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc, err := a.AnalyzeCrop(ctx, whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := gc.GenderProb - wc.GenderProb; d > 0.05 || d < -0.05 {
+		t.Errorf("AnalyzeCrop: gender probability %.3f in pieces, %.3f whole", gc.GenderProb, wc.GenderProb)
+	}
 	ann := res.Annotate()
 	if ann.Bounds() != image.Rect(0, 0, 4000, 3000) {
 		t.Fatalf("annotated %v, want the photo's 4000×3000", ann.Bounds())

@@ -4,6 +4,7 @@ import (
 	"image"
 	"image/color"
 	"sync"
+	"sync/atomic"
 )
 
 // LargeJPEGPixels is the size from which a build with libjpeg-turbo (build
@@ -38,6 +39,21 @@ type Reducer interface {
 	Reduce(r image.Rectangle, maxScale int) (m *image.RGBA, s int, off image.Point)
 }
 
+// Reduced returns img itself, or, when img is a [Reducer], all of it
+// decoded at the coarsest scale that keeps at least minSide pixels on its
+// shorter side (full size when no scale does): what a caller that shrinks
+// the image to about minSide pixels should read instead of the full-size
+// pixels.
+func Reduced(img image.Image, minSide int) image.Image {
+	rd, ok := img.(Reducer)
+	if !ok {
+		return img
+	}
+	b := img.Bounds()
+	m, _, _ := rd.Reduce(b, min(b.Dx(), b.Dy())/max(1, minSide))
+	return m
+}
+
 // largeJPEG is a JPEG photo decoded on demand with libjpeg-turbo: a view
 // (rect, in displayed pixels, after EXIF orientation) of a shared source.
 type largeJPEG struct {
@@ -52,8 +68,8 @@ type jpegSource struct {
 	orient int // EXIF orientation, 1–8
 
 	mu      sync.Mutex
-	regions []region    // recently decoded regions, newest first
-	full    *image.RGBA // the whole displayed image, once At or ToRGBA needed it
+	regions []region                   // recently decoded regions, newest first
+	full    atomic.Pointer[image.RGBA] // the whole displayed image, once At or ToRGBA needed it
 }
 
 // region is a decoded part of the stored (unoriented) image at scale
@@ -108,13 +124,17 @@ func (v *largeJPEG) SubImage(r image.Rectangle) image.Image {
 // fullImage decodes the whole displayed image at full size, once.
 func (v *largeJPEG) fullImage() *image.RGBA {
 	s := v.jpegSource
+	if m := s.full.Load(); m != nil {
+		return m // At's path: no lock per pixel
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.full == nil {
-		m := s.decode(1, image.Rect(0, 0, s.w, s.h))
-		s.full = orient(m, s.orient)
+	if m := s.full.Load(); m != nil {
+		return m
 	}
-	return s.full
+	m := orient(s.decode(1, image.Rect(0, 0, s.w, s.h)), s.orient)
+	s.full.Store(m)
+	return m
 }
 
 // Reduce implements [Reducer].

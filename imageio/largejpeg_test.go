@@ -201,6 +201,24 @@ func TestLargeJPEGOffset(t *testing.T) {
 	}
 }
 
+// TestReduced: Reduced reads a Reducer at the coarsest scale that keeps
+// the shorter side at least minSide, and returns other images as they are.
+func TestReduced(t *testing.T) {
+	img, _, err := Decode(bytes.NewReader(encodeJPEG(t, texture(1803, 1201))), DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ min, w, h int }{{224, 451, 301}, {100, 226, 151}, {600, 902, 601}, {700, 1803, 1201}} {
+		if b := Reduced(img, c.min).Bounds(); b != image.Rect(0, 0, c.w, c.h) {
+			t.Errorf("Reduced(%d): %v, want %dx%d", c.min, b, c.w, c.h)
+		}
+	}
+	plain := image.NewRGBA(image.Rect(0, 0, 10, 10))
+	if Reduced(plain, 2) != image.Image(plain) {
+		t.Error("Reduced copied an image that is no Reducer")
+	}
+}
+
 // TestLargeJPEGReuse: a region asked for at 1/4 after a larger one at
 // 1/2 comes from that finer decode; one not held by it is decoded at 1/4.
 func TestLargeJPEGReuse(t *testing.T) {

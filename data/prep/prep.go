@@ -240,8 +240,11 @@ func BuildCache(ctx context.Context, paths []string, cfg Spec, progress func(don
 // FromImage resizes img to cfg.Resize×cfg.Resize (stretching a non-square
 // image, as Caffe's resize does) with Catmull-Rom interpolation and returns
 // it as packed RGB bytes, the format of [Cache.Pixels]. Alpha is ignored.
+// An [imageio.Reducer] (a large JPEG in a build with libjpeg-turbo) is
+// read at the coarsest scale with at least cfg.Resize pixels a side.
 func FromImage(img image.Image, cfg Spec) []uint8 {
 	n := cfg.Resize
+	img = imageio.Reduced(img, n) // a large JPEG: read at a scale near n
 	b := img.Bounds()
 	var m *image.RGBA
 	if b.Dx() == n && b.Dy() == n {
