@@ -321,9 +321,9 @@ func (a *Analyzer) Info() (gender, age model.Info) {
 }
 
 // Backend describes the compute backend the analyzer runs on, as the
-// commands print it ("backend onnxruntime (ONNX Runtime (CPU) …), ops …",
-// with a note when ONNX Runtime is compiled in but its library was not
-// found, so it runs on pure Go).
+// commands print it after "backend: " ("ONNX Runtime (ONNX Runtime (CPU)
+// …); convolutions: auto", "pure Go (…)", with a note when ONNX Runtime is
+// compiled in but its library was not found, so it runs on pure Go).
 func (a *Analyzer) Backend() string { return backend.Describe(a.backend) }
 
 // enter starts a call: it fails after Close, and otherwise keeps Close

@@ -233,12 +233,23 @@ func InferenceImpl(b compute.Backend) ops.Impl {
 	return ops.Portable
 }
 
-// Describe is the one line a command prints about where it runs. On pure
-// Go in a binary that has ONNX Runtime compiled in but cannot find its
-// library, it ends with Default's note.
+// Describe is the one line a command prints about where it runs, after
+// "backend: ": which backend in words ("pure Go", "ONNX Runtime", "XLA"),
+// its own description, and how convolutions are expressed on it (package
+// ops). On pure Go in a binary that has ONNX Runtime compiled in but
+// cannot find its library, it ends with Default's note.
 func Describe(b compute.Backend) string {
-	s := fmt.Sprintf("backend %s (%s), ops %s", b.Name(), b.Description(), Impl(b))
-	if _, note := Default(); note != "" && strings.HasPrefix(strings.ToLower(b.Name()), "go") {
+	kind := b.Name()
+	switch name := strings.ToLower(b.Name()); {
+	case strings.HasPrefix(name, "go"):
+		kind = "pure Go"
+	case strings.HasPrefix(name, "onnx"):
+		kind = "ONNX Runtime"
+	case strings.HasPrefix(name, "xla"):
+		kind = "XLA"
+	}
+	s := fmt.Sprintf("%s (%s); convolutions: %s", kind, b.Description(), Impl(b))
+	if _, note := Default(); note != "" && kind == "pure Go" {
 		s += "; " + note
 	}
 	return s

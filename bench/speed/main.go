@@ -56,7 +56,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	fmt.Fprintln(os.Stderr, backend.Describe(b))
+	fmt.Fprintln(os.Stderr, "backend:", backend.Describe(b))
 	cfg := model.Config{Net: *net, Classes: 8, Input: *input, Seed: 1, Impl: backend.Impl(b)}
 	switch *impl {
 	case "portable":

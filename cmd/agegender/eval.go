@@ -55,7 +55,7 @@ func cmdEval(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(os.Stderr, backend.Describe(b))
+	fmt.Fprintln(os.Stderr, "backend:", backend.Describe(b))
 	var res interface{ WriteText(io.Writer) }
 	if joint {
 		res, err = pipeline.EvalJoint(ctx, b, o)

@@ -37,7 +37,7 @@ func cmdExperiments(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(os.Stderr, backend.Describe(b))
+	fmt.Fprintln(os.Stderr, "backend:", backend.Describe(b))
 	var ts []data.Task
 	for _, t := range strings.Split(*tasks, ",") {
 		task, err := data.ParseTask(strings.TrimSpace(t))

@@ -132,7 +132,7 @@ func cmdPredict(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(os.Stderr, backend.Describe(be))
+		fmt.Fprintln(os.Stderr, "backend:", backend.Describe(be))
 		be.Finalize()
 	}
 	opts.CropsOnly = *crop

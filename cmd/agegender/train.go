@@ -120,7 +120,7 @@ func cmdTrain(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(os.Stderr, backend.Describe(b))
+	fmt.Fprintln(os.Stderr, "backend:", backend.Describe(b))
 	res, err := pipeline.Train(ctx, b, o)
 	if err != nil {
 		return err

@@ -32,7 +32,7 @@ func cmdTransfer(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(os.Stderr, backend.Describe(b))
+	fmt.Fprintln(os.Stderr, "backend:", backend.Describe(b))
 	backbone, ok := transfer.Backbones[*bb]
 	if !ok {
 		return fmt.Errorf("transfer: unknown backbone %q; use mobilefacenet or faceres", *bb)
