@@ -55,7 +55,17 @@ if imageio/libjpeg-check.sh; then
   libjpeg=libjpeg
   jpeg_note="JPEG: libjpeg-turbo for photos over 2 megapixels"
 fi
-if [ "${1:-}" != "--no-onnx" ] && ort_ok; then
+# ONNX Runtime and libjpeg-turbo are reached through cgo, which needs a C
+# compiler ($CC, else gcc).
+cc_ok=1
+if ! command -v "${CC:-gcc}" >/dev/null 2>&1; then
+  cc_ok=0
+  jpeg_note="no C compiler (${CC:-gcc}), so neither ONNX Runtime nor libjpeg-turbo could be built in: apt-get install gcc libjpeg62-turbo-dev and rerun ./setup.sh"
+fi
+if [ "$cc_ok" = 0 ]; then
+  go build -o agegender ./cmd/agegender
+  echo "built ./agegender ($(go version | cut -d' ' -f3)); backend: pure Go; $jpeg_note" >&2
+elif [ "${1:-}" != "--no-onnx" ] && ort_ok; then
   CGO_ENABLED=1 go build -tags "onnx,$libjpeg" -o agegender ./cmd/agegender
   echo "built ./agegender ($(go version | cut -d' ' -f3)); default backend: ONNX Runtime $ORT_VERSION (--backend go for pure Go; predict on up to 4 photos uses pure Go, which starts faster); $jpeg_note" >&2
 elif [ -n "$libjpeg" ]; then

@@ -185,6 +185,18 @@ func hasOption(config, key string) bool {
 	return false
 }
 
+// Compiled lists the backends compiled into this binary: "go", and "onnx"
+// or "xla" with their build tags (aliases such as "onnxruntime" left out).
+func Compiled() []string {
+	var out []string
+	for _, k := range compute.List() {
+		if k != "onnxruntime" {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 func compiledIn(kind string) bool {
 	for _, k := range compute.List() {
 		if k == kind {

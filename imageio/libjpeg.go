@@ -3,7 +3,7 @@
 package imageio
 
 /*
-#cgo LDFLAGS: -ljpeg
+#cgo LDFLAGS: -Wl,-Bstatic -ljpeg -Wl,-Bdynamic
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +111,17 @@ static int agDecode(const unsigned char *buf, unsigned long n, int denom,
 	}
 	return 0;
 }
+// agVersion is libjpeg-turbo's version, from the headers built against.
+#define AG_STR2(x) #x
+#define AG_STR(x) AG_STR2(x)
+static const char *agVersion(void) {
+#ifdef LIBJPEG_TURBO_VERSION
+	return AG_STR(LIBJPEG_TURBO_VERSION);
+#else
+	return "unknown";
+#endif
+}
+
 // agProgressive reads the header of the JPEG buf[0:n]: 1 when it has
 // several scans (progressive), 0 when one, -1 when the header cannot be
 // read.
@@ -147,6 +158,10 @@ import (
 // LargeJPEGPixels with libjpeg-turbo, scaling while decoding (build tag
 // libjpeg, cgo, the system's libjpeg62-turbo).
 const ScaledJPEG = true
+
+// JPEGDecoder names the JPEG decoder of this build for a version line:
+// "libjpeg-turbo 2.1.5 (linked in) for JPEGs over 2 MP, image/jpeg below".
+var JPEGDecoder = "libjpeg-turbo " + C.GoString(C.agVersion()) + " (linked in) for JPEGs over 2 MP, image/jpeg below"
 
 // errLibjpegWarned: libjpeg-turbo decoded the file but warned about
 // damaged or truncated data; Go's own decoder then decides.

@@ -12,6 +12,9 @@ import (
 // (without the libjpeg build tag or cgo) uses Go's image/jpeg only.
 const ScaledJPEG = false
 
+// JPEGDecoder names the JPEG decoder of this build for a version line.
+var JPEGDecoder = "image/jpeg (Go's; built without the libjpeg tag)"
+
 var (
 	errLibjpegWarned = errors.New("libjpeg warned")
 	errLibjpegColor  = errors.New("libjpeg: CMYK or YCCK")

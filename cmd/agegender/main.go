@@ -15,8 +15,12 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
+
+	"github.com/agegender/agegender/backend"
+	"github.com/agegender/agegender/imageio"
 )
 
 const usage = `agegender — age and gender from faces
@@ -62,7 +66,7 @@ func main() {
 	case "experiments":
 		err = cmdExperiments(ctx, args)
 	case "version":
-		fmt.Println("agegender 0.1.0")
+		printVersion()
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
@@ -91,4 +95,16 @@ func main() {
 // package agegender) is not repeated.
 func errorLine(err error) string {
 	return "agegender: " + strings.TrimPrefix(err.Error(), "agegender: ")
+}
+
+// printVersion says what this binary is and what it was built with: the
+// backends compiled in and the one it would start, the JPEG decoder.
+func printVersion() {
+	fmt.Printf("agegender 0.1.0 (%s, %s/%s)\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	name, note := backend.Default()
+	if note != "" {
+		note = " (" + note + ")"
+	}
+	fmt.Printf("backends compiled in: %s; default: %s%s\n", strings.Join(backend.Compiled(), ", "), name, note)
+	fmt.Printf("JPEG: %s\n", imageio.JPEGDecoder)
 }
