@@ -257,6 +257,12 @@ func decodeBytes(b []byte, lim Limits) (img image.Image, info Info, err error) {
 	}
 	c := codecs[info.Format]
 	cfg, err := c.config(bytes.NewReader(b))
+	var unsupported jpeg.UnsupportedError
+	if errors.As(err, &unsupported) {
+		// A valid JPEG with a feature Go's decoder lacks (arithmetic
+		// coding, 12-bit samples, lossless): not damaged.
+		return nil, info, fmt.Errorf("%w: JPEG with a feature Go's decoder lacks (%v): save it as a baseline or progressive JPEG", ErrUnsupportedFormat, err)
+	}
 	if err != nil {
 		return nil, info, fmt.Errorf("%w: %s header: %v", ErrCorrupt, info.Format, err)
 	}

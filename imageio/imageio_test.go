@@ -217,6 +217,15 @@ func TestFormats(t *testing.T) {
 	if _, _, err := Decode(strings.NewReader("hello, world"), Limits{}); err == nil || !strings.Contains(err.Error(), "not a JPEG") {
 		t.Errorf("text file: %v", err)
 	}
+	// A valid JPEG with a feature image/jpeg lacks (arithmetic coding) is
+	// unsupported, not corrupt.
+	arith, err := os.ReadFile(filepath.Join("testdata", "arithmetic.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Decode(bytes.NewReader(arith), Limits{}); !errors.Is(err, ErrUnsupportedFormat) || errors.Is(err, ErrCorrupt) {
+		t.Errorf("arithmetic-coded JPEG: %v, want ErrUnsupportedFormat", err)
+	}
 }
 
 func TestBomb(t *testing.T) {
