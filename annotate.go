@@ -7,6 +7,7 @@ import (
 	"image/draw"
 
 	"github.com/agegender/agegender/imageio"
+	xdraw "golang.org/x/image/draw"
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
 	"golang.org/x/image/math/fixed"
@@ -35,8 +36,10 @@ func Annotate(img image.Image, faces []Face) *image.RGBA {
 		src = imageio.ToRGBA(img)
 	}
 	draw.Draw(dst, dst.Bounds(), src, src.Bounds().Min, draw.Src)
-	// Lines thick enough to see on large photos, thin on small ones.
+	// Lines thick enough to see on large photos, thin on small ones; labels
+	// as large as the photo needs to read them at its full view.
 	th := max(2, min(b.Dx(), b.Dy())/300)
+	k := max(1, min(b.Dx(), b.Dy())/600)
 	for _, f := range faces {
 		r := f.Box.Sub(b.Min)
 		c := boxColor(f.Gender)
@@ -52,20 +55,19 @@ func Annotate(img image.Image, faces []Face) *image.RGBA {
 		face := basicfont.Face7x13
 		w := font.MeasureString(face, label).Ceil() + 4
 		h := face.Metrics().Height.Ceil() + 2
-		// Above the box, or inside its top edge when there is no room.
+		tag := image.NewRGBA(image.Rect(0, 0, w, h))
+		fillRect(tag, tag.Rect, c)
+		d := font.Drawer{Dst: tag, Src: image.White, Face: face, Dot: fixed.P(2, face.Metrics().Ascent.Ceil()+1)}
+		d.DrawString(label)
+		// The 13-pixel font enlarged with the photo (×5 on a 12 MP one),
+		// above the box, or inside its top edge when there is no room.
+		w, h = k*w, k*h
 		y := r.Min.Y - h
 		if y < 0 {
 			y = max(0, r.Min.Y)
 		}
 		x := max(0, r.Min.X)
-		fillRect(dst, image.Rect(x, y, x+w, y+h), c)
-		d := font.Drawer{
-			Dst:  dst,
-			Src:  image.White,
-			Face: face,
-			Dot:  fixed.P(x+2, y+face.Metrics().Ascent.Ceil()+1),
-		}
-		d.DrawString(label)
+		xdraw.NearestNeighbor.Scale(dst, image.Rect(x, y, x+w, y+h), tag, tag.Rect, draw.Src, nil)
 	}
 	return dst
 }

@@ -264,14 +264,20 @@ type Result struct {
 	// nil.
 	Faces []Face `json:"faces"`
 	// Image is the picture analysed: the decoded photo, or a downscaled
-	// copy when the photo had more than Limits.MaxPixels pixels.
+	// copy when the photo had more than Limits.MaxPixels pixels. Its type
+	// is the decoder's (*image.YCbCr for most JPEGs, *image.RGBA when
+	// oriented, downscaled or flattened, …); in a build with
+	// libjpeg-turbo (tag libjpeg), a JPEG over 2 megapixels within the
+	// limit is an imageio.Reducer that decodes the parts asked for: use
+	// imageio.ToRGBA rather than At for all of its pixels.
 	Image image.Image `json:"-"`
 	// Format is the photo's encoding: "jpeg", "png", "gif", "bmp" or
 	// "webp".
 	Format string `json:"-"`
 }
 
-// Annotate returns r.Image with r.Faces drawn on it (see Annotate).
+// Annotate returns r.Image with r.Faces drawn on it (see Annotate): the
+// size analysed, so downscaled when the photo was over the pixel limit.
 func (r *Result) Annotate() *image.RGBA {
 	b := r.Image.Bounds()
 	return Annotate(r.Image, scaleFaces(r.Faces, image.Rect(0, 0, r.Width, r.Height), b))

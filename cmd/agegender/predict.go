@@ -23,7 +23,8 @@ content, not the name, tells a JPEG, PNG, GIF, BMP or WebP image; quote
 glob patterns ('photos/*.jpg') to let agegender expand them; "-" reads
 one photo from standard input (named "-", annotated as stdin). Transparent
 images are analysed as shown on white; photos over --max-pixels are
-downscaled (boxes stay in the photo's pixels). Results come out in input
+downscaled (boxes stay in the photo's pixels; --annotate writes the
+downscaled copy). Results come out in input
 order. Files found in folders or by patterns that are not images we can
 read (other files, HEIC, AVIF, empty files) are named on stderr with the
 reason and counted as skipped. Every other failure, and any input named
