@@ -356,6 +356,9 @@ func (d *BlazeFace) Detect(img image.Image, opt BlazeOptions) ([]Face, error) {
 		}
 		faces = d.merge(cands, opt)
 	}
+	if rd, ok := img.(reducer); ok && len(faces) > 1 {
+		prefetch(rd, b, faces, d.front.size)
+	}
 	kept := faces[:0]
 	for _, f := range faces {
 		if d.refine(&f, refinePlane(img, f, d.front.size)) {
@@ -446,26 +449,57 @@ func (d *BlazeFace) refine(f *Face, pl *rgbPlane) bool {
 // sides) reads it at about one plane pixel per input pixel: precise
 // landmarks for small faces, never full-resolution work for large ones.
 func refinePlane(img image.Image, f Face, size int) *rgbPlane {
-	side := 1.6 * float64(max(f.Box.Dx(), f.Box.Dy()))
-	c := f.Box.Min.Add(f.Box.Max).Div(2)
-	h := int(math.Ceil(0.75*side)) + 2 // half the diagonal of the square
-	r := image.Rect(c.X-h, c.Y-h, c.X+h, c.Y+h).Intersect(img.Bounds())
+	r, k := refineRegion(img.Bounds(), f, size)
 	sub, ok := img.(interface {
 		SubImage(image.Rectangle) image.Image
 	})
 	if !ok || r.Dx() < 2 || r.Dy() < 2 {
 		return downscale(img, blazeSize)
 	}
-	k := max(1, side/float64(size))
 	maxSide := int(math.Ceil(float64(max(r.Dx(), r.Dy())) / k))
 	if rd, ok := img.(reducer); ok {
-		// Read at twice the resolution needed: alignment then reads the
-		// face at about that scale (its crop has 200 pixels for about
-		// 1.05 box sides, this plane 128 for 1.6), and the reducer
-		// serves it from the same decode.
-		return downscaleReduced(rd, r, maxSide, int(k/2))
+		return downscaleReduced(rd, r, maxSide, readScale(k))
 	}
 	return downscale(sub.SubImage(r), maxSide)
+}
+
+// refineRegion returns the part of a photo with bounds b that refine
+// samples for face f (a square of 1.6 box sides turned by any angle), and
+// the photo pixels per refining input pixel there (at least 1).
+func refineRegion(b image.Rectangle, f Face, size int) (image.Rectangle, float64) {
+	side := 1.6 * float64(max(f.Box.Dx(), f.Box.Dy()))
+	c := f.Box.Min.Add(f.Box.Max).Div(2)
+	h := int(math.Ceil(0.75*side)) + 2 // half the diagonal of the square
+	return image.Rect(c.X-h, c.Y-h, c.X+h, c.Y+h).Intersect(b), max(1, side/float64(size))
+}
+
+// readScale is the scale at which a reducer is read for a refining plane
+// of k photo pixels per input pixel: 2.5 times finer, so that alignment
+// (200 output pixels for about 1.05 box sides, against 128 for 1.6 here:
+// k/2.4 photo pixels per output pixel) reads the face from the same decode.
+func readScale(k float64) int { return int(k / 2.5) }
+
+// prefetch decodes, from reducer rd (bounds b), the refining regions of
+// faces: for each reading scale, their union at once. A region decode
+// costs a pass over the compressed data down to its last row, so faces
+// read one by one cost a pass each (22 faces of a 12 MP photo: 1.7 s
+// against 1.2 s for a whole decode by image/jpeg); the unions cost one
+// per scale, and refinement and alignment then read from them.
+func prefetch(rd reducer, b image.Rectangle, faces []Face, size int) {
+	unions := map[int]image.Rectangle{}
+	for _, f := range faces {
+		r, k := refineRegion(b, f, size)
+		sc := 1
+		for sc < 8 && 2*sc <= readScale(k) {
+			sc *= 2
+		}
+		unions[sc] = unions[sc].Union(r)
+	}
+	for sc := 1; sc <= 8; sc *= 2 { // finest first: coarser ones may lie inside
+		if u, ok := unions[sc]; ok {
+			rd.Reduce(u, sc)
+		}
+	}
 }
 
 // turnMargin is how much more another quarter turn must score in refine

@@ -25,9 +25,9 @@ const LargeJPEGPixels = 2_000_000
 //
 // Reduce returns the pixels of r ∩ Bounds() at 1/s of the full
 // resolution, s the largest of 1, 2, 4 and 8 not above maxScale (1 when
-// maxScale < 2), or half that when a part decoded before at that finer
-// scale holds r (a caller that will need both asks for the finer one
-// first and pays for one decode). The image m has bounds starting at (0, 0); its pixel p
+// maxScale < 2), or a finer scale when a part decoded before at it holds
+// r (a caller that will read several parts asks for their union at the
+// finest scale first, and pays for one decode). The image m has bounds starting at (0, 0); its pixel p
 // shows the image's square of side s at off + s·p (in the image's
 // coordinates; off may lie up to s−1 pixels outside r, and a pixel at the
 // image's edge may cover less than s×s pixels). m must not be modified.
@@ -162,16 +162,14 @@ func (v *largeJPEG) Reduce(r image.Rectangle, maxScale int) (*image.RGBA, int, i
 }
 
 // region returns the part q (scaled pixels) of the stored image at scale
-// 1/denom, or, when a region decoded before at twice the resolution holds
-// it, that part of the finer region: it returns the scale it used. A
-// caller that reads a face at 1/4 and then at 1/2 (detection's refining
-// pass, then alignment) can ask for the finer one first and pay for one
-// decode. s.mu is held.
+// 1/denom, or, when a region decoded before at that or a finer scale
+// holds it, that part of the region (the coarsest such): it returns the
+// scale it used. A caller that will read several parts (the faces of a
+// photo, each at the scale its size needs) can decode their union once at
+// the finest scale among them, and every later part comes from it. s.mu
+// is held.
 func (s *jpegSource) region(denom int, q image.Rectangle) (*image.RGBA, int) {
-	for _, d := range []int{denom, denom / 2} {
-		if d < 1 {
-			break
-		}
+	for d := denom; d >= 1; d /= 2 {
 		f := denom / d
 		qd := image.Rect(q.Min.X*f, q.Min.Y*f, q.Max.X*f, q.Max.Y*f).
 			Intersect(image.Rect(0, 0, ceilDiv(s.w, d), ceilDiv(s.h, d)))

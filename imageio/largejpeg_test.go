@@ -105,13 +105,16 @@ func TestLargeJPEG(t *testing.T) {
 				t.Errorf("orientation %d, %v: SubImage %v differs", o, r, sub.Bounds())
 			}
 			for _, k := range []int{2, 4, 8} {
-				// The largest power of two ≤ maxScale, or half of it
-				// from the region just decoded at that finer scale.
-				m, s, off := rd.Reduce(r, k+1)
-				if s != k && s != k/2 {
+				// The largest power of two ≤ maxScale, from a fresh
+				// decode (this one's regions would serve it finer).
+				fresh, _, err := DecodeInfo(bytes.NewReader(b), DefaultLimits)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m, s, off := fresh.(Reducer).Reduce(r, k+1)
+				if s != k {
 					t.Fatalf("maxScale %d gave scale %d", k+1, s)
 				}
-				k = s
 				// Each reduced pixel against the mean of its square of the
 				// full-size image (DCT scaling is close to, not exactly, a
 				// box filter; TestLargeJPEGOffset checks positions exactly).
@@ -178,14 +181,17 @@ func TestLargeJPEGOffset(t *testing.T) {
 	}
 	stored := encodeJPEG(t, img)
 	for o := 1; o <= 8; o++ {
-		dec, _, err := Decode(bytes.NewReader(withExif(stored, uint16(o), binary.LittleEndian)), DefaultLimits)
-		if err != nil {
-			t.Fatal(err)
-		}
 		d := mapRect(sq, func(p image.Point) image.Point { return toDisplay(o, w, h, p) })
 		want := [2]float64{float64(d.Min.X+d.Max.X) / 2, float64(d.Min.Y+d.Max.Y) / 2}
 		for _, k := range []int{1, 2, 4, 8} {
+			dec, _, err := Decode(bytes.NewReader(withExif(stored, uint16(o), binary.LittleEndian)), DefaultLimits)
+			if err != nil {
+				t.Fatal(err)
+			}
 			m, s, off := dec.(Reducer).Reduce(d.Inset(-40), k)
+			if s != k {
+				t.Fatalf("orientation %d: maxScale %d gave scale %d", o, k, s)
+			}
 			var sx, sy, sw float64
 			for y := range m.Rect.Dy() {
 				for x := range m.Rect.Dx() {
@@ -219,8 +225,9 @@ func TestReduced(t *testing.T) {
 	}
 }
 
-// TestLargeJPEGReuse: a region asked for at 1/4 after a larger one at
-// 1/2 comes from that finer decode; one not held by it is decoded at 1/4.
+// TestLargeJPEGReuse: a region asked for at 1/4 or 1/8 after a larger one
+// at a finer scale comes from that decode (the coarsest holding it); one
+// held by none is decoded at the scale asked for.
 func TestLargeJPEGReuse(t *testing.T) {
 	img, _, err := Decode(bytes.NewReader(encodeJPEG(t, texture(1600, 1400))), DefaultLimits)
 	if err != nil {
@@ -235,6 +242,14 @@ func TestLargeJPEGReuse(t *testing.T) {
 	}
 	if _, s, _ := rd.Reduce(image.Rect(0, 0, 900, 900), 4); s != 4 {
 		t.Errorf("beyond the 1/2 region: scale %d, want 4", s)
+	}
+	// The coarsest region that holds it serves (the whole photo's 1/8
+	// copy made when decoding would serve a request at 1/8).
+	if _, s, _ := rd.Reduce(image.Rect(920, 920, 990, 990), 5); s != 2 {
+		t.Errorf("outside the 1/4 region, inside the 1/2 one: scale %d, want 2", s)
+	}
+	if _, s, _ := rd.Reduce(image.Rect(100, 100, 300, 300), 5); s != 4 {
+		t.Errorf("inside the 1/4 region: scale %d, want 4", s)
 	}
 }
 
