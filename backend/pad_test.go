@@ -63,3 +63,39 @@ func TestBackendsAgreeOnPad(t *testing.T) {
 		}
 	}
 }
+
+// TestPadNegative: negative start or end padding crops (XLA's semantics),
+// on every backend compiled in (the pure-Go one indexed past its output).
+func TestPadNegative(t *testing.T) {
+	ref, err := backend.Open("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range append([]compute.Backend{ref}, others(t)...) {
+		padNegative(t, b)
+	}
+}
+
+func padNegative(t *testing.T, b compute.Backend) {
+	x := []float32{1, 2, 3, 4, 5, 6} // 2×3
+	for _, c := range []struct {
+		cfg  []compute.PadAxis
+		want []float32
+	}{
+		{[]compute.PadAxis{{}, {Start: -1}}, []float32{2, 3, 5, 6}},
+		{[]compute.PadAxis{{}, {End: -2}}, []float32{1, 4}},
+		{[]compute.PadAxis{{Start: -1, End: 1}, {Start: 1, End: -1}}, []float32{0, 4, 5, 0, 0, 0}},
+		{[]compute.PadAxis{{}, {Start: -1, Interior: 1}}, []float32{0, 2, 0, 3, 0, 5, 0, 6}},
+	} {
+		out, err := ExecOnce(b, func(xn *Node) *Node {
+			return Pad(xn, ScalarZero(xn.Graph(), xn.DType()), c.cfg...)
+		}, tensors.FromFlatDataAndDimensions(x, 2, 3))
+		if err != nil {
+			t.Errorf("%s: Pad %v: %v", b.Name(), c.cfg, err)
+			continue
+		}
+		if got := tensors.MustCopyFlatData[float32](out); fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("%s: Pad %v = %v, want %v", b.Name(), c.cfg, got, c.want)
+		}
+	}
+}

@@ -172,14 +172,16 @@ func execPad(backend *gobackend.Backend, node *gobackend.Node, inputs []*gobacke
 
 		mAxis := mergedAxes[axis]
 		outStride := outputStrides[axis]
-
-		outOffset := outputOffset + mAxis.config.Start*outStride
 		opOffset := operandOffset
 
 		for i := 0; i < mAxis.operandDim; i++ {
-			copyND(axis+1, opOffset, outOffset)
+			// agegender patch: negative Start or End padding crops (XLA's
+			// semantics); operand elements that land outside the output
+			// are skipped instead of written past it.
+			if o := mAxis.config.Start + i*(1+mAxis.config.Interior); o >= 0 && o < mAxis.outputDim {
+				copyND(axis+1, opOffset, outputOffset+o*outStride)
+			}
 			opOffset += operandStrides[axis]
-			outOffset += outStride * (1 + mAxis.config.Interior)
 		}
 	}
 
