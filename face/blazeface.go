@@ -349,15 +349,42 @@ func (d *BlazeFace) Detect(img image.Image, opt BlazeOptions) ([]Face, error) {
 		return nil, err
 	}
 	faces := d.merge(cands, opt)
+	turned := false
 	if len(faces) == 0 && !opt.Upright {
-		jobs = append(append(whole(1), whole(2)...), whole(3)...)
-		if cands, err = d.run(jobs, opt.MinScore); err != nil {
+		if faces, err = d.turnedPasses(whole, opt); err != nil {
 			return nil, err
 		}
-		faces = d.merge(cands, opt)
+		turned = true
 	}
+	kept := d.refineAll(img, faces)
+	if len(kept) == 0 && !turned && !opt.Upright {
+		// Every upright candidate was rejected by refinement: weak false
+		// detections (scores just over the threshold) must not hide a
+		// turned photo's faces. A 90°-turned 14 MP scene lost both its
+		// faces this way.
+		if faces, err = d.turnedPasses(whole, opt); err != nil {
+			return nil, err
+		}
+		kept = d.refineAll(img, faces)
+	}
+	return kept, nil
+}
+
+// turnedPasses runs the whole-photo passes turned by a quarter, a half and
+// three quarters, and merges their candidates.
+func (d *BlazeFace) turnedPasses(whole func(turn int) []job, opt BlazeOptions) ([]Face, error) {
+	jobs := append(append(whole(1), whole(2)...), whole(3)...)
+	cands, err := d.run(jobs, opt.MinScore)
+	if err != nil {
+		return nil, err
+	}
+	return d.merge(cands, opt), nil
+}
+
+// refineAll refines faces (see refine) and returns those kept.
+func (d *BlazeFace) refineAll(img image.Image, faces []Face) []Face {
 	if rd, ok := img.(reducer); ok && len(faces) > 1 {
-		prefetch(rd, b, faces, d.front.size)
+		prefetch(rd, img.Bounds(), faces, d.front.size)
 	}
 	kept := faces[:0]
 	for _, f := range faces {
@@ -365,7 +392,7 @@ func (d *BlazeFace) Detect(img image.Image, opt BlazeOptions) ([]Face, error) {
 			kept = append(kept, f)
 		}
 	}
-	return kept, nil
+	return kept
 }
 
 // maxUnrefinedRoll is the largest roll, in radians, at which the

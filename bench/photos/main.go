@@ -79,7 +79,11 @@ func main() {
 	be := flag.String("backend", "", "compute backend: go, onnx or xla")
 	minScore := flag.Float64("min-score", 0, "detection score threshold (0: each detector's default)")
 	models := flag.String("models", "", "comma-separated joint model `files` to compare, one row each (empty: the built-in model)")
+	scale := flag.Float64("scale", 1, "multiply frame and face sizes by this `factor` (3: 2–17 MP frames, faces 120–1200 px: big photos, which builds with -tags libjpeg decode in pieces)")
 	flag.Parse()
+	if *scale < 0.25 || *scale > 8 {
+		log.Fatalf("photos: --scale %g: use 0.25 to 8", *scale)
+	}
 
 	samples, _, err := utkface.Load(*utkDir)
 	if err != nil {
@@ -103,7 +107,7 @@ func main() {
 	rng := rand.New(rand.NewPCG(*seed, 2))
 	var scenes []scene
 	for i := range *n {
-		sc, img := makeScene(rng, test, samples, fmt.Sprintf("scene%04d.jpg", i))
+		sc, img := makeScene(rng, test, samples, fmt.Sprintf("scene%04d.jpg", i), *scale)
 		f, err := os.Create(filepath.Join(*out, sc.Name))
 		if err != nil {
 			log.Fatal(err)
@@ -122,7 +126,7 @@ func main() {
 	for _, s := range scenes {
 		nfaces += len(s.Faces)
 	}
-	fmt.Printf("scenes: %d in %s (%d faces; seed %d)\n\n", len(scenes), *out, nfaces, *seed)
+	fmt.Printf("scenes: %d in %s (%d faces; seed %d; scale %g; JPEG: %s)\n\n", len(scenes), *out, nfaces, *seed, *scale, imageio.JPEGDecoder)
 
 	fmt.Println("| detector | scenes | faces | recall | recall upright | recall turned | false pos./photo | gender acc. (photo) | gender acc. (crop) | age exact (photo) | age exact (crop) | age 1-off (photo) | s/photo |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -244,16 +248,18 @@ func ageDist(a, b string) int {
 	return int(math.Abs(float64(ga - gb)))
 }
 
-// makeScene composes one scene.
-func makeScene(rng *rand.Rand, test, all []data.Sample, name string) (scene, *image.RGBA) {
+// makeScene composes one scene, its frame and face sizes multiplied by
+// scale (the same random draws at every scale).
+func makeScene(rng *rand.Rand, test, all []data.Sample, name string, scale float64) (scene, *image.RGBA) {
 	sizes := [][2]int{{640, 480}, {800, 800}, {1024, 768}, {1280, 960}, {1600, 1200}}
 	sz := sizes[rng.IntN(len(sizes))]
+	sz = [2]int{int(float64(sz[0]) * scale), int(float64(sz[1]) * scale)}
 	if rng.IntN(3) == 0 {
 		sz[0], sz[1] = sz[1], sz[0] // portrait
 	}
 	w, h := sz[0], sz[1]
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	background(rng, img, all)
+	background(rng, img, all, scale)
 	sc := scene{Name: name}
 	nf := 0
 	if rng.IntN(10) != 0 {
@@ -262,7 +268,7 @@ func makeScene(rng *rand.Rand, test, all []data.Sample, name string) (scene, *im
 	var placed [][3]float64 // cx, cy, radius
 	for range nf {
 		s := test[rng.IntN(len(test))]
-		faceSize := 40 + rng.Float64()*360
+		faceSize := (40 + rng.Float64()*360) * scale
 		side := faceSize / faceFill // pasted UTKFace image side
 		if side > 0.9*float64(min(w, h)) {
 			side = 0.9 * float64(min(w, h))
@@ -319,11 +325,11 @@ func makeScene(rng *rand.Rand, test, all []data.Sample, name string) (scene, *im
 }
 
 // background fills img with a mosaic of 40×40 corner patches of UTKFace
-// images, each scaled up by 2 to 4.
-func background(rng *rand.Rand, img *image.RGBA, all []data.Sample) {
+// images, each scaled up by 2 to 4 (times scale).
+func background(rng *rand.Rand, img *image.RGBA, all []data.Sample, scale float64) {
 	b := img.Bounds()
 	for y := 0; y < b.Dy(); {
-		rowH := 80 + rng.IntN(80)
+		rowH := int(float64(80+rng.IntN(80)) * scale)
 		for x := 0; x < b.Dx(); {
 			s := all[rng.IntN(len(all))]
 			src, _, err := imageio.DecodeFile(s.Path, imageio.Limits{})
@@ -332,7 +338,7 @@ func background(rng *rand.Rand, img *image.RGBA, all []data.Sample) {
 			}
 			sb := src.Bounds()
 			corner := [4]image.Point{{0, 0}, {sb.Dx() - 40, 0}, {0, sb.Dy() - 40}, {sb.Dx() - 40, sb.Dy() - 40}}[rng.IntN(4)]
-			tileW := 80 + rng.IntN(80)
+			tileW := int(float64(80+rng.IntN(80)) * scale)
 			for v := 0; v < rowH && y+v < b.Dy(); v++ {
 				for u := 0; u < tileW && x+u < b.Dx(); u++ {
 					img.Set(x+u, y+v, src.At(sb.Min.X+corner.X+u*40/tileW, sb.Min.Y+corner.Y+v*40/rowH))
