@@ -34,7 +34,7 @@ usage:
   agegender export   write a model as ONNX (checked on ONNX Runtime)
   agegender transfer frozen pretrained face network + trained head (MobileFaceNet, faceres)
   agegender experiments  train and evaluate every variant; write a table
-  agegender version  print the version
+  agegender version  print the version, the backends compiled in and the JPEG decoder
 
 Run "agegender <command> -h" for a command's flags.
 `
