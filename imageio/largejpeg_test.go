@@ -331,14 +331,14 @@ func TestLargeJPEGDamaged(t *testing.T) {
 // or a decodable image, never a crash; the fuzz target below explores
 // further.
 func TestLargeJPEGMutations(t *testing.T) {
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, texture(1735, 1155), &jpeg.Options{Quality: 30}); err != nil {
+	seed, err := os.ReadFile(filepath.Join("testdata", "large.jpg"))
+	if err != nil {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewSource(1))
 	reducers := 0
 	for range 150 {
-		b := append([]byte(nil), buf.Bytes()...)
+		b := append([]byte(nil), seed...)
 		for range 1 + rng.Intn(4) {
 			b[rng.Intn(len(b))] = byte(rng.Intn(256))
 		}
@@ -364,12 +364,12 @@ func TestLargeJPEGMutations(t *testing.T) {
 // decoding gives an error or an image whose regions decode at every scale
 // with the sizes Reduce promises, without a crash in libjpeg-turbo.
 func FuzzLargeJPEG(f *testing.F) {
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, texture(1735, 1155), &jpeg.Options{Quality: 30}); err != nil {
+	seed, err := os.ReadFile(filepath.Join("testdata", "large.jpg"))
+	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(buf.Bytes())
-	f.Add(withExif(buf.Bytes(), 6, binary.BigEndian))
+	f.Add(seed)
+	f.Add(withExif(seed, 6, binary.BigEndian))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		img, _, err := Decode(bytes.NewReader(b), Limits{MaxPixels: 2_100_000})
 		if err != nil {
