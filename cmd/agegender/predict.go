@@ -124,6 +124,9 @@ func cmdPredict(ctx context.Context, args []string) error {
 		opts.Backend = "go"
 	}
 	if *annotate != "" {
+		if err := photos.CheckAnnotate(*annotate, fs.Args()); err != nil {
+			return err
+		}
 		if err := os.MkdirAll(*annotate, 0o755); err != nil {
 			return fmt.Errorf("predict: --annotate: %w", err)
 		}

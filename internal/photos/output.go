@@ -136,6 +136,11 @@ func (p *Printer) writeAnnotated(r Result) error {
 	}
 	p.used[name] = true
 	path := filepath.Join(p.annotate, name)
+	if out, err := os.Stat(path); err == nil {
+		if in, err := os.Stat(r.File); err == nil && os.SameFile(in, out) {
+			return fmt.Errorf("predict: --annotate would write over the input photo %s; choose a folder outside the inputs", r.File)
+		}
+	}
 	if sub != "." && sub != "" {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return fmt.Errorf("predict: --annotate: %w", err)
@@ -184,4 +189,27 @@ func Cell(s string, width int) string {
 		tail, tw = clusters[i]+tail, tw+cw
 	}
 	return "…" + tail + strings.Repeat(" ", width-1-tw)
+}
+
+// CheckAnnotate refuses an --annotate folder that is an input folder or
+// lies inside one: its copies would replace photos of the same name, and
+// the next run would read them as photos.
+func CheckAnnotate(dir string, inputs []string) error {
+	ad, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("predict: --annotate %s: %w", dir, err)
+	}
+	for _, in := range inputs {
+		if st, err := os.Stat(in); err != nil || !st.IsDir() {
+			continue
+		}
+		id, err := filepath.Abs(in)
+		if err != nil {
+			continue
+		}
+		if rel, err := filepath.Rel(id, ad); err == nil && filepath.IsLocal(rel) {
+			return fmt.Errorf("predict: --annotate %s is inside the input folder %s: the annotated copies would replace its photos or be read as photos next time; choose a folder outside the inputs", dir, in)
+		}
+	}
+	return nil
 }

@@ -86,3 +86,30 @@ func TestAnnotateMirrorsFolders(t *testing.T) {
 		}
 	}
 }
+
+// TestAnnotateNeverReplacesInputs: an --annotate folder inside an input
+// folder is refused before anything is written, and a copy that would
+// land on its own input photo is an error, the photo untouched.
+func TestAnnotateNeverReplacesInputs(t *testing.T) {
+	in := t.TempDir()
+	photo := filepath.Join(in, "x.jpg")
+	if err := os.WriteFile(photo, []byte("original"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{in, filepath.Join(in, "out"), filepath.Join(in, ".")} {
+		if err := CheckAnnotate(dir, []string{in}); err == nil {
+			t.Errorf("--annotate %s with input folder %s accepted", dir, in)
+		}
+	}
+	if err := CheckAnnotate(t.TempDir(), []string{in, photo}); err != nil {
+		t.Errorf("a folder outside the inputs refused: %v", err)
+	}
+	p := NewPrinter(io.Discard, true, in)
+	res := &agegender.Result{Image: image.NewRGBA(image.Rect(0, 0, 8, 8)), Width: 8, Height: 8, Format: "jpeg"}
+	if err := p.writeAnnotated(Result{File: photo, Res: res}); err == nil || !strings.Contains(err.Error(), "over the input") {
+		t.Errorf("annotating %s into its own folder: %v, want an error", photo, err)
+	}
+	if b, _ := os.ReadFile(photo); string(b) != "original" {
+		t.Errorf("the input photo was replaced")
+	}
+}
