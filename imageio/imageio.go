@@ -53,10 +53,10 @@ type Limits struct {
 	// are refused. The peak memory of one such decode is then about
 	// MaxDecodeBytes + 4×MaxPixels + the encoded size. Zero refuses every
 	// image over MaxPixels. A build with libjpeg-turbo (build tag libjpeg)
-	// decodes a JPEG of more than 2 megapixels over MaxPixels at the
-	// coarsest DCT scale (1/2, 1/4 or 1/8) that keeps MaxPixels (at least
-	// 1/2) instead, and the bound applies to that decode's 4 bytes a
-	// pixel.
+	// accepts the same images but decodes a JPEG of more than 2
+	// megapixels over MaxPixels at the coarsest DCT scale (1/2, 1/4 or
+	// 1/8) that keeps MaxPixels (at least 1/2), 4 bytes a pixel, so its
+	// full-size pixels never exist.
 	MaxDecodeBytes int64
 	// Large, when set, is held while an image over MaxPixels is decoded
 	// and downscaled, so that callers decoding on many goroutines keep at
@@ -330,7 +330,14 @@ func decodeBytes(b []byte, lim Limits) (img image.Image, info Info, err error) {
 func decodeLargeJPEG(b []byte, cfg image.Config, orient int, lim Limits, info *Info) (image.Image, bool) {
 	px := int64(cfg.Width) * int64(cfg.Height)
 	if px <= lim.MaxPixels {
+		// A progressive file is decoded whole (below): only when it holds
+		// at least a byte per 256 pixels (photos hold one per 2–10), so
+		// that a header claiming 50 MP over a few KB costs no 200 MB
+		// buffer before its data runs out; image/jpeg decides otherwise.
 		if libjpegProgressive(b) {
+			if int64(len(b))*256 < px {
+				return nil, false
+			}
 			m, err := libjpegDecode(b, 1, image.Rect(0, 0, cfg.Width, cfg.Height), true)
 			if err != nil {
 				return nil, false
@@ -343,8 +350,12 @@ func decodeLargeJPEG(b []byte, cfg image.Config, orient int, lim Limits, info *I
 		}
 		return img, true
 	}
-	if lim.MaxDecodeBytes <= 0 {
-		return nil, false // refused below, with the usual message
+	if lim.MaxDecodeBytes <= 0 || decodedBytes(cfg.Width, cfg.Height, cfg.ColorModel) > lim.MaxDecodeBytes {
+		// Refused below, with the usual message: libjpeg-turbo accepts
+		// exactly the photos image/jpeg would, with less memory (a 4 KB
+		// file claiming 60000×60000 pixels cost 1.7 s and 285 MB before
+		// its refusal when it was decoded at 1/8 first).
+		return nil, false
 	}
 	k := 2 // never 1: full size at 4 bytes a pixel would cost more than image/jpeg's 1.5–3
 	for k < 8 && int64(ceilDiv(cfg.Width, 2*k))*int64(ceilDiv(cfg.Height, 2*k)) >= lim.MaxPixels {

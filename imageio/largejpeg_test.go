@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // texture returns a w×h image with structure at every scale (gradients,
@@ -305,7 +306,7 @@ func TestLargeJPEGDamaged(t *testing.T) {
 		}
 	}
 	img, info, err := DecodeInfo(bytes.NewReader(withExif(j, 6, binary.LittleEndian)),
-		Limits{MaxPixels: 300_000, MaxDecodeBytes: 4 * 800 * 700})
+		Limits{MaxPixels: 300_000, MaxDecodeBytes: 3 * w * h})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,11 +320,51 @@ func TestLargeJPEGDamaged(t *testing.T) {
 	if err != nil || !info.Downscaled || img.Bounds() != image.Rect(0, 0, w/2, h/2) {
 		t.Errorf("just over the limit: %v, %+v, %v; want %dx%d", img.Bounds(), info, err, w/2, h/2)
 	}
-	// Over the memory bound even at 1/2 (the scale that keeps at least
-	// MaxPixels): refused.
-	if _, _, err := DecodeInfo(bytes.NewReader(j), Limits{MaxPixels: 300_000, MaxDecodeBytes: 4*800*700 - 1}); !errors.Is(err, ErrTooLarge) {
+	// The bound is that of image/jpeg's whole decode (3 bytes a pixel):
+	// the same photos are refused in every build.
+	if _, _, err := DecodeInfo(bytes.NewReader(j), Limits{MaxPixels: 300_000, MaxDecodeBytes: 3*w*h - 1}); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("over the decode bound: %v, want ErrTooLarge", err)
 	}
+	// A small file whose header claims 60000×60000 pixels (sequential and
+	// progressive): refused from the header, nothing decoded.
+	for _, name := range []string{"large.jpg", "progressive.jpg"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bomb := withSize(t, b, 60000, 60000)
+		start := time.Now()
+		if _, _, err := DecodeInfo(bytes.NewReader(bomb), Limits{MaxDecodeBytes: DefaultDecodeBytes}); !errors.Is(err, ErrTooLarge) {
+			t.Errorf("%s claiming 60000x60000: %v, want ErrTooLarge", name, err)
+		}
+		t.Logf("%s claiming 60000x60000: refused in %v", name, time.Since(start))
+		// Within the pixel limit, a progressive header over a few KB is
+		// left to image/jpeg, which reports the missing data.
+		if _, _, err := DecodeInfo(bytes.NewReader(withSize(t, b[:4000], 7000, 7000)), DefaultLimits); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s cut to 4000 bytes claiming 7000x7000: %v, want ErrCorrupt", name, err)
+		}
+	}
+}
+
+// withSize returns JPEG b with the width and height in its frame header
+// (SOF0 or SOF2) replaced.
+func withSize(t *testing.T, b []byte, w, h int) []byte {
+	t.Helper()
+	out := append([]byte(nil), b...)
+	for i := 2; i+9 < len(out); {
+		if out[i] != 0xFF {
+			t.Fatal("no frame header found")
+		}
+		m, n := out[i+1], int(out[i+2])<<8|int(out[i+3])
+		if m == 0xC0 || m == 0xC2 {
+			binary.BigEndian.PutUint16(out[i+5:], uint16(h))
+			binary.BigEndian.PutUint16(out[i+7:], uint16(w))
+			return out
+		}
+		i += 2 + n
+	}
+	t.Fatal("no frame header found")
+	return nil
 }
 
 // TestLargeJPEGMutations: 150 seeded random corruptions of a large JPEG
