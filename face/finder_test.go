@@ -1,6 +1,8 @@
 package face
 
 import (
+	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/agegender/agegender/backend"
@@ -59,6 +61,45 @@ func TestFinderTiles(t *testing.T) {
 		}
 		if f.bopt.Tiles != tiles {
 			t.Errorf("Options{Tiles: %v} gave BlazeOptions.Tiles %v", tiles, f.bopt.Tiles)
+		}
+	}
+}
+
+// TestFinderMinScoreOnlyDrops: a higher minimum score drops faces under
+// it and leaves the faces it keeps exactly as they were (boxes, scores,
+// landmarks); it does not re-run detection with fewer candidates.
+func TestFinderMinScoreOnlyDrops(t *testing.T) {
+	be, err := backend.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Finalize()
+	img := loadImage(t, filepath.Join("..", "testdata", "face.jpg"))
+	all, err := NewFinder("blazeface", be, 0, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := all.Find(img)
+	if err != nil || len(want) != 1 {
+		t.Fatalf("default threshold: %v, %v; want one face", want, err)
+	}
+	for _, min := range []float32{want[0].Score - 0.01, want[0].Score + 0.001} {
+		f, err := NewFinder("blazeface", be, min, DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := f.Find(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if min > want[0].Score {
+			if len(got) != 0 {
+				t.Errorf("min score %.3f above the face's %.3f: %d faces", min, want[0].Score, len(got))
+			}
+			continue
+		}
+		if len(got) != 1 || !reflect.DeepEqual(got[0], want[0]) {
+			t.Errorf("min score %.3f: %+v, want %+v", min, got, want)
 		}
 	}
 }
