@@ -322,7 +322,7 @@ func (a *Analyzer) Info() (gender, age model.Info) {
 
 // Backend describes the compute backend the analyzer runs on, as the
 // commands print it after "backend: " ("ONNX Runtime (ONNX Runtime (CPU)
-// …); convolutions: auto", "pure Go (…)", with a note when ONNX Runtime is
+// …)", "pure Go (…), SIMD kernels", with a note when ONNX Runtime is
 // compiled in but its library was not found, so it runs on pure Go).
 func (a *Analyzer) Backend() string { return backend.Describe(a.backend) }
 

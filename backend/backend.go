@@ -22,6 +22,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sort"
 	"strings"
 
 	"github.com/agegender/agegender/model/ops"
@@ -194,6 +196,7 @@ func Compiled() []string {
 			out = append(out, k)
 		}
 	}
+	sort.Strings(out) // compute.List is in map order
 	return out
 }
 
@@ -246,10 +249,10 @@ func InferenceImpl(b compute.Backend) ops.Impl {
 }
 
 // Describe is the one line a command prints about where it runs, after
-// "backend: ": which backend in words ("pure Go", "ONNX Runtime", "XLA"),
-// its own description, and how convolutions are expressed on it (package
-// ops). On pure Go in a binary that has ONNX Runtime compiled in but
-// cannot find its library, it ends with Default's note.
+// "backend: ": which backend in words ("pure Go", "ONNX Runtime", "XLA")
+// and its own description; on pure Go, whether the binary has the SIMD
+// kernels (GOEXPERIMENT=simd), and, in a binary that has ONNX Runtime
+// compiled in but cannot find its library, Default's note.
 func Describe(b compute.Backend) string {
 	kind := b.Name()
 	switch name := strings.ToLower(b.Name()); {
@@ -260,9 +263,18 @@ func Describe(b compute.Backend) string {
 	case strings.HasPrefix(name, "xla"):
 		kind = "XLA"
 	}
-	s := fmt.Sprintf("%s (%s); convolutions: %s", kind, b.Description(), Impl(b))
-	if _, note := Default(); note != "" && kind == "pure Go" {
-		s += "; " + note
+	s := fmt.Sprintf("%s (%s)", kind, b.Description())
+	if kind == "pure Go" {
+		// runtime.Version carries the experiments the binary was built
+		// with ("go1.26.8-X:simd").
+		if strings.Contains(runtime.Version(), "simd") {
+			s += ", SIMD kernels"
+		} else {
+			s += ", portable loops (build with GOEXPERIMENT=simd for SIMD kernels, several times faster)"
+		}
+		if _, note := Default(); note != "" {
+			s += "; " + note
+		}
 	}
 	return s
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"runtime"
 	"strings"
@@ -74,8 +75,14 @@ func cmdServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w (flag --cors-origin)", err)
 	}
 
-	// Load the models while already listening: /healthz answers at once,
-	// /readyz once they are loaded. A failed load stops the server.
+	// Listen first, so that a bad or busy address fails before anything
+	// loads (or logs "ready"); then load the models while listening:
+	// /healthz answers at once, /readyz once they are loaded. A failed
+	// load stops the server.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("serve: %w; choose another --addr (host:port)", err)
+	}
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	loaded := make(chan *agegender.Analyzer, 1)
@@ -90,7 +97,7 @@ func cmdServe(ctx context.Context, args []string) error {
 		s.SetAnalyzer(a)
 		log.Info("ready", "backend", backendName, "load_ms", time.Since(start).Milliseconds())
 	}()
-	err = serve.Run(ctx, serve.NewServer(*addr, s), nil, func(addr string) {
+	err = serve.Run(ctx, serve.NewServer(*addr, s), ln, func(addr string) {
 		log.Info("listening", "url", "http://"+addr+"/", "auth", *token != "", "cors", origins.String())
 	})
 	if a := <-loaded; a != nil {
