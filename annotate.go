@@ -59,9 +59,12 @@ func Annotate(img image.Image, faces []Face) *image.RGBA {
 		fillRect(tag, tag.Rect, c)
 		d := font.Drawer{Dst: tag, Src: image.White, Face: face, Dot: fixed.P(2, face.Metrics().Ascent.Ceil()+1)}
 		d.DrawString(label)
-		// The 13-pixel font enlarged with the photo (×5 on a 12 MP one),
-		// above the box, or inside its top edge when there is no room.
-		w, h = k*w, k*h
+		// The 13-pixel font enlarged with the photo (×5 on a 12 MP one)
+		// but never beyond a sixth of the face's box, so that labels of
+		// small faces in a big photo do not cover them; above the box, or
+		// inside its top edge when there is no room.
+		kf := max(1, min(k, r.Dy()/(6*h)))
+		w, h = kf*w, kf*h
 		y := r.Min.Y - h
 		if y < 0 {
 			y = max(0, r.Min.Y)
