@@ -288,7 +288,7 @@ func CheckTrunkFolder(dir, name string) error {
 		default:
 			hint = "../shared/models/tfjs"
 		}
-		return fmt.Errorf("model: trunk %s: %s not found; the trunk folder (train --models) must be %s", name, path, hint)
+		return fmt.Errorf("model: trunk %s: %s not found; give --models the folder that holds %s: %s (by default models/tfjs beside the data folder, $AGEGENDER_DATA)", name, path, k.file, hint)
 	}
 	return nil
 }

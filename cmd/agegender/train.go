@@ -13,6 +13,7 @@ import (
 	"github.com/agegender/agegender/data"
 	"github.com/agegender/agegender/data/prep"
 	"github.com/agegender/agegender/data/sources"
+	"github.com/agegender/agegender/internal/dataroot"
 	"github.com/agegender/agegender/model"
 	"github.com/agegender/agegender/pipeline"
 	"github.com/agegender/agegender/train"
@@ -42,6 +43,9 @@ func (d *dataFlags) data() (pipeline.Data, error) {
 	task, err := data.ParseTask(d.task)
 	if err != nil {
 		return pipeline.Data{}, err
+	}
+	if st, err := os.Stat(d.dir); err != nil || !st.IsDir() {
+		return pipeline.Data{}, fmt.Errorf("--data %s: not a folder; pass --data (the UTKFace image folder, or the Adience image root) or set AGEGENDER_DATA to the folder holding utkface/ and adience/ (relative paths count from the working directory; now %s)", d.dir, dataroot.Dir())
 	}
 	return pipeline.Data{Source: sources.Spec{Kind: d.kind, Dir: d.dir, Folds: d.folds, Fold: d.fold}, Task: task, Limit: d.limit}, nil
 }
