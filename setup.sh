@@ -10,7 +10,8 @@
 #      ONNX Runtime; otherwise pure Go. Either way GOEXPERIMENT=simd (the
 #      pure-Go backend's SIMD kernels), and --backend go|onnx picks one
 #      explicitly. The binary finds .deps/onnxruntime next to itself or
-#      in the working directory (or set ONNXRUNTIME_SHARED_LIBRARY_PATH).
+#      in or above the working directory (or set
+#      ONNXRUNTIME_SHARED_LIBRARY_PATH).
 #      When the system has libjpeg-turbo's headers (Debian:
 #      libjpeg62-turbo-dev; imageio/libjpeg-check.sh asks), the build also
 #      gets -tags libjpeg: JPEGs over 2 megapixels are decoded at reduced

@@ -65,7 +65,26 @@ func Load(path, task string) (*model.Model, error) {
 		if m.Info.Task == data.TaskGenderAge {
 			return nil, fmt.Errorf("models: %s is a joint gender+age model, not a %s model; use it as one: eval --task both --model FILE, predict/serve --model FILE, agegender.Options.Model", path, task)
 		}
+		if task == Joint {
+			return nil, fmt.Errorf("models: %s is a %s model, not a joint gender+age one; pass it as predict/serve --%s-model FILE with the other task's model as --%s-model (agegender.Options.%sModel)", path, m.Info.Task, m.Info.Task, other(m.Info.Task.String()), titleTask(m.Info.Task.String()))
+		}
 		return nil, fmt.Errorf("models: %s is a %s model; pass a %s model", path, m.Info.Task, task)
 	}
 	return m, nil
+}
+
+// other is the other single task: "age" for "gender" and back.
+func other(task string) string {
+	if task == "gender" {
+		return "age"
+	}
+	return "gender"
+}
+
+// titleTask is task as the Options field prefix: "Gender" or "Age".
+func titleTask(task string) string {
+	if task == "gender" {
+		return "Gender"
+	}
+	return "Age"
 }

@@ -28,7 +28,7 @@ const usage = `agegender — age and gender from faces
 usage:
   agegender train    train a network (resumes from --out's checkpoint)
   agegender eval     evaluate a model: accuracy, 1-off, confusion matrix
-  agegender predict  gender and age group of every face in photos, folders, globs
+  agegender predict  gender, age group and age of every face in photos, folders, globs
   agegender serve    HTTP service and web page (agegender serve --addr 127.0.0.1:8080)
   agegender import   convert a Caffe model (age_net, gender_net, VGG-Face)
   agegender export   write a model as ONNX (checked on ONNX Runtime)
@@ -78,7 +78,11 @@ func main() {
 		// after saving its checkpoint, and says so; predict after the
 		// photos already printed).
 		if err == context.Canceled {
-			fmt.Fprintf(os.Stderr, "agegender: %s interrupted\n", os.Args[1])
+			if os.Args[1] == "train" {
+				fmt.Fprintln(os.Stderr, "agegender: train interrupted; run the same command again to resume from its checkpoint")
+			} else {
+				fmt.Fprintf(os.Stderr, "agegender: %s interrupted\n", os.Args[1])
+			}
 		} else {
 			fmt.Fprintln(os.Stderr, errorLine(err))
 		}

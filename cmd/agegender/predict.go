@@ -17,7 +17,8 @@ import (
 
 const predictUsage = `usage: agegender predict [flags] FILE|FOLDER|GLOB...
 
-Finds every face in the photos and prints its gender and age group.
+Finds every face in the photos and prints its gender, age group and age
+in years.
 Folders are searched recursively and every file in them is tried: the
 content, not the name, tells a JPEG, PNG, GIF, BMP or WebP image; quote
 glob patterns ('photos/*.jpg') to let agegender expand them; "-" reads
