@@ -35,6 +35,16 @@ static void agEmit(j_common_ptr c, int level) {
 	}
 }
 
+// agInit zeroes a decompressor and its error manager and connects them
+// (the caller then sets its setjmp before any libjpeg call that can fail).
+static void agInit(struct jpeg_decompress_struct *c, struct agErr *e) {
+	memset(c, 0, sizeof *c);
+	memset(e, 0, sizeof *e);
+	c->err = jpeg_std_error(&e->pub);
+	e->pub.error_exit = agErrorExit;
+	e->pub.emit_message = agEmit;
+}
+
 // agDecode decodes the JPEG buf[0:n] at scale 1/denom (denom 1, 2, 4 or 8)
 // as RGBA, the rows [y, y+h) and (at least) the columns [*x, *x+*w) of the
 // scaled image, into out (rows of stride bytes). libjpeg-turbo widens the
@@ -50,11 +60,7 @@ static int agDecode(const unsigned char *buf, unsigned long n, int denom,
 	int cols = stride / 4;
 	struct jpeg_decompress_struct c;
 	struct agErr e;
-	memset(&c, 0, sizeof c);
-	memset(&e, 0, sizeof e);
-	c.err = jpeg_std_error(&e.pub);
-	e.pub.error_exit = agErrorExit;
-	e.pub.emit_message = agEmit;
+	agInit(&c, &e);
 	if (setjmp(e.jump)) {
 		jpeg_destroy_decompress(&c);
 		strncpy(msg, e.msg, JMSG_LENGTH_MAX - 1);
@@ -128,11 +134,7 @@ static const char *agVersion(void) {
 static int agProgressive(const unsigned char *buf, unsigned long n) {
 	struct jpeg_decompress_struct c;
 	struct agErr e;
-	memset(&c, 0, sizeof c);
-	memset(&e, 0, sizeof e);
-	c.err = jpeg_std_error(&e.pub);
-	e.pub.error_exit = agErrorExit;
-	e.pub.emit_message = agEmit;
+	agInit(&c, &e);
 	if (setjmp(e.jump)) {
 		jpeg_destroy_decompress(&c);
 		return -1;
