@@ -52,7 +52,9 @@ const DefaultBlazeMinScore = 0.5
 // defaults.
 type BlazeOptions struct {
 	// MinScore is the smallest Face.Score (0–1) reported. Zero means
-	// DefaultBlazeMinScore.
+	// DefaultBlazeMinScore. Above the default it only drops faces:
+	// candidates are still gathered and merged from the default, and
+	// turned photos are still searched while no face reaches MinScore.
 	MinScore float32
 	// MaxFaces bounds the faces returned, best first. Zero means 64.
 	MaxFaces int
@@ -344,37 +346,63 @@ func (d *BlazeFace) Detect(img image.Image, opt BlazeOptions) ([]Face, error) {
 			jobs = append(jobs, job{d.back, fine, p})
 		}
 	}
-	cands, err := d.run(jobs, opt.MinScore)
+	// Candidates are kept from the default threshold (or a lower one
+	// asked for) and faces under opt.MinScore dropped at the end, so that
+	// a higher MinScore only drops faces: weighted NMS blends every
+	// candidate it keeps, and fewer candidates moved the kept faces' boxes.
+	cand := min(opt.MinScore, DefaultBlazeMinScore)
+	cands, err := d.run(jobs, cand)
 	if err != nil {
 		return nil, err
 	}
 	faces := d.merge(cands, opt)
 	turned := false
-	if len(faces) == 0 && !opt.Upright {
-		if faces, err = d.turnedPasses(whole, opt); err != nil {
+	if !anyAtLeast(faces, opt.MinScore) && !opt.Upright {
+		if faces, err = d.turnedPasses(whole, cand, opt); err != nil {
 			return nil, err
 		}
 		turned = true
 	}
-	kept := d.refineAll(img, faces)
+	kept := atLeast(d.refineAll(img, faces), opt.MinScore)
 	if len(kept) == 0 && !turned && !opt.Upright {
 		// Every upright candidate was rejected by refinement: weak false
 		// detections (scores just over the threshold) must not hide a
 		// turned photo's faces. A 90°-turned 14 MP scene lost both its
 		// faces this way.
-		if faces, err = d.turnedPasses(whole, opt); err != nil {
+		if faces, err = d.turnedPasses(whole, cand, opt); err != nil {
 			return nil, err
 		}
-		kept = d.refineAll(img, faces)
+		kept = atLeast(d.refineAll(img, faces), opt.MinScore)
 	}
 	return kept, nil
 }
 
+// anyAtLeast reports whether a face scores at least min.
+func anyAtLeast(faces []Face, min float32) bool {
+	for _, f := range faces {
+		if f.Score >= min {
+			return true
+		}
+	}
+	return false
+}
+
+// atLeast keeps the faces that score at least min, in order.
+func atLeast(faces []Face, min float32) []Face {
+	kept := faces[:0]
+	for _, f := range faces {
+		if f.Score >= min {
+			kept = append(kept, f)
+		}
+	}
+	return kept
+}
+
 // turnedPasses runs the whole-photo passes turned by a quarter, a half and
-// three quarters, and merges their candidates.
-func (d *BlazeFace) turnedPasses(whole func(turn int) []job, opt BlazeOptions) ([]Face, error) {
+// three quarters, keeps candidates from score cand, and merges them.
+func (d *BlazeFace) turnedPasses(whole func(turn int) []job, cand float32, opt BlazeOptions) ([]Face, error) {
 	jobs := append(append(whole(1), whole(2)...), whole(3)...)
-	cands, err := d.run(jobs, opt.MinScore)
+	cands, err := d.run(jobs, cand)
 	if err != nil {
 		return nil, err
 	}

@@ -48,15 +48,7 @@ func NewFinder(name string, backend compute.Backend, minScore float32, pigo Opti
 		if err != nil {
 			return nil, err
 		}
-		// Candidates are kept from the default threshold (or the lower one
-		// asked for), and faces under minScore dropped after merging: a
-		// higher minScore then only drops faces, never moves the boxes of
-		// those it keeps (weighted NMS blends every candidate it keeps).
-		cand := minScore
-		if cand == 0 || cand > DefaultBlazeMinScore {
-			cand = DefaultBlazeMinScore
-		}
-		f.blaze, f.bopt = b, BlazeOptions{MinScore: cand, MaxFaces: pigo.MaxFaces, Tiles: pigo.Tiles}
+		f.blaze, f.bopt = b, BlazeOptions{MinScore: minScore, MaxFaces: pigo.MaxFaces, Tiles: pigo.Tiles}
 		if _, err := f.bopt.withDefaults(); err != nil {
 			return nil, err
 		}
@@ -87,13 +79,10 @@ func (f *Finder) Name() string { return f.name }
 
 // Find detects the faces of img, best first, none below the minimum score.
 func (f *Finder) Find(img image.Image) ([]Face, error) {
-	var faces []Face
-	var err error
 	if f.blaze != nil {
-		faces, err = f.blaze.Detect(img, f.bopt)
-	} else {
-		faces, err = f.pigo.Detect(img, f.popt)
+		return f.blaze.Detect(img, f.bopt) // applies the minimum itself
 	}
+	faces, err := f.pigo.Detect(img, f.popt)
 	if err != nil || f.min == 0 {
 		return faces, err
 	}
