@@ -52,9 +52,12 @@ const DefaultBlazeMinScore = 0.5
 // defaults.
 type BlazeOptions struct {
 	// MinScore is the smallest Face.Score (0–1) reported. Zero means
-	// DefaultBlazeMinScore. Above the default it only drops faces:
-	// candidates are still gathered and merged from the default, and
-	// turned photos are still searched while no face reaches MinScore.
+	// DefaultBlazeMinScore. Above the default it only drops faces, and
+	// below it only adds faces: those reaching the default are found,
+	// merged, refined and searched for in turned photos as at the
+	// default, and the weaker ones are reported only where they do not
+	// overlap them. A weak face the refining pass does not confirm is
+	// never reported.
 	MinScore float32
 	// MaxFaces bounds the faces returned, best first. Zero means 64.
 	MaxFaces int
@@ -347,34 +350,89 @@ func (d *BlazeFace) Detect(img image.Image, opt BlazeOptions) ([]Face, error) {
 		}
 	}
 	// Candidates are kept from the default threshold (or a lower one
-	// asked for) and faces under opt.MinScore dropped at the end, so that
-	// a higher MinScore only drops faces: weighted NMS blends every
-	// candidate it keeps, and fewer candidates moved the kept faces' boxes.
+	// asked for) and faces under opt.MinScore dropped at the end. A
+	// MinScore above the default then only drops faces, and one below it
+	// only adds them: the faces that reach the default are merged (see
+	// merge), refined and searched for in turned photos exactly as at the
+	// default.
 	cand := min(opt.MinScore, DefaultBlazeMinScore)
+	trust := max(opt.MinScore, DefaultBlazeMinScore)
 	cands, err := d.run(jobs, cand)
 	if err != nil {
 		return nil, err
 	}
 	faces := d.merge(cands, opt)
 	turned := false
-	if !anyAtLeast(faces, opt.MinScore) && !opt.Upright {
-		if faces, err = d.turnedPasses(whole, cand, opt); err != nil {
+	if !anyAtLeast(faces, trust) && !opt.Upright {
+		// No trusted upright face: the photo may be turned. Faces found
+		// turned come first; weak upright ones (a MinScore under the
+		// default) stay where no turned face lies.
+		tf, err := d.turnedPasses(whole, cand, opt)
+		if err != nil {
 			return nil, err
 		}
+		faces = besides(tf, atLeast(faces, opt.MinScore))
 		turned = true
 	}
 	kept := atLeast(d.refineAll(img, faces), opt.MinScore)
-	if len(kept) == 0 && !turned && !opt.Upright {
-		// Every upright candidate was rejected by refinement: weak false
-		// detections (scores just over the threshold) must not hide a
-		// turned photo's faces. A 90°-turned 14 MP scene lost both its
-		// faces this way.
-		if faces, err = d.turnedPasses(whole, cand, opt); err != nil {
+	if !anyAtLeast(kept, trust) && !turned && !opt.Upright {
+		// Every trusted upright candidate was rejected by refinement:
+		// weak false detections (scores just over the threshold) must not
+		// hide a turned photo's faces. A 90°-turned 14 MP scene lost both
+		// its faces this way.
+		tf, err := d.turnedPasses(whole, cand, opt)
+		if err != nil {
 			return nil, err
 		}
-		kept = atLeast(d.refineAll(img, faces), opt.MinScore)
+		kept = besides(atLeast(d.refineAll(img, tf), opt.MinScore), kept)
+	}
+	kept = distinct(kept)
+	if len(kept) > opt.MaxFaces {
+		kept = kept[:opt.MaxFaces]
 	}
 	return kept, nil
+}
+
+// besides returns faces followed by those of more that do not overlap any
+// of them (see overlaps).
+func besides(faces, more []Face) []Face {
+	out := append([]Face(nil), faces...)
+	for _, f := range more {
+		if !overlaps(f, faces) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// distinct keeps the faces, best first, that do not overlap a better one
+// (see overlaps): refinement moves boxes, and two weak candidates that
+// merge kept apart can end on one face.
+func distinct(faces []Face) []Face {
+	sort.SliceStable(faces, func(i, j int) bool { return faces[i].Score > faces[j].Score })
+	var out []Face
+	for _, f := range faces {
+		if !overlaps(f, out) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// overlaps reports whether f's box overlaps one of faces' by an
+// intersection over union of nmsIoU, or by half the smaller box.
+func overlaps(f Face, faces []Face) bool {
+	b := [4]float64{float64(f.Box.Min.X), float64(f.Box.Min.Y), float64(f.Box.Max.X), float64(f.Box.Max.Y)}
+	if nestedIn(b, faces) {
+		return true
+	}
+	for _, g := range faces {
+		gb := [4]float64{float64(g.Box.Min.X), float64(g.Box.Min.Y), float64(g.Box.Max.X), float64(g.Box.Max.Y)}
+		if iou(b, gb) >= nmsIoU {
+			return true
+		}
+	}
+	return false
 }
 
 // anyAtLeast reports whether a face scores at least min.
@@ -439,7 +497,7 @@ const maxUnrefinedRoll = 30 * math.Pi / 180
 // scoring turn gives the face's orientation, and its landmarks, box and
 // roll replace the first pass's. refine reports whether the face is kept:
 // refined, or not found by the refining pass but rolled by at most
-// maxUnrefinedRoll.
+// maxUnrefinedRoll and scoring at least DefaultBlazeMinScore.
 func (d *BlazeFace) refine(f *Face, pl *rgbPlane) bool {
 	side := 1.6 * float64(max(f.Box.Dx(), f.Box.Dy()))
 	c0 := Point{float64(f.Box.Min.X+f.Box.Max.X) / 2, float64(f.Box.Min.Y+f.Box.Max.Y) / 2}
@@ -461,8 +519,12 @@ func (d *BlazeFace) refine(f *Face, pl *rgbPlane) bool {
 	var cands []candidate
 	var turns []int
 	best := -1
-	bonus := func(i int) float32 { // the first pass's own roll is favoured
-		if turns[i] == 0 {
+	// The first pass's own roll is favoured when the first pass trusted
+	// the face (a score of at least the default threshold); a weaker face
+	// may be upside down read as upright, and goes to the best turn.
+	trusted := f.Score >= DefaultBlazeMinScore
+	bonus := func(i int) float32 {
+		if turns[i] == 0 && trusted {
 			return turnMargin
 		}
 		return 0
@@ -487,7 +549,24 @@ func (d *BlazeFace) refine(f *Face, pl *rgbPlane) bool {
 		}
 	}
 	if err != nil || best < 0 {
-		return math.Abs(f.Angle) <= maxUnrefinedRoll
+		// Unconfirmed: trusted only if nearly upright and at least as
+		// likely a face as the default threshold asks (a weak first-pass
+		// face may be an upside-down face read as upright).
+		return math.Abs(f.Angle) <= maxUnrefinedRoll && trusted
+	}
+	if !trusted {
+		// A weak face's box can lie off the face (an upside-down face's
+		// first-pass box was half a face low), and the refining network
+		// then sees it at several turns alike: it is reported only when
+		// one turn wins by turnMargin over every other turn that finds a
+		// face about there.
+		for j, cd := range cands {
+			cx, cy := (cd.box[0]+cd.box[2])/2, (cd.box[1]+cd.box[3])/2
+			if turns[j] != turns[best] && math.Hypot(cx-c0.X, cy-c0.Y) < side/3 &&
+				plausibleLandmarks(cd.points) && cd.score+turnMargin > cands[best].score {
+				return false
+			}
+		}
 	}
 	r := landmarkFace(cands[best].box, cands[best].points, f.Score)
 	// The box of a rotated pass is the bounding box of the turned box;
@@ -693,11 +772,22 @@ func (d *BlazeFace) merge(cands []candidate, opt BlazeOptions) []Face {
 		var sum float64
 		var box [4]float64
 		var pts [NumLandmarks]Point
+		// A face that reaches the default threshold blends only the
+		// candidates that do: those under it, kept when a lower MinScore
+		// is asked for, join its group without weight, so that its box
+		// and landmarks are the default's.
+		var floor float32
+		if cands[i].score >= DefaultBlazeMinScore {
+			floor = DefaultBlazeMinScore
+		}
 		for j := i; j < len(cands); j++ {
 			if used[j] || iou(cands[i].box, cands[j].box) < nmsIoU {
 				continue
 			}
 			used[j] = true
+			if cands[j].score < floor {
+				continue
+			}
 			w := float64(cands[j].score)
 			sum += w
 			for k := range box {

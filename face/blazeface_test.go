@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/agegender/agegender/backend"
@@ -267,5 +268,57 @@ func BenchmarkBlazeFace(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		d.Detect(img, BlazeOptions{})
+	}
+}
+
+// TestBlazeFaceMinScoreOnlyAdds: a threshold under the default only adds
+// faces. On a scene with upright faces and faces turned by a quarter and a
+// half turn, every face found at the default is found again, with the
+// same box, landmarks and score, at lower thresholds; no two faces
+// overlap; and a face reported with its eyes above its mouth in the photo
+// (upright, within 60°) is one pasted upright.
+func TestBlazeFaceMinScoreOnlyAdds(t *testing.T) {
+	d := newTestBlazeFace(t)
+	img := noiseCanvas(1600, 1000, 7)
+	type pasted struct{ x, y, deg float64 }
+	var where []pasted
+	for i, f := range utkFiles(t, 6, 997) {
+		p := pasted{float64(220 + 380*(i%4)), float64(250 + 500*(i/4)), []float64{0, 0, 90, 180, 0, 270}[i]}
+		paste(img, loadImage(t, f), p.x, p.y, 0.4+0.1*float64(i%3), p.deg)
+		where = append(where, p)
+	}
+	def, err := d.Detect(img, BlazeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, min := range []float32{0.3, 0.1} {
+		got, err := d.Detect(img, BlazeOptions{MinScore: min})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("min score %.2f: %d faces (default: %d)", min, len(got), len(def))
+		for _, w := range def {
+			if !slices.ContainsFunc(got, func(g Face) bool { return reflect.DeepEqual(g, w) }) {
+				t.Errorf("min score %.2f: the default's face %v (score %.3f) is not reported unchanged", min, w.Box, w.Score)
+			}
+		}
+		for i, f := range got {
+			if overlaps(f, got[:i]) {
+				t.Errorf("min score %.2f: face %v overlaps a better one", min, f.Box)
+			}
+			c := f.Box.Min.Add(f.Box.Max).Div(2)
+			for _, p := range where {
+				if math.Hypot(float64(c.X)-p.x, float64(c.Y)-p.y) > 60 {
+					continue
+				}
+				diff := math.Remainder(f.Angle-p.deg*math.Pi/180, 2*math.Pi)
+				t.Logf("  face at %v score %.3f: angle %.0f°, pasted at %.0f°", f.Box, f.Score, f.Angle*180/math.Pi, p.deg)
+				if math.Abs(f.Angle) < math.Pi/3 && p.deg != 0 {
+					t.Errorf("min score %.2f: face pasted at %.0f° reported upright (angle %.0f°, score %.3f)", min, p.deg, f.Angle*180/math.Pi, f.Score)
+				} else if math.Abs(diff) > math.Pi/4 {
+					t.Logf("    (orientation off by %.0f°)", diff*180/math.Pi)
+				}
+			}
+		}
 	}
 }
