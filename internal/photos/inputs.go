@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/agegender/agegender/imageio"
+	"github.com/bmatcuk/doublestar/v4"
 )
 
 // Input is one file to analyse. Explicit inputs were named on the command
@@ -27,14 +28,22 @@ type Input struct {
 
 // Expand turns the command-line inputs into files: files as they
 // are, folders walked recursively (every regular file, whatever its name:
-// the decoder tells images by their content), glob patterns expanded.
+// the decoder tells images by their content), glob patterns expanded
+// (filepath.Match's syntax, plus "**" for any number of folders, as in
+// 'photos/**/*.jpg', and {a,b} alternatives: package doublestar).
 // walked tells whether a folder or pattern was given (worth a progress
 // bar). Inputs that give nothing are reported through fail.
 func Expand(args []string, fail func(format string, a ...any)) (files []Input, walked bool) {
 	for _, in := range args {
 		st, err := os.Stat(in)
 		if err != nil && strings.ContainsAny(in, "*?[") {
-			matches, gerr := filepath.Glob(in)
+			var opts []doublestar.GlobOption
+			if strings.Contains(in, "**") {
+				// "**" reaches every folder: its matching folders would
+				// repeat the files it matches.
+				opts = append(opts, doublestar.WithFilesOnly())
+			}
+			matches, gerr := doublestar.FilepathGlob(in, opts...)
 			if gerr != nil {
 				fail("%s: bad glob pattern: %v", in, gerr)
 				continue

@@ -43,6 +43,8 @@ const fileColumn = 40
 // pixels, and a photo without faces has "faces": [].
 type fileLine struct {
 	File string `json:"file"`
+	// Annotated is where --annotate wrote the photo's annotated copy.
+	Annotated string `json:"annotated,omitempty"`
 	*agegender.Result
 }
 
@@ -66,8 +68,13 @@ func (p *Printer) PrintError(r Result) error {
 
 // Print writes r, and its annotated copy.
 func (p *Printer) Print(r Result) error {
+	var annotated string
+	var aerr error
+	if p.annotate != "" && r.Res.Image != nil {
+		annotated, aerr = p.writeAnnotated(r)
+	}
 	if p.json {
-		if err := json.NewEncoder(p.w).Encode(fileLine{File: r.File, Result: r.Res}); err != nil {
+		if err := json.NewEncoder(p.w).Encode(fileLine{File: r.File, Annotated: annotated, Result: r.Res}); err != nil {
 			return err
 		}
 	} else {
@@ -89,10 +96,7 @@ func (p *Printer) Print(r Result) error {
 				pct(f.GenderProb), f.AgeGroup, pct(f.AgeProb()), years)
 		}
 	}
-	if p.annotate != "" && r.Res.Image != nil {
-		return p.writeAnnotated(r)
-	}
-	return nil
+	return aerr
 }
 
 // pct writes a probability as a percentage with one decimal, never
@@ -112,25 +116,34 @@ func Count(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-// writeAnnotated saves r's image with its faces drawn: JPEG for JPEG
-// inputs, PNG otherwise; the image analysed, so downscaled when the photo
-// was over --max-pixels. Names are the input's base name, in the
+// writeAnnotated saves r's image with its faces drawn and returns its
+// path: JPEG for JPEG inputs, PNG otherwise; the image analysed, so
+// downscaled when the photo was over --max-pixels. A copy keeps the
+// input's name when its extension fits the format (x.jpg, x.JPEG, y.png)
+// and otherwise adds one (x.heic.jpg, z.webp.png, stdin.jpg), in the
 // sub-folder it was found in below a folder given on the command line
-// (a/b/x.png → DIR/b/x.png for input a), made unique with -2, -3, ...
-func (p *Printer) writeAnnotated(r Result) error {
-	ext := ".png"
+// (a/b/x.png → DIR/b/x.png for input a); a name already written gets -2,
+// -3 before its extension (x-2.jpg). JSON lines give each copy's path.
+func (p *Printer) writeAnnotated(r Result) (string, error) {
+	ext, name := ".png", filepath.Base(r.File)
 	if r.Res.Format == "jpeg" {
 		ext = ".jpg"
 	}
-	base := strings.TrimSuffix(filepath.Base(r.File), filepath.Ext(r.File))
 	if r.File == Stdin {
-		base = "stdin"
+		name = "stdin"
 	}
+	switch in := strings.ToLower(filepath.Ext(name)); {
+	case ext == ".jpg" && (in == ".jpg" || in == ".jpeg"), ext == ".png" && in == ".png":
+		ext = filepath.Ext(name)
+	default:
+		name += ext
+	}
+	base := strings.TrimSuffix(name, ext)
 	sub := ""
 	if r.Rel != "" && filepath.IsLocal(r.Rel) {
 		sub = filepath.Dir(r.Rel)
 	}
-	name := filepath.Join(sub, base+ext)
+	name = filepath.Join(sub, name)
 	for i := 2; p.used[name]; i++ {
 		name = filepath.Join(sub, fmt.Sprintf("%s-%d%s", base, i, ext))
 	}
@@ -138,20 +151,20 @@ func (p *Printer) writeAnnotated(r Result) error {
 	path := filepath.Join(p.annotate, name)
 	if out, err := os.Stat(path); err == nil {
 		if in, err := os.Stat(r.File); err == nil && os.SameFile(in, out) {
-			return fmt.Errorf("predict: --annotate would write over the input photo %s; choose a folder outside the inputs", r.File)
+			return "", fmt.Errorf("predict: --annotate would write over the input photo %s; choose a folder outside the inputs", r.File)
 		}
 	}
 	if sub != "." && sub != "" {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return fmt.Errorf("predict: --annotate: %w", err)
+			return "", fmt.Errorf("predict: --annotate: %w", err)
 		}
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		return fmt.Errorf("predict: --annotate: %w", err)
+		return "", fmt.Errorf("predict: --annotate: %w", err)
 	}
 	img := r.Res.Annotate()
-	if ext == ".jpg" {
+	if r.Res.Format == "jpeg" {
 		err = jpeg.Encode(f, img, &jpeg.Options{Quality: 90})
 	} else {
 		err = png.Encode(f, img)
@@ -160,9 +173,9 @@ func (p *Printer) writeAnnotated(r Result) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("predict: writing %s: %w", path, err)
+		return "", fmt.Errorf("predict: writing %s: %w", path, err)
 	}
-	return nil
+	return path, nil
 }
 
 // Cell fits s into a table column width terminal cells wide: padded with

@@ -56,10 +56,11 @@ func TestCellWideCharacters(t *testing.T) {
 
 // TestAnnotateMirrorsFolders: annotated copies of files found in a folder
 // keep their sub-folder below --annotate's folder; files named directly
-// go to its top; equal names get -2, -3.
+// go to its top; equal names get -2, -3; a name keeps its extension when
+// it fits the written format and gets one added otherwise.
 func TestAnnotateMirrorsFolders(t *testing.T) {
 	in := t.TempDir()
-	for _, f := range []string{"x.jpg", "sub/x.jpg", "sub/deeper/y.png"} {
+	for _, f := range []string{"x.jpg", "sub/x.jpg", "sub/deeper/y.png", "x.heic", "z.webp", "w.JPEG"} {
 		if err := os.MkdirAll(filepath.Join(in, filepath.Dir(f)), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -72,15 +73,19 @@ func TestAnnotateMirrorsFolders(t *testing.T) {
 	p := NewPrinter(io.Discard, true, out)
 	for _, f := range files {
 		format := "png"
-		if filepath.Ext(f.Path) == ".jpg" {
-			format = "jpeg"
+		if ext := filepath.Ext(f.Path); ext == ".jpg" || ext == ".heic" || ext == ".JPEG" {
+			format = "jpeg" // the .heic is a JPEG by its content
 		}
 		res := &agegender.Result{Image: image.NewRGBA(image.Rect(0, 0, 8, 8)), Width: 8, Height: 8, Format: format}
-		if err := p.writeAnnotated(Result{File: f.Path, Rel: f.Rel, Res: res}); err != nil {
+		path, err := p.writeAnnotated(Result{File: f.Path, Rel: f.Rel, Res: res})
+		if err != nil {
 			t.Fatal(err)
 		}
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("%s: returned path %s: %v", f.Path, path, err)
+		}
 	}
-	for _, want := range []string{"x.jpg", "sub/x.jpg", "sub/deeper/y.png", "x-2.jpg"} {
+	for _, want := range []string{"x.jpg", "sub/x.jpg", "sub/deeper/y.png", "x-2.jpg", "x.heic.jpg", "z.webp.png", "w.JPEG"} {
 		if _, err := os.Stat(filepath.Join(out, want)); err != nil {
 			t.Errorf("%s not written: %v (inputs %+v)", want, err, files)
 		}
@@ -106,7 +111,7 @@ func TestAnnotateNeverReplacesInputs(t *testing.T) {
 	}
 	p := NewPrinter(io.Discard, true, in)
 	res := &agegender.Result{Image: image.NewRGBA(image.Rect(0, 0, 8, 8)), Width: 8, Height: 8, Format: "jpeg"}
-	if err := p.writeAnnotated(Result{File: photo, Res: res}); err == nil || !strings.Contains(err.Error(), "over the input") {
+	if _, err := p.writeAnnotated(Result{File: photo, Res: res}); err == nil || !strings.Contains(err.Error(), "over the input") {
 		t.Errorf("annotating %s into its own folder: %v, want an error", photo, err)
 	}
 	if b, _ := os.ReadFile(photo); string(b) != "original" {
