@@ -75,7 +75,7 @@ func open(name string, inference bool) (b compute.Backend, err error) {
 		if !hasOption(config, "lib") {
 			lib := ORTLibrary()
 			if env := os.Getenv("ONNXRUNTIME_SHARED_LIBRARY_PATH"); lib == "" && env != "" {
-				return nil, fmt.Errorf("ONNXRUNTIME_SHARED_LIBRARY_PATH names %s, which does not exist; point it at libonnxruntime.so (version >= 1.26), or unset it to use the one ./setup.sh installs", env)
+				return nil, fmt.Errorf("ONNXRUNTIME_SHARED_LIBRARY_PATH names %s, which is neither libonnxruntime.so nor a folder holding it; point it at libonnxruntime.so (version >= 1.26) or its folder, or unset it to use the one ./setup.sh installs", env)
 			}
 			if lib == "" {
 				return nil, fmt.Errorf("ONNX Runtime not found; run ./setup.sh (it installs it into %s) or set ONNXRUNTIME_SHARED_LIBRARY_PATH to libonnxruntime.so (version >= 1.26)", filepath.Dir(ORTRelPath))
@@ -89,14 +89,19 @@ func open(name string, inference bool) (b compute.Backend, err error) {
 		}
 		name = kind + ":" + config
 	}
+	hint := howTo(kind)
+	if isONNX(kind) {
+		// Compiled in: the library is what failed.
+		hint = "ONNXRUNTIME_SHARED_LIBRARY_PATH, or ./setup.sh's install in .deps/, must be ONNX Runtime's libonnxruntime.so, version >= 1.26"
+	}
 	defer func() {
 		if r := recover(); r != nil {
-			b, err = nil, fmt.Errorf("backend %q failed to start: %v; %s", name, r, howTo(kind))
+			b, err = nil, fmt.Errorf("backend %q failed to start: %v; %s", name, r, hint)
 		}
 	}()
 	b, err = compute.NewWithConfig(name)
 	if err != nil {
-		return nil, fmt.Errorf("backend %q failed to start: %w; %s", name, err, howTo(kind))
+		return nil, fmt.Errorf("backend %q failed to start: %w; %s", name, err, hint)
 	}
 	return b, nil
 }
@@ -128,13 +133,25 @@ func Default() (name, note string) {
 const ORTRelPath = ".deps/onnxruntime/libonnxruntime.so.1"
 
 // ORTLibrary returns the ONNX Runtime shared library to load, or "" if
-// there is none: the file ONNXRUNTIME_SHARED_LIBRARY_PATH names, else
+// there is none: the file ONNXRUNTIME_SHARED_LIBRARY_PATH names (or
+// libonnxruntime.so.1 or .so in the folder it names, or in its lib/), else
 // ORTRelPath under the executable's folder or under the working directory
 // or one of its parents (so the binary ./setup.sh builds, and the tests of
 // every package, find the library ./setup.sh installed).
 func ORTLibrary() string {
 	if p := os.Getenv("ONNXRUNTIME_SHARED_LIBRARY_PATH"); p != "" {
-		if _, err := os.Stat(p); err == nil {
+		st, err := os.Stat(p)
+		if err == nil && st.IsDir() {
+			// A folder: the library in it, as ONNX Runtime's releases
+			// and setup.sh lay it out.
+			for _, name := range []string{"libonnxruntime.so.1", "libonnxruntime.so", "lib/libonnxruntime.so.1", "lib/libonnxruntime.so"} {
+				if st, err := os.Stat(filepath.Join(p, name)); err == nil && !st.IsDir() {
+					return filepath.Join(p, name)
+				}
+			}
+			return ""
+		}
+		if err == nil {
 			return p
 		}
 		return ""

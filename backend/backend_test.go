@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/agegender/agegender/backend"
@@ -256,6 +257,13 @@ func TestDefaultPicksFastestAvailable(t *testing.T) {
 		t.Errorf("with ONNX Runtime compiled in and found, Default() = %q, %q; want \"onnx:cpu\" and no note", name, note)
 	}
 
+	if lib := backend.ORTLibrary(); lib != "" {
+		// The folder of a library names it too.
+		t.Setenv("ONNXRUNTIME_SHARED_LIBRARY_PATH", filepath.Dir(lib))
+		if got := backend.ORTLibrary(); filepath.Dir(got) != filepath.Dir(lib) {
+			t.Errorf("ORTLibrary() = %q with ONNXRUNTIME_SHARED_LIBRARY_PATH=%s; want the library in that folder", got, filepath.Dir(lib))
+		}
+	}
 	t.Setenv("ONNXRUNTIME_SHARED_LIBRARY_PATH", "/nonexistent/libonnxruntime.so")
 	t.Setenv(compute.ConfigEnvVar, "")
 	if lib := backend.ORTLibrary(); lib != "" {
@@ -278,7 +286,7 @@ func TestDefaultPicksFastestAvailable(t *testing.T) {
 	if !onnxIn {
 		return
 	}
-	if _, err := backend.Open("onnx"); err == nil || !contains(err.Error(), "does not exist") {
+	if _, err := backend.Open("onnx"); err == nil || !contains(err.Error(), "neither libonnxruntime.so nor a folder") {
 		t.Errorf("Open(\"onnx\") with the library missing: err = %v; want an error naming the missing file", err)
 	}
 }
