@@ -245,6 +245,29 @@ func seekOffset(r io.Reader) (int64, error) {
 	return 0, nil
 }
 
+// truncated returns a note for a decode error when the file looks cut
+// short (a partial download or copy): a JPEG without its end-of-image
+// marker, a PNG without its IEND chunk, or data that ended early.
+func truncated(format string, b []byte, err error) string {
+	const note = " (the file looks truncated: it ends before the image does; copy or download it again)"
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return note
+	}
+	// A JPEG's end-of-image marker follows its last scan (an EXIF
+	// thumbnail before the scans has one of its own; scan data cannot hold
+	// the bytes FF D9). Either end may be followed by padding or another
+	// program's data.
+	if format == "jpeg" {
+		if sos := bytes.LastIndex(b, []byte{0xFF, 0xDA}); sos >= 0 && !bytes.Contains(b[sos:], []byte{0xFF, 0xD9}) {
+			return note
+		}
+	}
+	if format == "png" && !bytes.Contains(b[max(0, len(b)-1<<16):], []byte("IEND")) {
+		return note
+	}
+	return ""
+}
+
 func decodeBytes(b []byte, lim Limits) (img image.Image, info Info, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -264,7 +287,7 @@ func decodeBytes(b []byte, lim Limits) (img image.Image, info Info, err error) {
 		return nil, info, fmt.Errorf("%w: JPEG with a feature Go's decoder lacks (%v): save it as a baseline or progressive JPEG", ErrUnsupportedFormat, err)
 	}
 	if err != nil {
-		return nil, info, fmt.Errorf("%w: %s header: %v", ErrCorrupt, info.Format, err)
+		return nil, info, fmt.Errorf("%w: %s header: %v%s", ErrCorrupt, info.Format, err, truncated(info.Format, b, err))
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return nil, info, fmt.Errorf("%w: %s header: size %dx%d", ErrCorrupt, info.Format, cfg.Width, cfg.Height)
@@ -300,7 +323,7 @@ func decodeBytes(b []byte, lim Limits) (img image.Image, info Info, err error) {
 	}
 	img, err = c.decode(bytes.NewReader(b))
 	if err != nil {
-		return nil, info, fmt.Errorf("%w: %s data: %v", ErrCorrupt, info.Format, err)
+		return nil, info, fmt.Errorf("%w: %s data: %v%s", ErrCorrupt, info.Format, err, truncated(info.Format, b, err))
 	}
 	if info.Downscaled {
 		info.Flattened = !isOpaque(img)

@@ -196,9 +196,12 @@ func TestFormats(t *testing.T) {
 		if name != "jpeg" && colourName(img.At(7, 0)) != "green" {
 			t.Errorf("%s: pixel (7,0) = %v", name, img.At(7, 0))
 		}
-		// Truncated files must fail, not panic.
-		if _, _, err := Decode(bytes.NewReader(b[:len(b)/2]), Limits{}); err == nil {
+		// Truncated files must fail, not panic, and JPEG and PNG say so.
+		_, _, err = Decode(bytes.NewReader(b[:len(b)/2]), Limits{})
+		if err == nil {
 			t.Errorf("%s: truncated file decoded", name)
+		} else if (name == "jpeg" || name == "png") && !strings.Contains(err.Error(), "truncated") {
+			t.Errorf("%s: truncated file: %v; want it to say the file looks truncated", name, err)
 		}
 	}
 	for _, s := range []string{webpLossless, webpLossy} {
