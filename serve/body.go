@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -94,7 +95,7 @@ func readError(err error, limit int64, what string) *apiError {
 	var mb *http.MaxBytesError
 	if errors.As(err, &mb) {
 		return &apiError{status: http.StatusRequestEntityTooLarge, maxBytes: limit,
-			msg: fmt.Sprintf("request body over the limit of %d bytes (%s); send a smaller image", limit, humanBytes(limit))}
+			msg: fmt.Sprintf("request body over the limit of %d bytes (%s); send a smaller image, as raw bytes or multipart (base64 and data: URIs make it a third larger)", limit, humanBytes(limit))}
 	}
 	return &apiError{status: http.StatusBadRequest, msg: fmt.Sprintf("reading %s: %v", what, err)}
 }
@@ -124,10 +125,30 @@ func readMultipart(r *http.Request, limit int64) ([]byte, *apiError) {
 		if aerr != nil {
 			return nil, aerr
 		}
+		if aerr := noSecondImage(mr, limit); aerr != nil {
+			return nil, aerr
+		}
 		if isText(b) {
 			return fromText(string(b))
 		}
 		return b, nil
+	}
+}
+
+// noSecondImage reads the rest of a multipart body and refuses a second
+// field "image": one request analyses one photo.
+func noSecondImage(mr *multipart.Reader, limit int64) *apiError {
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return readError(err, limit, "the multipart body")
+		}
+		if p.FormName() == "image" {
+			return &apiError{status: http.StatusBadRequest, msg: `the multipart body has more than one field "image": send one photo per request`}
+		}
 	}
 }
 
@@ -176,6 +197,9 @@ func isBase64Char(c byte) bool {
 // breaks allowed) or a data: URI with base64 content.
 func fromText(s string) ([]byte, *apiError) {
 	s = strings.TrimSpace(s)
+	if low := strings.ToLower(s); strings.HasPrefix(low, "http://") || strings.HasPrefix(low, "https://") {
+		return nil, &apiError{status: http.StatusBadRequest, msg: "a URL: the service never fetches URLs; " + howToSend}
+	}
 	if rest, ok := strings.CutPrefix(s, "data:"); ok {
 		meta, data, ok := strings.Cut(rest, ",")
 		if !ok || !strings.HasSuffix(meta, ";base64") {

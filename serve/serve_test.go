@@ -196,11 +196,12 @@ func TestBadRequests(t *testing.T) {
 		{"empty JSON image", "POST", "/v1/predict", "application/json", []byte(`{"image": ""}`), 400, "empty file"},
 		{"JSON without image", "POST", "/v1/predict", "application/json", []byte(`{"photo": "abc"}`), 400, `{"image": "<base64>"}`},
 		{"malformed JSON", "POST", "/v1/predict", "application/json", []byte(`{"image": `), 400, `{"image": "<base64>"}`},
+		{"URL in JSON", "POST", "/v1/predict", "application/json", []byte(`{"image": "https://example.com/a.jpg"}`), 400, "never fetches URLs"},
 		{"bad base64", "POST", "/v1/predict", "text/plain", []byte("abcde="), 400, "base64"},
 		{"data URI not base64", "POST", "/v1/predict", "text/plain", []byte("data:image/png,abc"), 400, "data:image/jpeg;base64,"},
 		{"unsupported type", "POST", "/v1/predict", "application/xml", []byte("<img/>"), 415, `multipart/form-data file field "image"`},
 		{"malformed type", "POST", "/v1/predict", "image/", []byte("x"), 400, "Content-Type"},
-		{"body over limit", "POST", "/v1/predict", "", make([]byte, 5000), 413, "limit of 4096 bytes (4 KiB)"},
+		{"body over limit", "POST", "/v1/predict", "", make([]byte, 5000), 413, "limit of 4096 bytes (4 KiB); send a smaller image, as raw bytes or multipart"},
 		{"too many pixels", "POST", "/v1/predict", "", pngBytes(t, 200, 200), 413, "send a smaller image"},
 		{"annotate not a boolean", "POST", "/v1/predict?annotate=banana", "", pngBytes(t, 50, 50), 400, "want 1 or true"},
 		{"GET predict", "GET", "/v1/predict", "", nil, 405, "allowed: POST"},
@@ -234,6 +235,17 @@ func TestBadRequests(t *testing.T) {
 	json.Unmarshal(do(h, "POST", "/v1/predict", make([]byte, 5000)).Body.Bytes(), &e)
 	if e.MaxBytes != 4096 {
 		t.Errorf("413 for the body: max_bytes %d, want 4096", e.MaxBytes)
+	}
+	// Two photos in one multipart body are refused.
+	var two bytes.Buffer
+	mw := multipart.NewWriter(&two)
+	for range 2 {
+		w, _ := mw.CreateFormFile("image", "a.png")
+		w.Write(pngBytes(t, 8, 8))
+	}
+	mw.Close()
+	if rec := do(h, "POST", "/v1/predict", two.Bytes(), "Content-Type", mw.FormDataContentType()); rec.Code != 400 || !strings.Contains(rec.Body.String(), "more than one field") {
+		t.Errorf("two image fields: %d %s; want 400 saying more than one", rec.Code, rec.Body)
 	}
 	// A body over the limit inside a multipart form is 413 too.
 	body, ct := multipartBody(t, "image", make([]byte, 5000))
