@@ -33,7 +33,7 @@ type Finder struct {
 // network and is not needed by pigo.
 func NewFinder(name string, backend compute.Backend, minScore float32, pigo Options) (*Finder, error) {
 	if !(minScore >= 0 && minScore < 1) {
-		return nil, fmt.Errorf("face: minimum score %g is off the 0–1 scale; use a value in [0, 1), 0 for the default", minScore)
+		return nil, fmt.Errorf("face: minimum score %g is out of range: use a value in [0, 1), 0 for the detector's default (scores are probabilities below 1)", minScore)
 	}
 	// pigo is checked whichever detector runs, so that a mistake in it is
 	// reported when it is made, not when someone switches detectors.

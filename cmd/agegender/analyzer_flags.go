@@ -37,11 +37,28 @@ func (f *analyzerFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.maxPixels, "max-pixels", imageio.DefaultLimits.MaxPixels, "largest image width×height analysed; larger photos are downscaled to it (boxes stay in the photo's pixels), and refused only beyond 1 GiB of decoded pixels, about 350 megapixels of JPEG")
 }
 
+// minMaxPixels is the smallest --max-pixels: 64×64, about the smallest
+// image with a face the networks can read.
+const minMaxPixels = 64 * 64
+
 // options returns the Analyzer's options; maxBytes bounds an encoded photo
-// (0: the library's default).
-func (f *analyzerFlags) options(maxBytes int64) (agegender.Options, error) {
-	if f.maxPixels < 1 {
-		return agegender.Options{}, fmt.Errorf("--max-pixels %d: use at least 1", f.maxPixels)
+// (0: the library's default). A flag given that the chosen detector does
+// not use is an error, not silently ignored. fs holds the flags.
+func (f *analyzerFlags) options(fs *flag.FlagSet, maxBytes int64) (agegender.Options, error) {
+	if f.maxPixels < minMaxPixels {
+		return agegender.Options{}, fmt.Errorf("--max-pixels %d: use at least %d (64×64); smaller images hold no face the networks can read", f.maxPixels, minMaxPixels)
+	}
+	var err error
+	fs.Visit(func(fl *flag.Flag) {
+		switch {
+		case fl.Name == "min-face" && f.detector != "pigo":
+			err = fmt.Errorf("--min-face applies to --detector pigo only; BlazeFace finds faces down to about 1/12 of the photo's longer side (smaller ones with --tiles)")
+		case fl.Name == "tiles" && f.tiles && f.detector == "pigo":
+			err = fmt.Errorf("--tiles applies to --detector blazeface only; pigo scans the whole photo down to --min-face")
+		}
+	})
+	if err != nil {
+		return agegender.Options{}, err
 	}
 	fopts := face.DefaultOptions()
 	fopts.MinSize = f.minFace

@@ -26,7 +26,7 @@ func cmdEval(ctx context.Context, args []string) error {
 	confusion := fs.String("confusion", "", "save the confusion matrix PNG here (default: <task>_confusion.png next to the model, or in the current directory)")
 	be := fs.String("backend", "", "compute backend: go, onnx or xla")
 	calibrate := fs.String("calibrate", "", "fit a softmax temperature on the validation split, report the test ECE before/after, and save the calibrated model here")
-	fs.Parse(args)
+	parse(fs, args)
 	if *split != "test" && *split != "val" {
 		return fmt.Errorf("eval: --split %q: use test or val", *split)
 	}

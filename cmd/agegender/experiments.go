@@ -32,7 +32,7 @@ func cmdExperiments(ctx context.Context, args []string) error {
 	tlEpochs := fs.Int("transfer-epochs", 30, "head training epochs of the transfer rows")
 	modelsDir := fs.String("models", modelsPath("tfjs"), "folder with the TF.js backbones")
 	cache := fs.String("cache", "runs/transfer-cache", "transfer feature cache folder")
-	fs.Parse(args)
+	parse(fs, args)
 	b, err := backend.Open(*be)
 	if err != nil {
 		return err

@@ -19,7 +19,7 @@ func cmdExport(ctx context.Context, args []string) error {
 	builtin := fs.String("builtin", "", "export a built-in model: gender+age (the default joint net), gender or age (the paper's nets)")
 	out := fs.String("onnx", "", "output .onnx file (required)")
 	batch := fs.Int("batch", 1, "batch size of the exported graph")
-	fs.Parse(args)
+	parse(fs, args)
 	if *out == "" {
 		return fmt.Errorf("export: --onnx FILE is required")
 	}

@@ -20,7 +20,7 @@ func cmdImport(ctx context.Context, args []string) error {
 	task := fs.String("task", "gender", "gender or age")
 	out := fs.String("out", "", "output model file (required)")
 	half := fs.Bool("half", true, "store the weights as float16")
-	fs.Parse(args)
+	parse(fs, args)
 	if *prototxt == "" || *weights == "" || *out == "" {
 		return fmt.Errorf("import: --prototxt, --caffemodel and --out are required")
 	}

@@ -36,7 +36,7 @@ usage:
   agegender experiments  train and evaluate every variant; write a table
   agegender version  print the version, the backends compiled in and the JPEG decoder
 
-Run "agegender <command> -h" for a command's flags.
+Run "agegender <command> -h" (or "agegender help <command>") for a command's flags.
 `
 
 func main() {
@@ -47,8 +47,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
-	args := os.Args[2:]
-	switch os.Args[1] {
+	cmd, args := os.Args[1], os.Args[2:]
+	if cmd == "help" && len(args) > 0 {
+		// "agegender help predict" is "agegender predict -h".
+		cmd, args = args[0], []string{"-h"}
+	}
+	switch cmd {
 	case "train":
 		err = cmdTrain(ctx, args)
 	case "eval":
@@ -65,12 +69,16 @@ func main() {
 		err = cmdTransfer(ctx, args)
 	case "experiments":
 		err = cmdExperiments(ctx, args)
-	case "version":
+	case "version", "--version", "-version":
+		if len(args) > 0 {
+			fmt.Fprintf(os.Stderr, "agegender version takes no arguments (got %q)\n", args[0])
+			os.Exit(2)
+		}
 		printVersion()
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
-		fmt.Fprintf(os.Stderr, "agegender: unknown command %q\n\n%s", os.Args[1], usage)
+		fmt.Fprintf(os.Stderr, "agegender: unknown command %q\n\n%s", cmd, usage)
 		os.Exit(2)
 	}
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
@@ -78,10 +86,10 @@ func main() {
 		// after saving its checkpoint, and says so; predict after the
 		// photos already printed).
 		if err == context.Canceled {
-			if os.Args[1] == "train" {
+			if cmd == "train" {
 				fmt.Fprintln(os.Stderr, "agegender: train interrupted; run the same command again to resume from its checkpoint")
 			} else {
-				fmt.Fprintf(os.Stderr, "agegender: %s interrupted\n", os.Args[1])
+				fmt.Fprintf(os.Stderr, "agegender: %s interrupted\n", cmd)
 			}
 		} else {
 			fmt.Fprintln(os.Stderr, errorLine(err))

@@ -74,7 +74,7 @@ func cmdPredict(ctx context.Context, args []string) error {
 	quiet := fs.Bool("quiet", false, "no progress bar or summary on stderr")
 	shard := fs.String("shard", "", "analyse only share `k/n` of the files (1 ≤ k ≤ n), chosen by a hash of each path; run k = 1..n on n machines")
 	outFile := fs.String("out", "", "write JSON lines (as --json) to this `file` instead of stdout")
-	fs.Parse(args)
+	parse(fs, args)
 	if fs.NArg() == 0 {
 		fs.Usage()
 		return errors.New("predict: no inputs: pass image files, folders or glob patterns")
@@ -85,7 +85,7 @@ func cmdPredict(ctx context.Context, args []string) error {
 	if *crop && *annotate != "" {
 		return errors.New("predict: --annotate needs face detection; drop --crop")
 	}
-	opts, err := af.options(0)
+	opts, err := af.options(fs, 0)
 	if err != nil {
 		return fmt.Errorf("predict: %w", err)
 	}

@@ -41,11 +41,11 @@ func cmdServe(ctx context.Context, args []string) error {
 	drainDelay := fs.Duration("drain-delay", 0, "on SIGTERM, answer 503 and fail /readyz for at least this long before closing, so a load balancer notices")
 	var origins originList
 	fs.Var(&origins, "cors-origin", "let pages from this `origin` (https://host[:port], or * for any) call the API from a browser; repeatable. Default: CORS off")
-	fs.Parse(args)
+	parse(fs, args)
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected arguments %q; all settings are flags", fs.Args())
 	}
-	opts, err := af.options(*maxBody << 20)
+	opts, err := af.options(fs, *maxBody<<20)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

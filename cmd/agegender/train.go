@@ -84,7 +84,7 @@ func cmdTrain(ctx context.Context, args []string) error {
 	tune := fs.String("tune", pipeline.TuneLast, "trunk, stage 2 (--from): `what` to train with the heads: last (the last block, on its cached activations) or all (the whole trunk, on the images, augmented on line)")
 	trunkLR := fs.Float64("trunk-lr-mult", 0, "trunk, stage 2: the trunk's learning rate as a multiple of --lr, the heads' (0: 0.1 with --tune all, 1 with --tune last)")
 	maxSteps := fs.Int("max-steps", 0, "stop after this many steps in all (0: --epochs full epochs); the schedule spans them and the last, partial epoch is validated")
-	fs.Parse(args)
+	parse(fs, args)
 	if *out == "" {
 		return fmt.Errorf("train: --out is required")
 	}

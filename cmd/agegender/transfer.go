@@ -27,7 +27,7 @@ func cmdTransfer(ctx context.Context, args []string) error {
 	heads := fs.Bool("train-heads", true, "train and evaluate the heads (false: only the baseline)")
 	fineTune := fs.Bool("fine-tune", false, "then also train the backbone's last block with the head, from its cached activations (stage 2 of agegender train --trunk --from)")
 	be := fs.String("backend", "", "compute backend: go, onnx or xla")
-	fs.Parse(args)
+	parse(fs, args)
 	b, err := backend.Open(*be)
 	if err != nil {
 		return err

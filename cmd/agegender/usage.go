@@ -1,10 +1,36 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 )
+
+// parse parses a command's flags as flag.ExitOnError does (-h prints the
+// command's help and exits 0), except that a bad flag or value prints one
+// line saying what is wrong and how to see the flags, not the whole help,
+// and exits 2.
+func parse(fs *flag.FlagSet, args []string) {
+	usage, out := fs.Usage, fs.Output()
+	fs.Init(fs.Name(), flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	fs.Usage = usage
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		os.Exit(0)
+	default:
+		fmt.Fprintf(os.Stderr, "agegender %s: %v\nRun \"agegender %s -h\" for its flags.\n", fs.Name(), err, fs.Name())
+		os.Exit(2)
+	}
+}
 
 // usages are the -h texts of the subcommands that set theirs with
 // usageFor (predict has its own, predictUsage). Each starts with the
