@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 
 	"github.com/agegender/agegender"
 	"github.com/agegender/agegender/backend"
@@ -21,7 +22,8 @@ Finds every face in the photos and prints its gender, age group and age
 in years.
 Folders are searched recursively and every file in them is tried: the
 content, not the name, tells a JPEG, PNG, GIF, BMP or WebP image; quote
-glob patterns ('photos/*.jpg') to let agegender expand them; "-" reads
+glob patterns ('photos/*.jpg', 'photos/**/*.jpg' for every depth) to
+let agegender expand them; "-" reads
 one photo from standard input (named "-", annotated as stdin). Transparent
 images are analysed as shown on white; photos over --max-pixels are
 downscaled (boxes stay in the photo's pixels; --annotate writes the
@@ -78,6 +80,9 @@ func cmdPredict(ctx context.Context, args []string) error {
 	if fs.NArg() == 0 {
 		fs.Usage()
 		return errors.New("predict: no inputs: pass image files, folders or glob patterns")
+	}
+	if i := slices.Index(fs.Args(), photos.Stdin); i >= 0 && slices.Contains(fs.Args()[i+1:], photos.Stdin) {
+		return errors.New("predict: \"-\" (standard input) given twice: it holds one photo")
 	}
 	if *workers < 1 {
 		return fmt.Errorf("predict: --workers %d: use at least 1", *workers)
