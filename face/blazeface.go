@@ -422,13 +422,12 @@ func distinct(faces []Face) []Face {
 // overlaps reports whether f's box overlaps one of faces' by an
 // intersection over union of nmsIoU, or by half the smaller box.
 func overlaps(f Face, faces []Face) bool {
-	b := [4]float64{float64(f.Box.Min.X), float64(f.Box.Min.Y), float64(f.Box.Max.X), float64(f.Box.Max.Y)}
+	b := corners(f.Box)
 	if nestedIn(b, faces) {
 		return true
 	}
 	for _, g := range faces {
-		gb := [4]float64{float64(g.Box.Min.X), float64(g.Box.Min.Y), float64(g.Box.Max.X), float64(g.Box.Max.Y)}
-		if iou(b, gb) >= nmsIoU {
+		if iou(b, corners(g.Box)) >= nmsIoU {
 			return true
 		}
 	}
@@ -823,7 +822,7 @@ func (d *BlazeFace) merge(cands []candidate, opt BlazeOptions) []Face {
 // suppression keeps apart.
 func nestedIn(box [4]float64, faces []Face) bool {
 	for _, f := range faces {
-		fb := [4]float64{float64(f.Box.Min.X), float64(f.Box.Min.Y), float64(f.Box.Max.X), float64(f.Box.Max.Y)}
+		fb := corners(f.Box)
 		ix := max(0, min(box[2], fb[2])-max(box[0], fb[0]))
 		iy := max(0, min(box[3], fb[3])-max(box[1], fb[1]))
 		small := min((box[2]-box[0])*(box[3]-box[1]), (fb[2]-fb[0])*(fb[3]-fb[1]))
@@ -832,6 +831,11 @@ func nestedIn(box [4]float64, faces []Face) bool {
 		}
 	}
 	return false
+}
+
+// corners returns r as the candidates' boxes are kept: x0, y0, x1, y1.
+func corners(r image.Rectangle) [4]float64 {
+	return [4]float64{float64(r.Min.X), float64(r.Min.Y), float64(r.Max.X), float64(r.Max.Y)}
 }
 
 // nmsIoU is MediaPipe's min_suppression_threshold for BlazeFace.
