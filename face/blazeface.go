@@ -374,17 +374,22 @@ func (d *BlazeFace) Detect(img image.Image, opt BlazeOptions) ([]Face, error) {
 		faces = besides(tf, atLeast(faces, opt.MinScore))
 		turned = true
 	}
-	kept := atLeast(d.refineAll(img, faces), opt.MinScore)
-	if !anyAtLeast(kept, trust) && !turned && !opt.Upright {
+	kept, wasTurned := d.refineAll(img, faces)
+	kept = atLeast(kept, opt.MinScore)
+	if (!anyAtLeast(kept, trust) || wasTurned) && !turned && !opt.Upright {
 		// Every trusted upright candidate was rejected by refinement:
 		// weak false detections (scores just over the threshold) must not
-		// hide a turned photo's faces. A 90°-turned 14 MP scene lost both
-		// its faces this way.
+		// hide a turned photo's faces (a 90°-turned 14 MP scene lost both
+		// its faces this way). Or a face is sideways or upside down: the
+		// turned passes find it more surely (an upside-down face scored
+		// 0.76 upright, 0.93 turned); of a face found both ways, the
+		// better scoring is kept, whatever MinScore asks.
 		tf, err := d.turnedPasses(whole, cand, opt)
 		if err != nil {
 			return nil, err
 		}
-		kept = besides(atLeast(d.refineAll(img, tf), opt.MinScore), kept)
+		tk, _ := d.refineAll(img, tf)
+		kept = append(atLeast(tk, opt.MinScore), kept...) // one per face: distinct, below
 	}
 	kept = distinct(kept)
 	if len(kept) > opt.MaxFaces {
@@ -466,18 +471,21 @@ func (d *BlazeFace) turnedPasses(whole func(turn int) []job, cand float32, opt B
 	return d.merge(cands, opt), nil
 }
 
-// refineAll refines faces (see refine) and returns those kept.
-func (d *BlazeFace) refineAll(img image.Image, faces []Face) []Face {
+// refineAll refines faces (see refine) and returns those kept, and
+// whether one scoring at least DefaultBlazeMinScore is rolled by more
+// than 45°.
+func (d *BlazeFace) refineAll(img image.Image, faces []Face) (kept []Face, turned bool) {
 	if rd, ok := img.(reducer); ok && len(faces) > 1 {
 		prefetch(rd, img.Bounds(), faces, d.front.size)
 	}
-	kept := faces[:0]
 	for _, f := range faces {
-		if d.refine(&f, refinePlane(img, f, d.front.size)) {
+		ok, t := d.refine(&f, refinePlane(img, f, d.front.size))
+		if ok {
 			kept = append(kept, f)
+			turned = turned || t && f.Score >= DefaultBlazeMinScore
 		}
 	}
-	return kept
+	return kept, turned
 }
 
 // maxUnrefinedRoll is the largest roll, in radians, at which the
@@ -494,10 +502,12 @@ const maxUnrefinedRoll = 30 * math.Pi / 180
 // network scores a face far higher upright than on its side or upside
 // down, which the first pass can mistake for upright, so the best
 // scoring turn gives the face's orientation, and its landmarks, box and
-// roll replace the first pass's. refine reports whether the face is kept:
-// refined, or not found by the refining pass but rolled by at most
-// maxUnrefinedRoll and scoring at least DefaultBlazeMinScore.
-func (d *BlazeFace) refine(f *Face, pl *rgbPlane) bool {
+// roll replace the first pass's. refine reports whether the face is kept
+// (refined, and for a weak face with a clear orientation, or
+// not found by the refining pass but rolled by at most maxUnrefinedRoll
+// and scoring at least DefaultBlazeMinScore), and whether the refined
+// face is rolled by more than 45° (sideways or upside down).
+func (d *BlazeFace) refine(f *Face, pl *rgbPlane) (kept, turned bool) {
 	side := 1.6 * float64(max(f.Box.Dx(), f.Box.Dy()))
 	c0 := Point{float64(f.Box.Min.X+f.Box.Max.X) / 2, float64(f.Box.Min.Y+f.Box.Max.Y) / 2}
 	size := float64(d.front.size)
@@ -551,19 +561,24 @@ func (d *BlazeFace) refine(f *Face, pl *rgbPlane) bool {
 		// Unconfirmed: trusted only if nearly upright and at least as
 		// likely a face as the default threshold asks (a weak first-pass
 		// face may be an upside-down face read as upright).
-		return math.Abs(f.Angle) <= maxUnrefinedRoll && trusted
+		return math.Abs(f.Angle) <= maxUnrefinedRoll && trusted, false
 	}
 	if !trusted {
-		// A weak face's box can lie off the face (an upside-down face's
-		// first-pass box was half a face low), and the refining network
-		// then sees it at several turns alike: it is reported only when
-		// one turn wins by turnMargin over every other turn that finds a
-		// face about there.
+		// A weak face (reported only with a MinScore under the default)
+		// must be found surely (weakConfirm) at one turn, and at no
+		// other turn within turnMargin of it: its box can lie off the
+		// face (an upside-down face's first-pass box lay half a face
+		// low), where the network finds "faces" at wrong turns. (The same
+		// rule for every face, even with a margin of 0.03, cost the photo
+		// benchmark 3 points of upright recall.)
+		if cands[best].score < weakConfirm {
+			return false, false
+		}
 		for j, cd := range cands {
 			cx, cy := (cd.box[0]+cd.box[2])/2, (cd.box[1]+cd.box[3])/2
 			if turns[j] != turns[best] && math.Hypot(cx-c0.X, cy-c0.Y) < side/3 &&
 				plausibleLandmarks(cd.points) && cd.score+turnMargin > cands[best].score {
-				return false
+				return false, false
 			}
 		}
 	}
@@ -574,8 +589,12 @@ func (d *BlazeFace) refine(f *Face, pl *rgbPlane) bool {
 	dy := (r.Box.Min.Y + r.Box.Max.Y - f.Box.Min.Y - f.Box.Max.Y) / 2
 	r.Box = f.Box.Add(image.Pt(dx, dy))
 	*f = r
-	return true
+	return true, math.Abs(r.Angle) > math.Pi/4
 }
+
+// weakConfirm is the refining score a face under DefaultBlazeMinScore
+// (reported only with a lower BlazeOptions.MinScore) needs at its turn.
+const weakConfirm = 0.75
 
 // refinePlane returns a copy of the part of img that refine samples for
 // face f, downscaled so that the refining input (size pixels for 1.6 box
