@@ -294,6 +294,7 @@ type candidate struct {
 	score  float32
 	box    [4]float64 // x0, y0, x1, y1
 	points [NumLandmarks]Point
+	tile   bool // found by a tile pass
 }
 
 // Detect finds faces in img and returns them sorted by Score, best first.
@@ -326,27 +327,25 @@ func (d *BlazeFace) Detect(img image.Image, opt BlazeOptions) ([]Face, error) {
 		return nil, err
 	}
 	long := max(b.Dx(), b.Dy())
-	// The whole-photo passes read a copy with a longer side of 256; the
-	// tiles a copy of 512, made from the photo once, and the 256 copy is
-	// then its 2×2 average.
+	// The whole-photo passes read a copy with a longer side of 256, the
+	// tiles a copy of 512; both are made from the photo, so that the
+	// whole-photo passes see the same pixels with and without tiles.
 	tiles := opt.Tiles && long > 3*blazeSize/2
-	var fine, coarse *rgbPlane
+	var fine *rgbPlane
+	coarse := downscale(img, blazeSize)
 	if tiles {
 		fine = downscale(img, 2*blazeSize)
-		coarse = fine.half()
-	} else {
-		coarse = downscale(img, blazeSize)
 	}
 	whole := func(turn int) []job {
 		return []job{
-			{d.back, coarse, wholePass(b, turn, d.back.size)},
-			{d.front, coarse, wholePass(b, turn, d.front.size)},
+			{net: d.back, pl: coarse, p: wholePass(b, turn, d.back.size)},
+			{net: d.front, pl: coarse, p: wholePass(b, turn, d.front.size)},
 		}
 	}
 	jobs := whole(0)
 	if tiles {
 		for _, p := range tilePasses(fine, b) {
-			jobs = append(jobs, job{d.back, fine, p})
+			jobs = append(jobs, job{net: d.back, pl: fine, p: p, tile: true})
 		}
 	}
 	// Candidates are kept from the default threshold (or a lower one
@@ -361,7 +360,17 @@ func (d *BlazeFace) Detect(img image.Image, opt BlazeOptions) ([]Face, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Tiles only add faces: the whole-photo passes' faces are merged
+	// alone, as without tiles, and a tile's face is kept where none of
+	// them lies.
+	var tileCands []candidate
+	if tiles {
+		cands, tileCands = splitTiles(cands)
+	}
 	faces := d.merge(cands, opt)
+	if len(tileCands) > 0 {
+		faces = besides(faces, d.merge(tileCands, opt))
+	}
 	turned := false
 	if !anyAtLeast(faces, trust) && !opt.Upright {
 		// No trusted upright face: the photo may be turned. Faces found
@@ -520,7 +529,7 @@ func (d *BlazeFace) refine(f *Face, pl *rgbPlane) (kept, turned bool) {
 			inner: image.Rect(-d.front.size, -d.front.size, 2*d.front.size, 2*d.front.size)}
 		p.x0 = c0.X - (p.a+p.b)*size/2
 		p.y0 = c0.Y - (p.c+p.d)*size/2
-		jobs = append(jobs, job{d.front, pl, p})
+		jobs = append(jobs, job{net: d.front, pl: pl, p: p})
 	}
 	// Turn 0 (the first pass's roll) runs first: when its best face
 	// scores at least 1 − turnMargin, no other turn can overrule it (a
@@ -662,9 +671,23 @@ const turnMargin = 0.1
 
 // job is one network input: pass p of plane pl through net.
 type job struct {
-	net *blazeNet
-	pl  *rgbPlane
-	p   pass
+	net  *blazeNet
+	pl   *rgbPlane
+	p    pass
+	tile bool // a tile pass (BlazeOptions.Tiles)
+}
+
+// splitTiles returns the candidates of whole-photo passes and those of
+// tile passes.
+func splitTiles(cands []candidate) (whole, tiles []candidate) {
+	for _, c := range cands {
+		if c.tile {
+			tiles = append(tiles, c)
+		} else {
+			whole = append(whole, c)
+		}
+	}
+	return whole, tiles
 }
 
 // run feeds the jobs to their networks, one batch per network, and
@@ -722,6 +745,7 @@ func (d *BlazeFace) runNet(net *blazeNet, jobs []job, minScore float32) ([]candi
 				}
 				r := regs[(i*n+k)*16 : (i*n+k+1)*16]
 				if c, ok := decode(j.p, net.size, d.anchors[off+k], r, s); ok {
+					c.tile = j.tile
 					cands = append(cands, c)
 				}
 			}

@@ -271,10 +271,11 @@ func BenchmarkBlazeFace(b *testing.B) {
 	}
 }
 
-// TestBlazeFaceMinScoreOnlyAdds: a threshold under the default only adds
-// faces. On a scene with upright faces and faces turned by a quarter and a
-// half turn, every face found at the default is found again, with the
-// same box, landmarks and score, at lower thresholds; no two faces
+// TestBlazeFaceMinScoreOnlyAdds: a threshold under the default, and
+// tiles, only add faces. On a scene with upright faces and faces turned by
+// a quarter and a half turn, every face found by default is found again,
+// with the same box, landmarks and score, at lower thresholds and with
+// tiles; no two faces
 // overlap; and a face reported with its eyes above its mouth in the photo
 // (upright, within 60°) is one pasted upright.
 func TestBlazeFaceMinScoreOnlyAdds(t *testing.T) {
@@ -291,12 +292,13 @@ func TestBlazeFaceMinScoreOnlyAdds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, min := range []float32{0.3, 0.1} {
-		got, err := d.Detect(img, BlazeOptions{MinScore: min})
+	for _, opt := range []BlazeOptions{{MinScore: 0.3}, {MinScore: 0.1}, {Tiles: true}} {
+		min := opt.MinScore
+		got, err := d.Detect(img, opt)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("min score %.2f: %d faces (default: %d)", min, len(got), len(def))
+		t.Logf("%+v: %d faces (default: %d)", opt, len(got), len(def))
 		for _, w := range def {
 			if !slices.ContainsFunc(got, func(g Face) bool { return reflect.DeepEqual(g, w) }) {
 				t.Errorf("min score %.2f: the default's face %v (score %.3f) is not reported unchanged", min, w.Box, w.Score)

@@ -88,24 +88,6 @@ func downscaleReduced(rd reducer, b image.Rectangle, maxSide, maxScale int) *rgb
 	return pl
 }
 
-// half returns the plane downscaled by two in each direction (2×2 means;
-// an odd last row or column is dropped).
-func (pl *rgbPlane) half() *rgbPlane {
-	w, h := max(1, pl.w/2), max(1, pl.h/2)
-	out := &rgbPlane{w: w, h: h, pix: make([]float32, 3*w*h), min: pl.min, k: 2 * pl.k}
-	at := func(x, y, c int) float32 {
-		return pl.pix[3*(min(y, pl.h-1)*pl.w+min(x, pl.w-1))+c]
-	}
-	for j := range h {
-		for i := range w {
-			for c := range 3 {
-				out.pix[3*(j*w+i)+c] = (at(2*i, 2*j, c) + at(2*i+1, 2*j, c) + at(2*i, 2*j+1, c) + at(2*i+1, 2*j+1, c)) / 4
-			}
-		}
-	}
-	return out
-}
-
 // sample fills dst (size×size×3) with the plane as pass p shows it,
 // bilinearly; outside the plane it is black (−1), as MediaPipe pads.
 func (pl *rgbPlane) sample(p pass, size int, dst []float32) {

@@ -67,10 +67,10 @@ func BenchmarkBlazeFaceStages(b *testing.B) {
 		run("decode", func() { _, _ = jpeg.Decode(bytes.NewReader(data)) })
 		run("downscale", func() { downscale(img, blazeSize) })
 		run("back", func() {
-			_, _ = d.runNet(d.back, []job{{d.back, coarse, wholePass(bnd, 0, d.back.size)}}, DefaultBlazeMinScore)
+			_, _ = d.runNet(d.back, []job{{net: d.back, pl: coarse, p: wholePass(bnd, 0, d.back.size)}}, DefaultBlazeMinScore)
 		})
 		run("front", func() {
-			_, _ = d.runNet(d.front, []job{{d.front, coarse, wholePass(bnd, 0, d.front.size)}}, DefaultBlazeMinScore)
+			_, _ = d.runNet(d.front, []job{{net: d.front, pl: coarse, p: wholePass(bnd, 0, d.front.size)}}, DefaultBlazeMinScore)
 		})
 		run("refineplane", func() { refinePlane(img, faces[0], d.front.size) })
 		run("refine", func() {
