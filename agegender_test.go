@@ -403,7 +403,7 @@ func TestAnnotateAndJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"face":0,"box":[50,40,80,80],"gender":"f","gender_prob":0.9,"age_group":"25-32",` +
-		`"age_probs":{"0-2":0,"4-6":0,"8-12":0,"15-20":0,"25-32":0.7,"38-43":0,"48-53":0,"60-100":0},"detection_score":0}`
+		`"age_probs":{"0-2":0,"4-6":0,"8-12":0,"15-20":0,"25-32":0.7,"38-43":0,"48-53":0,"60-100":0}}`
 	if string(b) != want {
 		t.Errorf("JSON\n got %s\nwant %s", b, want)
 	}

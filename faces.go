@@ -155,7 +155,8 @@ func (p *AgeProbs) UnmarshalJSON(b []byte) error {
 //	 "age_probs": {"0-2": p, …},        AgeProbs, all 8 groups in age order
 //	 "age": 27.3, "age_std": 4.1,       Age, AgeStd in years, to 0.1; absent
 //	                                    from models without years (HasAge)
-//	 "detection_score": 0.93,           DetectionScore, 0–1
+//	 "detection_score": 0.93,           DetectionScore, 0–1; absent for
+//	                                    AnalyzeCrop (no detector ran)
 //	 "landmarks": [[x, y], …]}          Landmarks, to 0.1 pixel; absent
 //	                                    when the detector gives none
 type Face struct {
@@ -203,7 +204,7 @@ type faceJSON struct {
 	AgeProbs       AgeProbs     `json:"age_probs"`
 	Age            *float64     `json:"age,omitempty"`
 	AgeStd         *float64     `json:"age_std,omitempty"`
-	DetectionScore float32      `json:"detection_score"`
+	DetectionScore float32      `json:"detection_score,omitempty"`
 	Landmarks      [][2]float64 `json:"landmarks,omitempty"`
 }
 

@@ -53,6 +53,7 @@ import (
 	"image/png"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"runtime"
 	"strings"
@@ -370,6 +371,11 @@ func (s *Service) analysisError(w http.ResponseWriter, r *http.Request, err erro
 		msg := "cannot use the image: " + err.Error()
 		if !strings.Contains(msg, "send") {
 			msg += "; send a JPEG, PNG, GIF, BMP or WebP image"
+		}
+		if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "application/x-www-form-urlencoded" {
+			// curl -d @photo.jpg sends the file as a form, without its
+			// line-break bytes, so the image arrives damaged.
+			msg += `; with curl, send a file with --data-binary @photo.jpg (-d drops its line breaks and sends it as a form)`
 		}
 		writeError(w, r, apiError{status: http.StatusBadRequest, msg: msg})
 	case r.Context().Err() != nil:

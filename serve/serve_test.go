@@ -196,6 +196,7 @@ func TestBadRequests(t *testing.T) {
 		{"empty JSON image", "POST", "/v1/predict", "application/json", []byte(`{"image": ""}`), 400, "empty file"},
 		{"JSON without image", "POST", "/v1/predict", "application/json", []byte(`{"photo": "abc"}`), 400, `{"image": "<base64>"}`},
 		{"malformed JSON", "POST", "/v1/predict", "application/json", []byte(`{"image": `), 400, `{"image": "<base64>"}`},
+		{"curl -d @photo", "POST", "/v1/predict", "application/x-www-form-urlencoded", bytes.ReplaceAll(pngBytes(t, 50, 50), []byte("\n"), nil), 400, "--data-binary"},
 		{"URL in JSON", "POST", "/v1/predict", "application/json", []byte(`{"image": "https://example.com/a.jpg"}`), 400, "never fetches URLs"},
 		{"bad base64", "POST", "/v1/predict", "text/plain", []byte("abcde="), 400, "base64"},
 		{"data URI not base64", "POST", "/v1/predict", "text/plain", []byte("data:image/png,abc"), 400, "data:image/jpeg;base64,"},

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 
 	"github.com/agegender/agegender"
 	"github.com/agegender/agegender/backend"
@@ -80,6 +81,12 @@ func cmdPredict(ctx context.Context, args []string) error {
 	if fs.NArg() == 0 {
 		fs.Usage()
 		return errors.New("predict: no inputs: pass image files, folders or glob patterns")
+	}
+	for _, a := range fs.Args() {
+		if _, err := os.Stat(a); err != nil && strings.HasPrefix(a, "-") && a != photos.Stdin {
+			// Go's flag package stops at the first non-flag argument.
+			return fmt.Errorf("predict: %s after the photos: flags go before them (agegender predict %s %s)", a, a, fs.Arg(0))
+		}
 	}
 	if i := slices.Index(fs.Args(), photos.Stdin); i >= 0 && slices.Contains(fs.Args()[i+1:], photos.Stdin) {
 		return errors.New("predict: \"-\" (standard input) given twice: it holds one photo")

@@ -60,6 +60,7 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"predict", "--min-face", "10", "x.jpg"}, 1, "--min-face applies to --detector pigo only"},
 		{[]string{"predict", "--detector", "pigo", "--tiles", "x.jpg"}, 1, "--tiles applies to --detector blazeface only"},
 		{[]string{"predict", "--max-pixels", "100", "x.jpg"}, 1, "use at least 4096"},
+		{[]string{"predict", "x.jpg", "--json"}, 1, "flags go before them"},
 	} {
 		out, code := run(tc.args...)
 		if code != tc.code || !strings.Contains(out, tc.want) {
