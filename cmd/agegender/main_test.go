@@ -49,7 +49,8 @@ func testModels(t *testing.T) []string {
 // image and a missing file each give a clear error naming the input, the
 // good inputs are still answered, and the command fails at the end.
 // TestPredictStdin analyses a photo given as "-" on standard input, and
-// reports a non-image there as a failure of "standard input".
+// reports a non-image there as a failure of "-" (in JSON; stderr names
+// standard input).
 func TestPredictStdin(t *testing.T) {
 	m := testModels(t)
 	stdin := os.Stdin
@@ -68,8 +69,8 @@ func TestPredictStdin(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err = capture(t, func() error { return cmdPredict(context.Background(), append(m, "--json", "-")) })
-	if err == nil || !strings.Contains(out, `"error":"standard input: not an image`) {
-		t.Errorf("text on standard input: err %v, output %q; want a failure naming standard input", err, out)
+	if err == nil || !strings.Contains(out, `"file":"-","error":"not an image`) {
+		t.Errorf("text on standard input: err %v, output %q; want a failure of file \"-\"", err, out)
 	}
 }
 

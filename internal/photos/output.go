@@ -62,7 +62,11 @@ func (p *Printer) PrintError(r Result) error {
 		return nil
 	}
 	// The line names the file once: in "file", not again in "error".
-	msg := strings.TrimPrefix(r.Err.Error(), r.File+": ")
+	name := r.File
+	if name == Stdin {
+		name = "standard input"
+	}
+	msg := strings.TrimPrefix(r.Err.Error(), name+": ")
 	return json.NewEncoder(p.w).Encode(errorLine{File: r.File, Error: msg, Skipped: r.Skipped})
 }
 
