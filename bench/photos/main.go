@@ -29,6 +29,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	xdraw "golang.org/x/image/draw"
 	"hash/fnv"
 	"image"
 	"image/color"
@@ -80,6 +81,9 @@ func main() {
 	minScore := flag.Float64("min-score", 0, "detection score threshold (0: each detector's default)")
 	models := flag.String("models", "", "comma-separated joint model `files` to compare, one row each (empty: the built-in model)")
 	scale := flag.Float64("scale", 1, "multiply frame and face sizes by this `factor` (3: 2–17 MP frames, faces 120–1200 px: big photos, which builds with -tags libjpeg decode in pieces)")
+	var style pasteStyle
+	flag.BoolVar(&style.square, "square", false, "paste each face as its whole (rolled) UTKFace square, without the elliptical mask: the face keeps its own surroundings, as in the crops")
+	flag.BoolVar(&style.antialias, "antialias", false, "resize each face with an antialiasing filter (Catmull-Rom) before pasting it, instead of nearest-neighbour sampling")
 	flag.Parse()
 	if *scale < 0.25 || *scale > 8 {
 		log.Fatalf("photos: --scale %g: use 0.25 to 8", *scale)
@@ -107,7 +111,7 @@ func main() {
 	rng := rand.New(rand.NewPCG(*seed, 2))
 	var scenes []scene
 	for i := range *n {
-		sc, img := makeScene(rng, test, samples, fmt.Sprintf("scene%04d.jpg", i), *scale)
+		sc, img := makeScene(rng, test, samples, fmt.Sprintf("scene%04d.jpg", i), *scale, style)
 		f, err := os.Create(filepath.Join(*out, sc.Name))
 		if err != nil {
 			log.Fatal(err)
@@ -126,7 +130,7 @@ func main() {
 	for _, s := range scenes {
 		nfaces += len(s.Faces)
 	}
-	fmt.Printf("scenes: %d in %s (%d faces; seed %d; scale %g; JPEG: %s)\n\n", len(scenes), *out, nfaces, *seed, *scale, imageio.JPEGDecoder)
+	fmt.Printf("scenes: %d in %s (%d faces; seed %d; scale %g; square %v, antialias %v; JPEG: %s)\n\n", len(scenes), *out, nfaces, *seed, *scale, style.square, style.antialias, imageio.JPEGDecoder)
 
 	fmt.Println("| detector | scenes | faces | recall | recall upright | recall turned | false pos./photo | gender acc. (photo) | gender acc. (crop) | age exact (photo) | age exact (crop) | age 1-off (photo) | s/photo |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -250,7 +254,7 @@ func ageDist(a, b string) int {
 
 // makeScene composes one scene, its frame and face sizes multiplied by
 // scale (the same random draws at every scale).
-func makeScene(rng *rand.Rand, test, all []data.Sample, name string, scale float64) (scene, *image.RGBA) {
+func makeScene(rng *rand.Rand, test, all []data.Sample, name string, scale float64, style pasteStyle) (scene, *image.RGBA) {
 	sizes := [][2]int{{640, 480}, {800, 800}, {1024, 768}, {1280, 960}, {1600, 1200}}
 	sz := sizes[rng.IntN(len(sizes))]
 	sz = [2]int{int(float64(sz[0]) * scale), int(float64(sz[1]) * scale)}
@@ -298,7 +302,7 @@ func makeScene(rng *rand.Rand, test, all []data.Sample, name string, scale float
 			log.Fatal(err)
 		}
 		roll := (rng.Float64()*2 - 1) * 30
-		paste(img, src, cx, cy, side, roll*math.Pi/180)
+		paste(img, src, cx, cy, side, roll*math.Pi/180, style)
 		placed = append(placed, [3]float64{cx, cy, side})
 		sc.Faces = append(sc.Faces, truthFace{File: filepath.Base(s.Path), CX: cx, CY: cy, Size: faceSize, Roll: roll,
 			Gender: s.Gender.String(), Age: s.AgeGroup.String()})
@@ -350,10 +354,24 @@ func background(rng *rand.Rand, img *image.RGBA, all []data.Sample, scale float6
 	}
 }
 
+// pasteStyle is how faces are pasted into scenes; the zero value is the
+// benchmark's default (the tables in BENCHMARKS.md), the others measure
+// what the scenes themselves cost the pipeline.
+type pasteStyle struct {
+	square    bool // the whole UTKFace square, no elliptical mask
+	antialias bool // resized with Catmull-Rom first, not sampled nearest
+}
+
 // paste draws src scaled to side×side, rotated by roll (radians,
 // clockwise as displayed), centred at (cx, cy), through an elliptical mask
-// with a soft edge.
-func paste(dst *image.RGBA, src image.Image, cx, cy, side, roll float64) {
+// with a soft edge (or, with style.square, whole).
+func paste(dst *image.RGBA, src image.Image, cx, cy, side, roll float64, style pasteStyle) {
+	if style.antialias {
+		n := max(1, int(math.Round(side)))
+		small := image.NewRGBA(image.Rect(0, 0, n, n))
+		xdraw.CatmullRom.Scale(small, small.Bounds(), src, src.Bounds(), xdraw.Src, nil)
+		src = small
+	}
 	sb := src.Bounds()
 	k := float64(sb.Dx()) / side
 	sin, cos := math.Sincos(roll)
@@ -367,6 +385,12 @@ func paste(dst *image.RGBA, src image.Image, cx, cy, side, roll float64) {
 			u := cos*dx + sin*dy // de-rotate into the face frame
 			v := -sin*dx + cos*dy
 			e := math.Hypot(u/(0.46*side), v/(0.5*side))
+			if style.square {
+				e = 0
+				if math.Abs(u) >= side/2 || math.Abs(v) >= side/2 {
+					e = 1
+				}
+			}
 			if e >= 1 {
 				continue
 			}
