@@ -349,84 +349,99 @@ func (d *BlazeFace) Detect(img image.Image, opt BlazeOptions) ([]Face, error) {
 		}
 	}
 	// Candidates are kept from the default threshold (or a lower one
-	// asked for) and faces under opt.MinScore dropped at the end. A
-	// MinScore above the default then only drops faces, and one below it
-	// only adds them: the faces that reach the default are merged (see
-	// merge), refined and searched for in turned photos exactly as at the
-	// default.
+	// asked for) and faces under opt.MinScore dropped at the end. Which
+	// passes run never depends on MinScore, and faces reaching the
+	// default are merged and chosen among themselves first: a MinScore
+	// above the default only drops faces, one below it only adds faces
+	// where none lies, and so do tiles.
 	cand := min(opt.MinScore, DefaultBlazeMinScore)
-	trust := max(opt.MinScore, DefaultBlazeMinScore)
 	cands, err := d.run(jobs, cand)
 	if err != nil {
 		return nil, err
 	}
-	// Tiles only add faces: the whole-photo passes' faces are merged
-	// alone, as without tiles, and a tile's face is kept where none of
-	// them lies.
 	var tileCands []candidate
 	if tiles {
 		cands, tileCands = splitTiles(cands)
 	}
-	faces := d.merge(cands, opt)
+	found, upright := d.refineAll(img, d.merge(cands, opt), false)
+	if !opt.Upright && !upright {
+		// No face is surely upright, or one is turned: the photo, or some
+		// of its faces, may be turned. The whole photo is searched turned
+		// by a quarter, a half and three quarters; of a face found both
+		// ways, the one the refining network finds more surely is kept
+		// (an upside-down face scored 0.55 upright, with upright
+		// landmarks, and 0.93 turned).
+		tf, err := d.turnedPasses(whole, cand, opt)
+		if err != nil {
+			return nil, err
+		}
+		tk, _ := d.refineAll(img, tf, false)
+		found = append(found, tk...)
+	}
+	var tileFaces []refined
 	if len(tileCands) > 0 {
-		faces = besides(faces, d.merge(tileCands, opt))
+		// Tiles are searched upright only: their faces must show a
+		// clear orientation, as weak faces must (see refine).
+		tileFaces, _ = d.refineAll(img, d.merge(tileCands, opt), true)
 	}
-	turned := false
-	if !anyAtLeast(faces, trust) && !opt.Upright {
-		// No trusted upright face: the photo may be turned. Faces found
-		// turned come first; weak upright ones (a MinScore under the
-		// default) stay where no turned face lies.
-		tf, err := d.turnedPasses(whole, cand, opt)
-		if err != nil {
-			return nil, err
+	// Faces reaching the default first, the whole photo's before the
+	// tiles'; then the weaker ones where no face lies.
+	def := float32(DefaultBlazeMinScore)
+	kept := besides(distinct(atLeast(found, def)), distinct(atLeast(tileFaces, def)))
+	kept = besides(kept, distinct(below(found, def)))
+	kept = besides(kept, distinct(below(tileFaces, def)))
+	var out []Face
+	for _, f := range kept {
+		if f.Score >= opt.MinScore {
+			out = append(out, f.Face)
 		}
-		faces = besides(tf, atLeast(faces, opt.MinScore))
-		turned = true
 	}
-	kept, wasTurned := d.refineAll(img, faces)
-	kept = atLeast(kept, opt.MinScore)
-	if (!anyAtLeast(kept, trust) || wasTurned) && !turned && !opt.Upright {
-		// Every trusted upright candidate was rejected by refinement:
-		// weak false detections (scores just over the threshold) must not
-		// hide a turned photo's faces (a 90°-turned 14 MP scene lost both
-		// its faces this way). Or a face is sideways or upside down: the
-		// turned passes find it more surely (an upside-down face scored
-		// 0.76 upright, 0.93 turned); of a face found both ways, the
-		// better scoring is kept, whatever MinScore asks.
-		tf, err := d.turnedPasses(whole, cand, opt)
-		if err != nil {
-			return nil, err
-		}
-		tk, _ := d.refineAll(img, tf)
-		kept = append(atLeast(tk, opt.MinScore), kept...) // one per face: distinct, below
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Score > out[j].Score })
+	if len(out) > opt.MaxFaces {
+		out = out[:opt.MaxFaces]
 	}
-	kept = distinct(kept)
-	if len(kept) > opt.MaxFaces {
-		kept = kept[:opt.MaxFaces]
-	}
-	return kept, nil
+	return out, nil
 }
+
+// refined is a face after refinement, with conf, the refining network's
+// score at the face's orientation (0 when the refining pass did not find
+// it): of two detections of one face, the surer one is kept.
+type refined struct {
+	Face
+	conf float32
+}
+
+// sureScore is the score from which a face confirmed upright by
+// refinement shows the photo upright (see Detect).
+const sureScore = 0.75
 
 // besides returns faces followed by those of more that do not overlap any
 // of them (see overlaps).
-func besides(faces, more []Face) []Face {
-	out := append([]Face(nil), faces...)
+func besides(faces, more []refined) []refined {
+	out := append([]refined(nil), faces...)
 	for _, f := range more {
-		if !overlaps(f, faces) {
+		if !overlaps(f.Face, faces) {
 			out = append(out, f)
 		}
 	}
 	return out
 }
 
-// distinct keeps the faces, best first, that do not overlap a better one
-// (see overlaps): refinement moves boxes, and two weak candidates that
-// merge kept apart can end on one face.
-func distinct(faces []Face) []Face {
-	sort.SliceStable(faces, func(i, j int) bool { return faces[i].Score > faces[j].Score })
-	var out []Face
+// distinct keeps one face of each group that overlaps (see overlaps): the
+// surest to the refining network, then the best scoring. Two detections
+// of one face arise from the upright and the turned passes, and from weak
+// candidates that merge kept apart but refinement moved together.
+func distinct(faces []refined) []refined {
+	faces = append([]refined(nil), faces...)
+	sort.SliceStable(faces, func(i, j int) bool {
+		if faces[i].conf != faces[j].conf {
+			return faces[i].conf > faces[j].conf
+		}
+		return faces[i].Score > faces[j].Score
+	})
+	var out []refined
 	for _, f := range faces {
-		if !overlaps(f, out) {
+		if !overlaps(f.Face, out) {
 			out = append(out, f)
 		}
 	}
@@ -435,38 +450,36 @@ func distinct(faces []Face) []Face {
 
 // overlaps reports whether f's box overlaps one of faces' by an
 // intersection over union of nmsIoU, or by half the smaller box.
-func overlaps(f Face, faces []Face) bool {
+func overlaps(f Face, faces []refined) bool {
 	b := corners(f.Box)
-	if nestedIn(b, faces) {
-		return true
-	}
 	for _, g := range faces {
-		if iou(b, corners(g.Box)) >= nmsIoU {
+		if nestedIn(b, []Face{g.Face}) || iou(b, corners(g.Box)) >= nmsIoU {
 			return true
 		}
 	}
 	return false
 }
 
-// anyAtLeast reports whether a face scores at least min.
-func anyAtLeast(faces []Face, min float32) bool {
+// below returns the faces that score under min, in order.
+func below(faces []refined, min float32) []refined {
+	var out []refined
 	for _, f := range faces {
-		if f.Score >= min {
-			return true
+		if f.Score < min {
+			out = append(out, f)
 		}
 	}
-	return false
+	return out
 }
 
-// atLeast keeps the faces that score at least min, in order.
-func atLeast(faces []Face, min float32) []Face {
-	kept := faces[:0]
+// atLeast returns the faces that score at least min, in order.
+func atLeast(faces []refined, min float32) []refined {
+	var out []refined
 	for _, f := range faces {
 		if f.Score >= min {
-			kept = append(kept, f)
+			out = append(out, f)
 		}
 	}
-	return kept
+	return out
 }
 
 // turnedPasses runs the whole-photo passes turned by a quarter, a half and
@@ -481,20 +494,25 @@ func (d *BlazeFace) turnedPasses(whole func(turn int) []job, cand float32, opt B
 }
 
 // refineAll refines faces (see refine) and returns those kept, and
-// whether one scoring at least DefaultBlazeMinScore is rolled by more
-// than 45°.
-func (d *BlazeFace) refineAll(img image.Image, faces []Face) (kept []Face, turned bool) {
+// whether they show the photo upright: one is surely upright (confirmed by
+// the refining pass, rolled by at most 45°, scoring at least sureScore)
+// and none reaching DefaultBlazeMinScore is sideways or upside down.
+func (d *BlazeFace) refineAll(img image.Image, faces []Face, strict bool) (kept []refined, upright bool) {
 	if rd, ok := img.(reducer); ok && len(faces) > 1 {
 		prefetch(rd, img.Bounds(), faces, d.front.size)
 	}
+	sure, turned := false, false
 	for _, f := range faces {
-		ok, t := d.refine(&f, refinePlane(img, f, d.front.size))
-		if ok {
-			kept = append(kept, f)
-			turned = turned || t && f.Score >= DefaultBlazeMinScore
+		ok, conf := d.refine(&f, refinePlane(img, f, d.front.size), strict)
+		if !ok {
+			continue
 		}
+		kept = append(kept, refined{f, conf})
+		rolled := math.Abs(f.Angle) > math.Pi/4
+		sure = sure || conf > 0 && f.Score >= sureScore && !rolled
+		turned = turned || f.Score >= DefaultBlazeMinScore && rolled
 	}
-	return kept, turned
+	return kept, sure && !turned
 }
 
 // maxUnrefinedRoll is the largest roll, in radians, at which the
@@ -514,9 +532,10 @@ const maxUnrefinedRoll = 30 * math.Pi / 180
 // roll replace the first pass's. refine reports whether the face is kept
 // (refined, and for a weak face with a clear orientation, or
 // not found by the refining pass but rolled by at most maxUnrefinedRoll
-// and scoring at least DefaultBlazeMinScore), and whether the refined
-// face is rolled by more than 45° (sideways or upside down).
-func (d *BlazeFace) refine(f *Face, pl *rgbPlane) (kept, turned bool) {
+// and scoring at least DefaultBlazeMinScore), and the refining network's
+// score at the face's turn (0 when it did not find the face). strict treats the face as a weak one whatever its
+// score (a tile's face).
+func (d *BlazeFace) refine(f *Face, pl *rgbPlane, strict bool) (kept bool, conf float32) {
 	side := 1.6 * float64(max(f.Box.Dx(), f.Box.Dy()))
 	c0 := Point{float64(f.Box.Min.X+f.Box.Max.X) / 2, float64(f.Box.Min.Y+f.Box.Max.Y) / 2}
 	size := float64(d.front.size)
@@ -540,7 +559,7 @@ func (d *BlazeFace) refine(f *Face, pl *rgbPlane) (kept, turned bool) {
 	// The first pass's own roll is favoured when the first pass trusted
 	// the face (a score of at least the default threshold); a weaker face
 	// may be upside down read as upright, and goes to the best turn.
-	trusted := f.Score >= DefaultBlazeMinScore
+	trusted := f.Score >= DefaultBlazeMinScore && !strict
 	bonus := func(i int) float32 {
 		if turns[i] == 0 && trusted {
 			return turnMargin
@@ -570,7 +589,7 @@ func (d *BlazeFace) refine(f *Face, pl *rgbPlane) (kept, turned bool) {
 		// Unconfirmed: trusted only if nearly upright and at least as
 		// likely a face as the default threshold asks (a weak first-pass
 		// face may be an upside-down face read as upright).
-		return math.Abs(f.Angle) <= maxUnrefinedRoll && trusted, false
+		return math.Abs(f.Angle) <= maxUnrefinedRoll && trusted, 0
 	}
 	if !trusted {
 		// A weak face (reported only with a MinScore under the default)
@@ -581,13 +600,13 @@ func (d *BlazeFace) refine(f *Face, pl *rgbPlane) (kept, turned bool) {
 		// rule for every face, even with a margin of 0.03, cost the photo
 		// benchmark 3 points of upright recall.)
 		if cands[best].score < weakConfirm {
-			return false, false
+			return false, 0
 		}
 		for j, cd := range cands {
 			cx, cy := (cd.box[0]+cd.box[2])/2, (cd.box[1]+cd.box[3])/2
 			if turns[j] != turns[best] && math.Hypot(cx-c0.X, cy-c0.Y) < side/3 &&
 				plausibleLandmarks(cd.points) && cd.score+turnMargin > cands[best].score {
-				return false, false
+				return false, 0
 			}
 		}
 	}
@@ -598,7 +617,7 @@ func (d *BlazeFace) refine(f *Face, pl *rgbPlane) (kept, turned bool) {
 	dy := (r.Box.Min.Y + r.Box.Max.Y - f.Box.Min.Y - f.Box.Max.Y) / 2
 	r.Box = f.Box.Add(image.Pt(dx, dy))
 	*f = r
-	return true, math.Abs(r.Angle) > math.Pi/4
+	return true, cands[best].score
 }
 
 // weakConfirm is the refining score a face under DefaultBlazeMinScore

@@ -75,7 +75,7 @@ func BenchmarkBlazeFaceStages(b *testing.B) {
 		run("refineplane", func() { refinePlane(img, faces[0], d.front.size) })
 		run("refine", func() {
 			f := faces[0]
-			d.refine(&f, refinePlane(img, f, d.front.size))
+			d.refine(&f, refinePlane(img, f, d.front.size), false)
 		})
 		run("detect", func() { _, _ = d.Detect(img, BlazeOptions{}) })
 	}
