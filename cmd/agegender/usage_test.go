@@ -61,6 +61,8 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"predict", "--detector", "pigo", "--tiles", "x.jpg"}, 1, "--tiles applies to --detector blazeface only"},
 		{[]string{"predict", "--max-pixels", "100", "x.jpg"}, 1, "use at least 4096"},
 		{[]string{"predict", "x.jpg", "--json"}, 1, "flags go before them"},
+		{[]string{"predict", "--min-score", "1.5", "x.jpg"}, 1, "use a value in [0, 1)"},
+		{[]string{"predict", "--detector", "haar", "x.jpg"}, 1, "use one of blazeface"},
 	} {
 		out, code := run(tc.args...)
 		if code != tc.code || !strings.Contains(out, tc.want) {
