@@ -160,6 +160,10 @@ func New(opts Options) (*Analyzer, error) {
 	if opts.Limits.Large == nil {
 		opts.Limits.Large = &sync.Mutex{}
 	}
+	// Checked before the backend opens (up to a second for ONNX Runtime).
+	if err := face.CheckFinder(opts.Detector, opts.MinScore, opts.Face); err != nil {
+		return nil, err
+	}
 	b, err := backend.OpenInference(opts.Backend)
 	if err != nil {
 		return nil, err

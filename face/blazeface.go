@@ -453,7 +453,7 @@ func distinct(faces []refined) []refined {
 func overlaps(f Face, faces []refined) bool {
 	b := corners(f.Box)
 	for _, g := range faces {
-		if nestedIn(b, []Face{g.Face}) || iou(b, corners(g.Box)) >= nmsIoU {
+		if gb := corners(g.Box); nested(b, gb) || iou(b, gb) >= nmsIoU {
 			return true
 		}
 	}
@@ -533,8 +533,8 @@ const maxUnrefinedRoll = 30 * math.Pi / 180
 // (refined, and for a weak face with a clear orientation, or
 // not found by the refining pass but rolled by at most maxUnrefinedRoll
 // and scoring at least DefaultBlazeMinScore), and the refining network's
-// score at the face's turn (0 when it did not find the face). strict treats the face as a weak one whatever its
-// score (a tile's face).
+// score at the face's turn (0 when it did not find the face). strict
+// treats the face as a weak one whatever its score (a tile's face).
 func (d *BlazeFace) refine(f *Face, pl *rgbPlane, strict bool) (kept bool, conf float32) {
 	side := 1.6 * float64(max(f.Box.Dx(), f.Box.Dy()))
 	c0 := Point{float64(f.Box.Min.X+f.Box.Max.X) / 2, float64(f.Box.Min.Y+f.Box.Max.Y) / 2}
@@ -884,15 +884,20 @@ func (d *BlazeFace) merge(cands []candidate, opt BlazeOptions) []Face {
 // suppression keeps apart.
 func nestedIn(box [4]float64, faces []Face) bool {
 	for _, f := range faces {
-		fb := corners(f.Box)
-		ix := max(0, min(box[2], fb[2])-max(box[0], fb[0]))
-		iy := max(0, min(box[3], fb[3])-max(box[1], fb[1]))
-		small := min((box[2]-box[0])*(box[3]-box[1]), (fb[2]-fb[0])*(fb[3]-fb[1]))
-		if ix*iy > 0.5*small {
+		if nested(box, corners(f.Box)) {
 			return true
 		}
 	}
 	return false
+}
+
+// nested reports whether boxes a and b share more than half of the
+// smaller one's area.
+func nested(a, b [4]float64) bool {
+	ix := max(0, min(a[2], b[2])-max(a[0], b[0]))
+	iy := max(0, min(a[3], b[3])-max(a[1], b[1]))
+	small := min((a[2]-a[0])*(a[3]-a[1]), (b[2]-b[0])*(b[3]-b[1]))
+	return ix*iy > 0.5*small
 }
 
 // corners returns r as the candidates' boxes are kept: x0, y0, x1, y1.

@@ -3,6 +3,8 @@ package face
 import (
 	"fmt"
 	"image"
+	"slices"
+	"strings"
 
 	"github.com/gomlx/compute"
 )
@@ -32,12 +34,7 @@ type Finder struct {
 // BlazeFace reads only its MaxFaces and Tiles. backend runs BlazeFace's
 // network and is not needed by pigo.
 func NewFinder(name string, backend compute.Backend, minScore float32, pigo Options) (*Finder, error) {
-	if !(minScore >= 0 && minScore < 1) {
-		return nil, fmt.Errorf("face: minimum score %g is out of range: use a value in [0, 1), 0 for the detector's default (scores are probabilities below 1)", minScore)
-	}
-	// pigo is checked whichever detector runs, so that a mistake in it is
-	// reported when it is made, not when someone switches detectors.
-	if _, err := pigo.withDefaults(); err != nil {
+	if err := CheckFinder(name, minScore, pigo); err != nil {
 		return nil, err
 	}
 	f := &Finder{name: name, min: minScore}
@@ -49,19 +46,38 @@ func NewFinder(name string, backend compute.Backend, minScore float32, pigo Opti
 			return nil, err
 		}
 		f.blaze, f.bopt = b, BlazeOptions{MinScore: minScore, MaxFaces: pigo.MaxFaces, Tiles: pigo.Tiles}
-		if _, err := f.bopt.withDefaults(); err != nil {
-			return nil, err
-		}
 	case "pigo":
 		d, err := NewDetector()
 		if err != nil {
 			return nil, err
 		}
 		f.pigo, f.popt = d, pigo
-	default:
-		return nil, fmt.Errorf("face: unknown detector %q; use one of %v", name, Detectors)
 	}
 	return f, nil
+}
+
+// CheckFinder returns the error NewFinder would return for these
+// arguments before loading anything: an unknown detector name, a minimum
+// score outside [0, 1), or invalid pigo Options. A program checks them
+// with it before slower set-up (opening a backend).
+func CheckFinder(name string, minScore float32, pigo Options) error {
+	if name != "" && !slices.Contains(Detectors, name) {
+		return fmt.Errorf("face: unknown detector %q; use one of %s", name, strings.Join(Detectors, ", "))
+	}
+	if !(minScore >= 0 && minScore < 1) {
+		return fmt.Errorf("face: minimum score %g is out of range: use a value in [0, 1), 0 for the detector's default (scores are probabilities below 1)", minScore)
+	}
+	// pigo is checked whichever detector runs, so that a mistake in it is
+	// reported when it is made, not when someone switches detectors.
+	if _, err := pigo.withDefaults(); err != nil {
+		return err
+	}
+	if name == "" || name == "blazeface" {
+		if _, err := (BlazeOptions{MinScore: minScore, MaxFaces: pigo.MaxFaces, Tiles: pigo.Tiles}).withDefaults(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Load loads the detector's networks now rather than at the first Find

@@ -3,8 +3,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"slices"
-	"strings"
 	"sync"
 
 	"github.com/agegender/agegender"
@@ -49,13 +47,6 @@ const minMaxPixels = 64 * 64
 func (f *analyzerFlags) options(fs *flag.FlagSet, maxBytes int64) (agegender.Options, error) {
 	if f.maxPixels < minMaxPixels {
 		return agegender.Options{}, fmt.Errorf("--max-pixels %d: use at least %d (64×64); smaller images hold no face the networks can read", f.maxPixels, minMaxPixels)
-	}
-	// Checked before the models load (seconds), as the library would.
-	if !slices.Contains(face.Detectors, f.detector) {
-		return agegender.Options{}, fmt.Errorf("--detector %q: use one of %s", f.detector, strings.Join(face.Detectors, ", "))
-	}
-	if !(f.minScore >= 0 && f.minScore < 1) {
-		return agegender.Options{}, fmt.Errorf("--min-score %g: use a value in [0, 1), 0 for the detector's default (scores are probabilities below 1)", f.minScore)
 	}
 	var err error
 	fs.Visit(func(fl *flag.Flag) {

@@ -144,20 +144,15 @@ func cmdPredict(ctx context.Context, args []string) error {
 			return fmt.Errorf("predict: --annotate: %w", err)
 		}
 	}
-	if !*quiet {
-		be, err := backend.Open(opts.Backend)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(os.Stderr, "backend:", backend.Describe(be))
-		be.Finalize()
-	}
 	opts.CropsOnly = *crop
 	a, err := agegender.New(opts)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	if !*quiet {
+		fmt.Fprintln(os.Stderr, "backend:", a.Backend())
+	}
 	out := photos.NewPrinter(w, *asJSON || *crop, *annotate)
 	c, err := photos.Run(ctx, a, files, out, photos.Options{
 		Workers: *workers, Crop: *crop, Limits: opts.Limits, Log: os.Stderr, Progress: walked && !*quiet,

@@ -64,7 +64,7 @@ func (p *Printer) PrintError(r Result) error {
 	// The line names the file once: in "file", not again in "error".
 	name := r.File
 	if name == Stdin {
-		name = "standard input"
+		name = stdinName
 	}
 	msg := strings.TrimPrefix(r.Err.Error(), name+": ")
 	return json.NewEncoder(p.w).Encode(errorLine{File: r.File, Error: msg, Skipped: r.Skipped})

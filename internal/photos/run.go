@@ -140,6 +140,9 @@ func analyseAll(ctx context.Context, a *agegender.Analyzer, files []Input, opts 
 // Stdin is the input name that reads the photo from standard input.
 const Stdin = "-"
 
+// stdinName names standard input in messages.
+const stdinName = "standard input"
+
 // analyseReader analyses the photo (or with opts.Crop the face crop) r
 // holds.
 func analyseReader(ctx context.Context, a *agegender.Analyzer, r io.Reader, opts Options) (*agegender.Result, error) {
@@ -185,7 +188,7 @@ func analyseFile(ctx context.Context, a *agegender.Analyzer, in Input, opts Opti
 		}
 	}
 	if r.Err != nil && in.Path == Stdin {
-		r.Err = fmt.Errorf("standard input: %w", r.Err)
+		r.Err = fmt.Errorf("%s: %w", stdinName, r.Err)
 	}
 	if r.Err != nil {
 		r.Skipped = !in.Explicit && Skippable(r.Err)
